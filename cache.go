@@ -1,0 +1,137 @@
+// Package certcache gives golang.org/x/crypto/acme/autocert a shared,
+// trustworthy certificate cache.
+//
+// autocert's only cache, DirCache, lives on one machine's disk. When an
+// application runs on several instances, each instance then orders its own
+// certificates (burning Let's Encrypt rate limits), renewals race, and an
+// HTTP-01 challenge routed to another instance fails. certcache stores what
+// autocert caches — certificates with their private keys, the ACME account
+// key and HTTP-01 tokens — in a store every instance shares, behind one URL:
+//
+//	import (
+//		"github.com/certcache/certcache"
+//		_ "github.com/certcache/certcache/redis" // registers redis:// and rediss://
+//	)
+//
+//	cache, err := certcache.Open(ctx, "redis://cache.internal:6379/0?prefix=myapp")
+//	if err != nil { ... }
+//	defer cache.Close()
+//	m := &autocert.Manager{Prompt: autocert.AcceptTOS, Cache: cache, HostPolicy: ...}
+//
+// # URLs
+//
+// The URL scheme selects the backend. A backend registers its schemes when
+// its package is imported, as database/sql drivers do; file:// and mem://
+// are built in:
+//
+//	file:///var/lib/myapp/certs  a directory, laid out as autocert.DirCache does
+//	file://certs                 a directory relative to the working directory
+//	mem://                       process memory, private to this Open
+//	mem://shared                 process memory shared by every Open of "mem://shared"
+//
+// Every URL also accepts these parameters, handled here once for all
+// backends:
+//
+//	timeout  the per-call timeout, a Go duration ("5s"); default DefaultTimeout
+//
+// Packages that wrap every backend (a memory front, encryption at rest) may
+// register further parameters with RegisterWrapper. A parameter no one
+// understands is an error that names it.
+//
+// # The contract
+//
+// Every Cache returned by this package, whatever the backend, keeps this
+// contract; internal/conformance proves it for each backend against a real
+// server:
+//
+//   - Get returns exactly autocert.ErrCacheMiss — the bare sentinel, never
+//     wrapped, because autocert compares it with == — when, and only when, the
+//     key does not exist. Any other failure (server down, timeout, permission,
+//     a cancelled context) is a descriptive *Error, never the sentinel: a
+//     failure reported as a miss makes autocert order a new certificate.
+//   - Put stores a copy of data: the caller may reuse its slice at once. Get
+//     returns a slice the caller owns.
+//   - Delete of a missing key returns nil.
+//   - Every call honours ctx and is bounded by a per-call timeout (Options.Timeout
+//     or the URL's timeout parameter).
+//   - Keys are stored exactly: distinct keys never collide and no key escapes
+//     the cache's namespace (prefix, directory, table). A key the cache cannot
+//     store (empty, longer than MaxKeyLen bytes, not UTF-8, or holding control
+//     characters) is refused with ErrInvalidKey. autocert's own keys are all
+//     short printable ASCII.
+//   - Values up to MaxValueSize bytes are stored; larger ones are refused with
+//     ErrTooLarge before anything is sent.
+//   - No error message contains a password, key or token from the URL.
+//
+// Errors carry the backend, operation and key ("certcache/redis: get
+// "example.com": …") and wrap their cause, so errors.Is and errors.As see
+// through them; see ErrUnavailable and the other sentinels to tell them apart.
+package certcache
+
+import (
+	"context"
+	"time"
+
+	"golang.org/x/crypto/acme/autocert"
+)
+
+// Cache is an autocert.Cache that holds resources (connections, files) until
+// it is closed.
+type Cache interface {
+	autocert.Cache
+
+	// Close releases the cache's resources. Calls after Close fail with
+	// ErrClosed. Close does not delete stored data; calling it twice is
+	// harmless. A client handed to a backend's New is not closed: it belongs
+	// to the caller.
+	Close() error
+}
+
+// DefaultTimeout bounds each Get, Put and Delete when neither Options.Timeout
+// nor the URL's timeout parameter says otherwise. autocert itself allows a
+// whole certificate order five minutes; a cache call on the handshake path
+// should fail long before that so the client sees an error, not a hang.
+const DefaultTimeout = 10 * time.Second
+
+// MaxKeyLen is the longest key, in bytes, that every backend stores.
+// autocert's longest keys (a 253-byte domain name with "+token", or an
+// HTTP-01 token with "+http-01") are far shorter.
+const MaxKeyLen = 1024
+
+// MaxValueSize is the largest value, in bytes, that every backend stores. A
+// certificate chain with its key is a few KiB; the limit keeps a runaway
+// caller from sending a value that some backends (MySQL's max_allowed_packet,
+// for one) would reject halfway.
+const MaxValueSize = 8 << 20
+
+// Driver is what a backend implements; NewCache turns it into a Cache that
+// keeps the package contract. The portable layer validates keys and sizes,
+// applies the per-call timeout, refuses calls after Close and wraps errors,
+// so a driver only moves bytes:
+//
+//   - Get returns autocert.ErrCacheMiss (wrapped or not) when the key does
+//     not exist, and a slice the caller may keep and modify.
+//   - Put must not retain data after it returns.
+//   - Delete of a missing key returns nil.
+//   - Errors need no backend or key prefix; the portable layer adds them.
+//     A driver may wrap ErrUnavailable into errors that mean the server could
+//     not be reached; network errors are classified without its help.
+//   - Close releases what the driver opened itself.
+//
+// Keys reaching a driver are already valid (see the Cache contract); a
+// driver that stores keys as names (files, objects) maps them with care so
+// that none escapes its namespace or collides with another.
+type Driver interface {
+	Get(ctx context.Context, key string) ([]byte, error)
+	Put(ctx context.Context, key string, data []byte) error
+	Delete(ctx context.Context, key string) error
+	Close() error
+}
+
+// Options configure the portable layer that NewCache puts around a Driver.
+// The zero value (or nil) gives the defaults.
+type Options struct {
+	// Timeout bounds each Get, Put and Delete, on top of the caller's
+	// context. If zero, DefaultTimeout.
+	Timeout time.Duration
+}

@@ -1,0 +1,148 @@
+package certcache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+
+	"github.com/certcache/certcache/internal/keyname"
+	"golang.org/x/crypto/acme/autocert"
+)
+
+// file:// keeps values in a directory, with autocert.DirCache's on-disk
+// semantics: the directory is created 0700 on first Put, files are 0600, and
+// a Put replaces its file atomically (write a temporary file, then rename),
+// so a reader sees the old value or the new one, never half of either.
+// Unlike DirCache it also syncs the file and the directory before Put
+// returns — a Put that returned nil survives a crash — and it encodes keys
+// (see internal/keyname) so that "../x" or "a/b" stay inside the directory.
+// Keys made of autocert's usual characters keep their plain names, so a
+// directory written by DirCache can be opened as file://DIR and vice versa.
+//
+//	file:///var/lib/certs   absolute path
+//	file://certs            path relative to the working directory
+func init() {
+	Register("file", Backend{Name: "file", Open: openFile})
+}
+
+// maxFileName is NAME_MAX on every common file system. A longer encoded key
+// is shortened (see internal/keyname), where DirCache would fail.
+const maxFileName = 255
+
+func openFile(_ context.Context, u *url.URL) (Driver, error) {
+	if u.User != nil || u.Port() != "" {
+		return nil, fmt.Errorf("%w: file:// URLs take a path, not a user or port", ErrInvalidURL)
+	}
+	if u.RawQuery != "" {
+		return nil, fmt.Errorf("%w: file:// takes no parameters, got %q", ErrInvalidURL, u.RawQuery)
+	}
+	dir := u.Opaque // file:certs
+	if dir == "" {
+		dir = u.Host + u.Path // file:///abs → "/abs"; file://rel/sub → "rel/sub"
+	}
+	if dir == "" {
+		return nil, fmt.Errorf("%w: file:// needs a directory, e.g. file:///var/lib/certs", ErrInvalidURL)
+	}
+	return NewDirDriver(dir), nil
+}
+
+// NewDirDriver returns the file:// driver for dir, for wrappers and tests
+// that need one without a URL. Wrap it with NewCache.
+func NewDirDriver(dir string) Driver { return &dirDriver{dir: filepath.Clean(dir)} }
+
+type dirDriver struct{ dir string }
+
+func (d *dirDriver) path(key string) string {
+	return filepath.Join(d.dir, keyname.Encode(key, maxFileName))
+}
+
+// File system calls cannot be interrupted; like autocert.DirCache, each runs
+// in a goroutine so that the call returns when ctx ends. A write abandoned
+// that way may still land: reported as failed but stored is safe, the
+// opposite would not be.
+func (d *dirDriver) Get(ctx context.Context, key string) ([]byte, error) {
+	data, err := run(ctx, func() ([]byte, error) { return os.ReadFile(d.path(key)) })
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, autocert.ErrCacheMiss
+	}
+	return data, err
+}
+
+func (d *dirDriver) Put(ctx context.Context, key string, data []byte) error {
+	_, err := run(ctx, func() (struct{}, error) { return struct{}{}, d.write(d.path(key), data) })
+	return err
+}
+
+func (d *dirDriver) write(name string, data []byte) error {
+	if err := os.MkdirAll(d.dir, 0o700); err != nil {
+		return err
+	}
+	// 0600, and a leading dot no encoded key has, so a temporary file is
+	// never mistaken for a key.
+	tmp, err := os.CreateTemp(d.dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // a no-op once renamed
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), name); err != nil {
+		return err
+	}
+	return syncDir(d.dir)
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+func (d *dirDriver) Delete(ctx context.Context, key string) error {
+	_, err := run(ctx, func() (struct{}, error) { return struct{}{}, os.Remove(d.path(key)) })
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+func (d *dirDriver) Close() error { return nil }
+
+// run calls f in a goroutine and waits for it or for ctx.
+func run[T any](ctx context.Context, f func() (T, error)) (T, error) {
+	var zero T
+	if err := ctx.Err(); err != nil {
+		return zero, err
+	}
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := f()
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
+}

@@ -1,0 +1,246 @@
+package certcache
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Backend describes a backend to Register.
+type Backend struct {
+	// Name is the backend's name in error messages ("certcache/<Name>: …").
+	Name string
+
+	// Open opens a driver for u. The query parameters this package handles
+	// itself (timeout, and those of registered wrappers) are already removed;
+	// Open must reject any parameter it does not know. Open should not
+	// contact the server: a process must be able to start while its backend
+	// is down, and the first call reports the outage.
+	Open func(ctx context.Context, u *url.URL) (Driver, error)
+}
+
+// Wrapper adds behaviour above every backend (a memory front, encryption at
+// rest), turned on from the URL by its own query parameters; see
+// RegisterWrapper.
+type Wrapper struct {
+	// Params are the query parameters the wrapper owns. Open removes them
+	// from the URL before the backend sees it and calls Wrap when any of
+	// them is present.
+	Params []string
+
+	// Rank orders wrappers: lower ranks wrap first, nearer the backend.
+	// Encryption (RankEncryption) sits below a memory front (RankFront), so
+	// the front holds opened values and the store holds sealed ones.
+	Rank int
+
+	// Wrap wraps c. params holds only the wrapper's own parameters.
+	Wrap func(ctx context.Context, c Cache, params url.Values) (Cache, error)
+}
+
+// Ranks of the wrappers shipped with certcache.
+const (
+	RankEncryption = 100
+	RankFront      = 200
+)
+
+var registry struct {
+	mu       sync.RWMutex
+	backends map[string]Backend
+	wrappers []Wrapper
+	params   map[string]bool // every wrapper parameter
+}
+
+// Register makes a backend available to Open under scheme. Backend packages
+// call it from init, so importing one is enough:
+//
+//	import _ "github.com/certcache/certcache/redis"
+//
+// Register panics if scheme is already registered, or if b has no Name or
+// Open, as database/sql.Register does: both are programming errors.
+func Register(scheme string, b Backend) {
+	scheme = strings.ToLower(scheme)
+	if scheme == "" || b.Name == "" || b.Open == nil {
+		panic("certcache: Register needs a scheme, a Name and an Open func")
+	}
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	if _, dup := registry.backends[scheme]; dup {
+		panic("certcache: Register called twice for scheme " + scheme)
+	}
+	if registry.backends == nil {
+		registry.backends = make(map[string]Backend)
+	}
+	registry.backends[scheme] = b
+}
+
+// RegisterWrapper makes w available to Open on every backend. It panics if
+// one of w's parameters is already taken, or is "timeout".
+func RegisterWrapper(w Wrapper) {
+	if w.Wrap == nil || len(w.Params) == 0 {
+		panic("certcache: RegisterWrapper needs Params and a Wrap func")
+	}
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	if registry.params == nil {
+		registry.params = map[string]bool{paramTimeout: true}
+	}
+	for _, p := range w.Params {
+		if registry.params[p] {
+			panic("certcache: RegisterWrapper: parameter " + p + " is already taken")
+		}
+		registry.params[p] = true
+	}
+	registry.wrappers = append(registry.wrappers, w)
+	sort.SliceStable(registry.wrappers, func(i, j int) bool { return registry.wrappers[i].Rank < registry.wrappers[j].Rank })
+}
+
+// Schemes returns the registered schemes, sorted.
+func Schemes() []string {
+	registry.mu.RLock()
+	defer registry.mu.RUnlock()
+	s := make([]string, 0, len(registry.backends))
+	for k := range registry.backends {
+		s = append(s, k)
+	}
+	sort.Strings(s)
+	return s
+}
+
+// knownPackages names the package that registers a well-known scheme, for
+// the "forgotten import?" hint.
+var knownPackages = map[string]string{
+	"redis": "redis", "rediss": "redis", "redis+sentinel": "redis", "rediss+sentinel": "redis",
+	"redis+cluster": "redis", "rediss+cluster": "redis",
+	"s3":       "s3",
+	"azblob":   "azblob",
+	"postgres": "sql", "postgresql": "sql", "mysql": "sql", "sqlite": "sql",
+}
+
+// knownParams names the package that handles a well-known wrapper parameter.
+var knownParams = map[string]string{
+	"memory": "layered", "memory_ttl": "layered", "memory_max_entries": "layered", "memory_max_bytes": "layered",
+	"encryption_key": "encrypt", "encryption_keys": "encrypt", "encryption_migrate": "encrypt",
+}
+
+const paramTimeout = "timeout"
+
+// Open opens the cache that rawURL names; see the package documentation for
+// the URL forms. Open checks the URL and builds the client but does not
+// contact the server, so an application can start while its backend is down.
+// Errors wrap ErrInvalidURL for a URL Open cannot use and never quote a
+// password.
+func Open(ctx context.Context, rawURL string) (Cache, error) {
+	u, err := parseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	registry.mu.RLock()
+	b, ok := registry.backends[u.Scheme]
+	wrappers := slices.Clone(registry.wrappers)
+	registry.mu.RUnlock()
+	if !ok {
+		return nil, unknownScheme(u.Scheme)
+	}
+	fail := func(err error) error { return newError(b.Name, "open", "", err) }
+
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return nil, fail(fmt.Errorf("%w: malformed query: %v", ErrInvalidURL, err))
+	}
+	opts, err := takeCommonParams(q)
+	if err != nil {
+		return nil, fail(err)
+	}
+	wrapParams := make([]url.Values, len(wrappers))
+	for i, w := range wrappers {
+		for _, p := range w.Params {
+			if vs, ok := q[p]; ok {
+				if wrapParams[i] == nil {
+					wrapParams[i] = url.Values{}
+				}
+				wrapParams[i][p] = vs
+				delete(q, p)
+			}
+		}
+	}
+	for p := range q {
+		if pkg, ok := knownParams[p]; ok {
+			return nil, fail(fmt.Errorf("%w: parameter %s needs package github.com/certcache/certcache/%s (forgotten import?)", ErrInvalidURL, p, pkg))
+		}
+	}
+
+	bu := *u // the backend gets a copy without our parameters
+	bu.RawQuery = q.Encode()
+	d, err := b.Open(ctx, &bu)
+	if err != nil {
+		return nil, fail(err)
+	}
+	c := NewCache(b.Name, d, opts)
+	for i, w := range wrappers {
+		if wrapParams[i] == nil {
+			continue
+		}
+		wc, err := w.Wrap(ctx, c, wrapParams[i])
+		if err != nil {
+			c.Close()
+			return nil, fail(err)
+		}
+		c = wc
+	}
+	return c, nil
+}
+
+// takeCommonParams removes the parameters every backend shares from q.
+func takeCommonParams(q url.Values) (*Options, error) {
+	o := &Options{}
+	vs, ok := q[paramTimeout]
+	if !ok {
+		return o, nil
+	}
+	delete(q, paramTimeout)
+	if len(vs) != 1 {
+		return nil, fmt.Errorf("%w: parameter %s given %d times", ErrInvalidURL, paramTimeout, len(vs))
+	}
+	d, err := time.ParseDuration(vs[0])
+	if err != nil || d <= 0 {
+		return nil, fmt.Errorf("%w: parameter %s=%q: want a positive duration such as 5s", ErrInvalidURL, paramTimeout, vs[0])
+	}
+	o.Timeout = d
+	return o, nil
+}
+
+// parseURL parses rawURL without ever putting its password in an error:
+// url.Parse quotes the whole input in its errors.
+func parseURL(rawURL string) (*url.URL, error) {
+	if rawURL == "" {
+		return nil, newError("", "open", "", fmt.Errorf("%w: empty URL", ErrInvalidURL))
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		msg := "malformed URL"
+		if ue, ok := err.(*url.Error); ok && !strings.Contains(rawURL, "@") {
+			msg += ": " + ue.Err.Error()
+		} else if ok {
+			msg += " (details withheld: the URL holds credentials)"
+		}
+		return nil, newError("", "open", "", fmt.Errorf("%w: %s", ErrInvalidURL, msg))
+	}
+	if u.Scheme == "" {
+		return nil, newError("", "open", "", fmt.Errorf("%w: no scheme (want e.g. redis://, s3://, file://)", ErrInvalidURL))
+	}
+	return u, nil
+}
+
+func unknownScheme(scheme string) error {
+	hint := ""
+	if pkg, ok := knownPackages[scheme]; ok {
+		hint = fmt.Sprintf(" (forgotten import _ %q?)", "github.com/certcache/certcache/"+pkg)
+	}
+	return newError("", "open", "", fmt.Errorf("%w: unknown scheme %q%s; registered: %s",
+		ErrInvalidURL, scheme, hint, strings.Join(Schemes(), ", ")))
+}

@@ -1,0 +1,163 @@
+package certcache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/acme/autocert"
+)
+
+// NewCache returns a Cache that keeps the package contract on top of d.
+// backend names the backend in error messages ("certcache/<backend>: …").
+// Backend packages call it from their New and URL opener; most users never
+// do. A nil o means the defaults.
+func NewCache(backend string, d Driver, o *Options) Cache {
+	c := &portable{backend: backend, d: d, timeout: DefaultTimeout}
+	if o != nil && o.Timeout > 0 {
+		c.timeout = o.Timeout
+	}
+	return c
+}
+
+// portable is the Cache every backend is wrapped in.
+type portable struct {
+	backend string
+	d       Driver
+	timeout time.Duration
+	closed  atomic.Bool
+}
+
+var _ Cache = (*portable)(nil)
+
+// Get implements autocert.Cache.
+func (c *portable) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := c.check(ctx, "get", key); err != nil {
+		return nil, err
+	}
+	cctx, cancel := c.callContext(ctx)
+	defer cancel()
+	data, err := c.d.Get(cctx, key)
+	if err == nil {
+		if data == nil {
+			data = []byte{} // a stored empty value is a hit, not a nil
+		}
+		return data, nil
+	}
+	if errors.Is(err, autocert.ErrCacheMiss) && ctx.Err() == nil {
+		// The bare sentinel: autocert compares it with ==. A "miss" seen
+		// after the caller's context ended is not trusted; it falls through
+		// and becomes a context error.
+		return nil, autocert.ErrCacheMiss
+	}
+	return nil, c.fail(ctx, cctx, "get", key, err)
+}
+
+// Put implements autocert.Cache.
+func (c *portable) Put(ctx context.Context, key string, data []byte) error {
+	if err := c.check(ctx, "put", key); err != nil {
+		return err
+	}
+	if len(data) > MaxValueSize {
+		return newError(c.backend, "put", key, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), MaxValueSize))
+	}
+	cctx, cancel := c.callContext(ctx)
+	defer cancel()
+	if err := c.d.Put(cctx, key, data); err != nil {
+		return c.fail(ctx, cctx, "put", key, err)
+	}
+	return nil
+}
+
+// Delete implements autocert.Cache.
+func (c *portable) Delete(ctx context.Context, key string) error {
+	if err := c.check(ctx, "delete", key); err != nil {
+		return err
+	}
+	cctx, cancel := c.callContext(ctx)
+	defer cancel()
+	if err := c.d.Delete(cctx, key); err != nil && !errors.Is(err, autocert.ErrCacheMiss) {
+		return c.fail(ctx, cctx, "delete", key, err)
+	}
+	return nil
+}
+
+// Close implements Cache.
+func (c *portable) Close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
+	if err := c.d.Close(); err != nil {
+		return newError(c.backend, "close", "", err)
+	}
+	return nil
+}
+
+// Unwrap returns the driver, for tests and for wrappers that need to reach
+// backend-specific behaviour.
+func (c *portable) Unwrap() Driver { return c.d }
+
+// check refuses calls that must not reach the driver.
+func (c *portable) check(ctx context.Context, op, key string) error {
+	if c.closed.Load() {
+		return newError(c.backend, op, key, ErrClosed)
+	}
+	if err := ValidateKey(key); err != nil {
+		return newError(c.backend, op, key, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return newError(c.backend, op, key, err)
+	}
+	return nil
+}
+
+// callContext bounds one call by the per-call timeout. A context that already
+// has an earlier deadline keeps it.
+func (c *portable) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= c.timeout {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, c.timeout)
+}
+
+// fail wraps a driver error. SDKs report an expired context in many ways
+// (their own timeout errors, "use of closed connection"); fail makes the
+// context error visible to errors.Is whatever the SDK said, and marks our
+// own timeout as ErrUnavailable: the backend did not answer in time.
+func (c *portable) fail(ctx, cctx context.Context, op, key string, err error) error {
+	switch {
+	case ctx.Err() != nil:
+		// The caller's context ended: report that, not a backend fault.
+		if !errors.Is(err, ctx.Err()) {
+			err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+		}
+		return newError(c.backend, op, key, err)
+	case cctx.Err() != nil:
+		return newError(c.backend, op, key, fmt.Errorf("%w: no answer within %v: %w", ErrUnavailable, c.timeout, err))
+	}
+	return newError(c.backend, op, key, err)
+}
+
+// ValidateKey reports whether every backend can store key; the error wraps
+// ErrInvalidKey. Keys must be 1 to MaxKeyLen bytes of UTF-8 without control
+// characters. autocert's keys (domain names in punycode, "+rsa", "+token",
+// "+http-01" suffixes and "acme_account+key") always pass.
+func ValidateKey(key string) error {
+	switch {
+	case key == "":
+		return fmt.Errorf("%w: empty", ErrInvalidKey)
+	case len(key) > MaxKeyLen:
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrInvalidKey, len(key), MaxKeyLen)
+	case !utf8.ValidString(key):
+		return fmt.Errorf("%w: not valid UTF-8", ErrInvalidKey)
+	}
+	for _, r := range key {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return fmt.Errorf("%w: control character %U", ErrInvalidKey, r)
+		}
+	}
+	return nil
+}
