@@ -146,7 +146,8 @@ func Open(ctx context.Context, rawURL string) (Cache, error) {
 	if !ok {
 		return nil, unknownScheme(u.Scheme)
 	}
-	fail := func(err error) error { return newError(b.Name, "open", "", err) }
+	secrets := urlSecrets(u)
+	fail := func(err error) error { return newError(b.Name, "open", "", redact(err, secrets)) }
 
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
@@ -180,7 +181,7 @@ func Open(ctx context.Context, rawURL string) (Cache, error) {
 	if err != nil {
 		return nil, fail(err)
 	}
-	c := NewCache(b.Name, d, opts)
+	var c Cache = newPortable(b.Name, d, opts, secrets)
 	for i, w := range wrappers {
 		if wrapParams[i] == nil {
 			continue
@@ -243,4 +244,77 @@ func unknownScheme(scheme string) error {
 	}
 	return newError("", "open", "", fmt.Errorf("%w: unknown scheme %q%s; registered: %s",
 		ErrInvalidURL, scheme, hint, strings.Join(Schemes(), ", ")))
+}
+
+// secretParam reports whether a query parameter's value is a secret by its
+// name: password, sentinel_password, account_key, sas_token, secret, …
+func secretParam(name string) bool {
+	name = strings.ToLower(name)
+	for _, w := range []string{"password", "secret", "key", "token", "sig", "credential"} {
+		if strings.Contains(name, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// urlSecrets returns the strings of u that must never appear in an error:
+// the password and the values of secret-looking parameters, raw and escaped.
+func urlSecrets(u *url.URL) []string {
+	var raw []string
+	if u.User != nil {
+		if p, ok := u.User.Password(); ok {
+			raw = append(raw, p)
+		}
+	}
+	if q, err := url.ParseQuery(u.RawQuery); err == nil {
+		for k, vs := range q {
+			if secretParam(k) {
+				raw = append(raw, vs...)
+			}
+		}
+	}
+	var out []string
+	for _, s := range raw {
+		if s == "" {
+			continue
+		}
+		out = append(out, s)
+		for _, e := range []string{url.QueryEscape(s), url.PathEscape(s), url.UserPassword("", s).String()[1:]} {
+			if e != s {
+				out = append(out, e)
+			}
+		}
+	}
+	return out
+}
+
+// redactedError hides secrets in its message but keeps the chain, so that
+// errors.Is and errors.As still see the cause.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// redact returns err with every secret in its message replaced. SDKs quote
+// URLs and DSNs in their errors; this is the one place that stops it.
+func redact(err error, secrets []string) error {
+	if err == nil || len(secrets) == 0 {
+		return err
+	}
+	msg := err.Error()
+	changed := false
+	for _, s := range secrets {
+		if strings.Contains(msg, s) {
+			msg = strings.ReplaceAll(msg, s, "xxxxx")
+			changed = true
+		}
+	}
+	if !changed {
+		return err
+	}
+	return &redactedError{msg: msg, err: err}
 }

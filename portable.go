@@ -16,7 +16,13 @@ import (
 // Backend packages call it from their New and URL opener; most users never
 // do. A nil o means the defaults.
 func NewCache(backend string, d Driver, o *Options) Cache {
-	c := &portable{backend: backend, d: d, timeout: DefaultTimeout}
+	return newPortable(backend, d, o, nil)
+}
+
+// newPortable is NewCache with the secrets of the URL the cache was opened
+// with, which no error may show.
+func newPortable(backend string, d Driver, o *Options, secrets []string) *portable {
+	c := &portable{backend: backend, d: d, timeout: DefaultTimeout, secrets: secrets}
 	if o != nil && o.Timeout > 0 {
 		c.timeout = o.Timeout
 	}
@@ -28,6 +34,7 @@ type portable struct {
 	backend string
 	d       Driver
 	timeout time.Duration
+	secrets []string
 	closed  atomic.Bool
 }
 
@@ -128,6 +135,7 @@ func (c *portable) callContext(ctx context.Context) (context.Context, context.Ca
 // context error visible to errors.Is whatever the SDK said, and marks our
 // own timeout as ErrUnavailable: the backend did not answer in time.
 func (c *portable) fail(ctx, cctx context.Context, op, key string, err error) error {
+	err = redact(err, c.secrets)
 	switch {
 	case ctx.Err() != nil:
 		// The caller's context ended: report that, not a backend fault.

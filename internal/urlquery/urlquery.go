@@ -144,6 +144,11 @@ func (r *Reader) Fail(format string, args ...any) {
 // handing on to an SDK's own parser.
 func (r *Reader) Remaining() url.Values { return r.q }
 
+// ReadErr returns the first error met while reading, ignoring parameters
+// not read yet: for a backend that hands Remaining to an SDK parser that
+// reports unknown names itself.
+func (r *Reader) ReadErr() error { return r.err }
+
 // Err returns the first error met, else an error naming every parameter
 // no one read, sorted, else nil.
 func (r *Reader) Err() error {
