@@ -1,0 +1,276 @@
+// Package redis is certcache's Redis backend, on github.com/redis/go-redis/v9.
+// Importing it registers the redis://, rediss://, redis+sentinel://,
+// rediss+sentinel://, redis+cluster:// and rediss+cluster:// schemes with
+// certcache.Open:
+//
+//	import _ "github.com/certcache/certcache/redis"
+//
+//	cache, err := certcache.Open(ctx, "redis://:PASSWORD@cache.internal:6379/0?prefix=myapp")
+//
+// Users who already hold a client call New.
+//
+// # URLs
+//
+// A single server (rediss:// for TLS), as go-redis's ParseURL reads it:
+//
+//	redis://[USER[:PASSWORD]@]HOST[:PORT][/DB][?PARAMS]
+//
+// Sentinel: the URL names one sentinel, addr adds more, master_name is
+// required. The URL's user and password are the sentinels'; the master's
+// come from the username and password parameters (go-redis's
+// ParseFailoverURL):
+//
+//	redis+sentinel://[USER[:PASSWORD]@]SENTINEL:26379[/DB]?master_name=mymaster&addr=SENTINEL2:26379
+//
+// Cluster: the URL names one node, addr adds more (go-redis's
+// ParseClusterURL):
+//
+//	redis+cluster://[USER[:PASSWORD]@]NODE:6379?addr=NODE2:6379&addr=NODE3:6379
+//
+// Parameters of certcache (every scheme):
+//
+//	prefix       the key namespace; keys are stored as PREFIX:KEY. Default "certcache".
+//	tls_ca_file  a PEM file of CA certificates that verify the server (rediss only);
+//	             default: the system roots
+//	timeout      the per-call timeout (handled by certcache.Open); default 10s
+//
+// Every other parameter is go-redis's own (dial_timeout, read_timeout,
+// pool_size, max_retries, client_name, protocol, skip_verify, …, spelled in
+// snake case); an unknown or repeated parameter is an error that names it.
+// Clients built from a URL honour each call's context
+// (ContextTimeoutEnabled), so the per-call timeout bounds a stuck server.
+//
+// # Keys
+//
+// Redis keys are binary-safe, so a cache key is stored as it is after the
+// prefix and the colon: no key can leave the prefix, and distinct keys never
+// collide. Namespaces nest: the prefix "a:b" lies inside the key space of
+// the prefix "a", so give unrelated deployments prefixes that are not
+// colon-extensions of each other.
+//
+// # Errors
+//
+// Only a missing key (go-redis's redis.Nil) is a miss. Connection failures,
+// timeouts, authentication errors (WRONGPASS, NOAUTH), a read-only replica
+// and every other failure are errors that are never autocert.ErrCacheMiss;
+// connection failures and pool timeouts match certcache.ErrUnavailable.
+package redis
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/urlquery"
+	goredis "github.com/redis/go-redis/v9"
+	"golang.org/x/crypto/acme/autocert"
+)
+
+// DefaultPrefix is the key namespace when none is given.
+const DefaultPrefix = "certcache"
+
+// maxPrefixLen bounds a prefix; Redis keys may be far longer, but a prefix
+// that long is a mistake.
+const maxPrefixLen = 256
+
+func init() {
+	for _, s := range []string{"redis", "rediss", "redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster"} {
+		certcache.Register(s, certcache.Backend{Name: "redis", Open: openURL})
+	}
+}
+
+// Options configure a Redis cache. The zero value (or nil) gives the
+// defaults.
+type Options struct {
+	// Prefix is the key namespace: keys are stored as Prefix + ":" + key.
+	// If empty, DefaultPrefix.
+	Prefix string
+
+	// Timeout bounds each call. If zero, certcache.DefaultTimeout. The
+	// client must have ContextTimeoutEnabled for a call to a stuck server to
+	// end at the timeout rather than at the client's own read timeout.
+	Timeout time.Duration
+}
+
+// New returns a Cache that stores values through client, which may be a
+// *redis.Client, *redis.ClusterClient, failover client or Ring. Close does
+// not close client: it belongs to the caller.
+func New(client goredis.UniversalClient, o *Options) (certcache.Cache, error) {
+	if client == nil {
+		return nil, errors.New("certcache/redis: New: nil client")
+	}
+	var opts Options
+	if o != nil {
+		opts = *o
+	}
+	d, err := newDriver(client, opts.Prefix, false)
+	if err != nil {
+		return nil, fmt.Errorf("certcache/redis: New: %w", err)
+	}
+	return certcache.NewCache("redis", d, &certcache.Options{Timeout: opts.Timeout}), nil
+}
+
+// driver is the certcache.Driver over a go-redis client.
+type driver struct {
+	client    goredis.UniversalClient
+	prefix    string // with the trailing colon
+	ownClient bool   // opened from a URL: Close closes it
+}
+
+var _ certcache.Driver = (*driver)(nil)
+
+func newDriver(client goredis.UniversalClient, prefix string, own bool) (*driver, error) {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	if err := checkPrefix(prefix); err != nil {
+		return nil, err
+	}
+	return &driver{client: client, prefix: prefix + ":", ownClient: own}, nil
+}
+
+func checkPrefix(p string) error {
+	if len(p) > maxPrefixLen {
+		return fmt.Errorf("%w: prefix is %d bytes, limit %d", certcache.ErrInvalidURL, len(p), maxPrefixLen)
+	}
+	if err := certcache.ValidateKey(p); err != nil {
+		return fmt.Errorf("%w: prefix %q: %v", certcache.ErrInvalidURL, p, err)
+	}
+	return nil
+}
+
+func (d *driver) Get(ctx context.Context, key string) ([]byte, error) {
+	v, err := d.client.Get(ctx, d.prefix+key).Bytes()
+	if err == goredis.Nil { //nolint:errorlint // go-redis returns the bare sentinel
+		return nil, autocert.ErrCacheMiss
+	}
+	return v, classify(err)
+}
+
+func (d *driver) Put(ctx context.Context, key string, data []byte) error {
+	return classify(d.client.Set(ctx, d.prefix+key, data, 0).Err())
+}
+
+func (d *driver) Delete(ctx context.Context, key string) error {
+	return classify(d.client.Del(ctx, d.prefix+key).Err())
+}
+
+func (d *driver) Close() error {
+	if !d.ownClient {
+		return nil
+	}
+	return d.client.Close()
+}
+
+// classify marks go-redis's pool errors as unavailability; network errors
+// are classified by certcache itself.
+func classify(err error) error {
+	if errors.Is(err, goredis.ErrPoolTimeout) || errors.Is(err, goredis.ErrPoolExhausted) {
+		return fmt.Errorf("%w: %w", certcache.ErrUnavailable, err)
+	}
+	return err
+}
+
+// openURL is the certcache.Backend Open func for every scheme.
+func openURL(_ context.Context, u *url.URL) (certcache.Driver, error) {
+	q := urlquery.Parse(u.RawQuery)
+	prefix := DefaultPrefix
+	if q.Has("prefix") {
+		prefix = q.String("prefix")
+		if prefix == "" {
+			q.Fail("prefix is empty (leave it out for the default %q)", DefaultPrefix)
+		}
+	}
+	caFile := q.String("tls_ca_file")
+	if err := q.ReadErr(); err != nil {
+		return nil, fmt.Errorf("%w: %w", certcache.ErrInvalidURL, err)
+	}
+	scheme, mode, _ := strings.Cut(u.Scheme, "+")
+	if caFile != "" && scheme != "rediss" {
+		return nil, fmt.Errorf("%w: tls_ca_file needs a rediss scheme", certcache.ErrInvalidURL)
+	}
+	// go-redis parses what is left, with the plain redis or rediss scheme.
+	gu := *u
+	gu.Scheme = scheme
+	gu.RawQuery = q.Remaining().Encode()
+	client, err := newClient(mode, gu.String(), caFile)
+	if err != nil {
+		return nil, err
+	}
+	d, err := newDriver(client, prefix, true)
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func newClient(mode, rawURL, caFile string) (goredis.UniversalClient, error) {
+	badURL := func(err error) error {
+		// go-redis's messages name the parameter, not its value; the caller
+		// redacts secrets all the same.
+		msg := strings.TrimPrefix(err.Error(), "redis: ")
+		msg = strings.Replace(msg, "unexpected option:", "unknown parameter", 1)
+		return fmt.Errorf("%w: %s", certcache.ErrInvalidURL, msg)
+	}
+	switch mode {
+	case "":
+		o, err := goredis.ParseURL(rawURL)
+		if err != nil {
+			return nil, badURL(err)
+		}
+		if err := setCA(o.TLSConfig, caFile); err != nil {
+			return nil, err
+		}
+		o.ContextTimeoutEnabled = true
+		return goredis.NewClient(o), nil
+	case "sentinel":
+		o, err := goredis.ParseFailoverURL(rawURL)
+		if err != nil {
+			return nil, badURL(err)
+		}
+		if o.MasterName == "" {
+			return nil, fmt.Errorf("%w: redis+sentinel needs master_name", certcache.ErrInvalidURL)
+		}
+		if err := setCA(o.TLSConfig, caFile); err != nil {
+			return nil, err
+		}
+		o.ContextTimeoutEnabled = true
+		return goredis.NewFailoverClient(o), nil
+	case "cluster":
+		o, err := goredis.ParseClusterURL(rawURL)
+		if err != nil {
+			return nil, badURL(err)
+		}
+		if err := setCA(o.TLSConfig, caFile); err != nil {
+			return nil, err
+		}
+		o.ContextTimeoutEnabled = true
+		return goredis.NewClusterClient(o), nil
+	}
+	return nil, fmt.Errorf("%w: unknown redis scheme variant %q", certcache.ErrInvalidURL, mode)
+}
+
+// setCA makes cfg trust only the CA certificates in file.
+func setCA(cfg *tls.Config, file string) error {
+	if file == "" || cfg == nil {
+		return nil
+	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("%w: tls_ca_file: %v", certcache.ErrInvalidURL, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return fmt.Errorf("%w: tls_ca_file %s holds no PEM certificate", certcache.ErrInvalidURL, file)
+	}
+	cfg.RootCAs = pool
+	return nil
+}
