@@ -1,0 +1,67 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// Root credentials of every MinIO test server. The password is a secret the
+// tests check no error reveals; tests hand both to the AWS SDK through
+// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, as a deployment would.
+const (
+	MinIOUser     = "certcache-root"
+	MinIOPassword = "minio-s3cr3t-0f9a27c1"
+)
+
+// MinIO starts a MinIO server (image "minio") with no bucket and returns it
+// with its S3 endpoint, http://127.0.0.1:PORT. The server's data lives in the
+// container, so it survives Stop and Restart.
+//
+// Inside the container, mc reaches the server under the alias "local":
+//
+//	s.Exec(t, "mc", "mb", "local/mybucket")
+func MinIO(t testing.TB) (*Server, string) {
+	t.Helper()
+	s := Start(t, Spec{
+		Image: "minio",
+		Ports: 2, // S3 API, then the web console (bound so it takes no random port)
+		Cmd: func(s *Server) []string {
+			return []string{"minio", "server", "/tmp/data", "--quiet",
+				"--address", s.Bind + ":" + s.Port(0), "--console-address", s.Bind + ":" + s.Port(1)}
+		},
+		Env: func(s *Server) map[string]string {
+			return map[string]string{
+				"MINIO_ROOT_USER":     MinIOUser,
+				"MINIO_ROOT_PASSWORD": MinIOPassword,
+				"MINIO_BROWSER":       "off",
+				"MINIO_UPDATE":        "off",
+				// mc in the container talks to this server as "local".
+				"MC_HOST_local": fmt.Sprintf("http://%s:%s@127.0.0.1:%s", MinIOUser, MinIOPassword, s.Port(0)),
+			}
+		},
+		Ready:          minioReady,
+		StartupTimeout: 2 * time.Minute,
+	})
+	return s, "http://" + s.Addr(0)
+}
+
+// minioReady asks MinIO's readiness probe, which answers 200 once the server
+// serves S3 requests.
+func minioReady(ctx context.Context, s *Server) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.Addr(0)+"/minio/health/ready", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("readiness probe answered %s", resp.Status)
+	}
+	return nil
+}

@@ -1,0 +1,164 @@
+// Package s3 is certcache's Amazon S3 backend, on aws-sdk-go-v2. It works with
+// S3 and with S3-compatible servers such as MinIO. Importing it registers the
+// s3:// scheme with certcache.Open:
+//
+//	import _ "github.com/certcache/certcache/s3"
+//
+//	cache, err := certcache.Open(ctx, "s3://my-bucket/certs?region=eu-west-1")
+//
+// Users who already hold an *s3.Client call New.
+//
+// # URLs
+//
+//	s3://BUCKET[/PREFIX][?PARAMS]
+//
+// Objects are stored in BUCKET under PREFIX (a path such as "certs" or
+// "prod/certs"; none means the bucket's root). Parameters, in the style of Go
+// CDK's s3blob:
+//
+//	region          the bucket's region; default: the SDK's (AWS_REGION, the profile's
+//	                region), or us-east-1 when endpoint is set
+//	endpoint        an S3-compatible server, "https://minio.internal:9000" (default: AWS;
+//	                AWS_ENDPOINT_URL also works); without a scheme, https
+//	use_path_style  true: address the bucket in the path (http://HOST/BUCKET/KEY), as
+//	                most S3-compatible servers need; default false (virtual hosts)
+//	disable_https   true: reach endpoint over plain HTTP when it names no scheme;
+//	                refused without endpoint, so that AWS is never spoken to in the clear
+//	profile         the shared configuration profile (~/.aws/config) to use
+//	sse             server-side encryption of stored objects: AES256 (SSE-S3) or aws:kms
+//	                (SSE-KMS); default: the bucket's default encryption
+//	sse_kms_key_id  the KMS key for sse=aws:kms; default: the AWS managed key aws/s3
+//	request_checksum_calculation  when_supported (the SDK's default: a CRC checksum with
+//	                every upload) or when_required, for servers that reject those checksums
+//	response_checksum_validation  when_supported (default) or when_required
+//	timeout         the per-call timeout (handled by certcache.Open); default 10s
+//
+// An unknown or repeated parameter is an error that names it. So is
+// anonymous: a certificate cache holds private keys, and a bucket readable
+// without credentials would publish them.
+//
+// For example, a MinIO server on plain HTTP:
+//
+//	s3://certs/prod?endpoint=http://127.0.0.1:9000&use_path_style=true
+//
+// stores the certificate of example.com as the object "prod/example.com" of
+// bucket "certs", signed for region us-east-1, with credentials from the
+// environment.
+//
+// # Credentials
+//
+// Credentials never go in the URL (one with a user or password is refused):
+// they come from the AWS SDK's default chain, as config.LoadDefaultConfig
+// resolves it — AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, the shared
+// config and credentials files (and the profile parameter or AWS_PROFILE),
+// SSO, web identity (EKS service accounts), ECS task roles and the EC2
+// instance metadata service. Open reads the environment and the local
+// configuration files only; credentials are fetched on first use, so an
+// instance can start while S3 or the metadata service is unreachable. (The
+// SDK's AWS_DEFAULTS_MODE=auto would ask the instance metadata service for its
+// region while opening; Open does not let it, and auto then picks the
+// standard defaults.)
+//
+// The minimal IAM policy, for bucket my-bucket and prefix certs:
+//
+//	{
+//	  "Version": "2012-10-17",
+//	  "Statement": [
+//	    {"Effect": "Allow",
+//	     "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+//	     "Resource": "arn:aws:s3:::my-bucket/certs/*"},
+//	    {"Effect": "Allow",
+//	     "Action": "s3:ListBucket",
+//	     "Resource": "arn:aws:s3:::my-bucket",
+//	     "Condition": {"StringLike": {"s3:prefix": "certs/*"}}}
+//	  ]
+//	}
+//
+// s3:ListBucket is not optional. Without it S3 does not tell a missing object
+// from a forbidden one: it answers 403 AccessDenied for both. This backend
+// reports AccessDenied as an error, never as a miss (a miss makes autocert
+// order a certificate, and a misconfigured policy would then order one on
+// every handshake until Let's Encrypt's rate limits stop it), so without
+// s3:ListBucket every first Get of a name fails and autocert can never
+// obtain a certificate. With sse=aws:kms the role also needs kms:GenerateDataKey
+// and kms:Decrypt on the key.
+//
+// # Keys
+//
+// A cache key becomes an object name under the prefix with the encoding of
+// internal/keyname: the characters autocert uses ([A-Za-z0-9._+-]) stay as
+// they are and every other byte is percent-encoded, so a key never contains
+// a "/", no key escapes the prefix or reaches a neighbouring one, and
+// distinct keys never share an object. An encoded key longer than 255 bytes
+// (the limit MinIO and other file-system-backed servers put on one path
+// segment) is shortened to a prefix of its encoding plus a SHA-256 of the
+// key. A prefix is at most 512 bytes of printable characters, without empty,
+// "." or ".." segments; prefixes do not nest (objects of prefix "a" never
+// look like those of "a/b").
+//
+// # Errors
+//
+// Only a missing object (S3's NoSuchKey) is a miss. A missing bucket
+// (NoSuchBucket), AccessDenied, an expired token, a server error and every
+// other failure are errors that are never autocert.ErrCacheMiss; network
+// failures and 503 answers (SlowDown, a server starting up) match
+// certcache.ErrUnavailable. The SDK retries as it is configured to
+// (AWS_MAX_ATTEMPTS, the profile's retry settings), always within the
+// per-call timeout. Deleting a missing object is not an error.
+package s3
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/certcache/certcache"
+)
+
+// Scheme is the URL scheme this package registers.
+const Scheme = "s3"
+
+func init() {
+	certcache.Register(Scheme, certcache.Backend{Name: "s3", Open: openURL})
+}
+
+// Options configure an S3 cache. The zero value (or nil) gives the defaults.
+type Options struct {
+	// Prefix is the object name prefix, a path such as "certs" or
+	// "prod/certs" (a trailing slash is optional). If empty, objects are
+	// stored at the bucket's root.
+	Prefix string
+
+	// Timeout bounds each call. If zero, certcache.DefaultTimeout.
+	Timeout time.Duration
+
+	// SSE is the server-side encryption of stored objects:
+	// types.ServerSideEncryptionAes256 ("AES256") or
+	// types.ServerSideEncryptionAwsKms ("aws:kms"). If empty, the bucket's
+	// default encryption applies.
+	SSE types.ServerSideEncryption
+
+	// SSEKMSKeyID is the KMS key (ID, ARN or alias) for SSE "aws:kms". If
+	// empty, the AWS managed key aws/s3.
+	SSEKMSKeyID string
+}
+
+// New returns a Cache that stores objects in bucket through client. Close
+// does not affect client: it belongs to the caller. New does not contact
+// the server.
+func New(client *s3.Client, bucket string, o *Options) (certcache.Cache, error) {
+	if client == nil {
+		return nil, errors.New("certcache/s3: New: nil client")
+	}
+	var opts Options
+	if o != nil {
+		opts = *o
+	}
+	d, err := newDriver(client, bucket, opts)
+	if err != nil {
+		return nil, fmt.Errorf("certcache/s3: New: %w", err)
+	}
+	return certcache.NewCache("s3", d, &certcache.Options{Timeout: opts.Timeout}), nil
+}

@@ -1,0 +1,191 @@
+package s3
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/urlquery"
+)
+
+// endpointRegion is the signing region when endpoint is set and nothing
+// names a region: what MinIO and most S3-compatible servers expect.
+const endpointRegion = "us-east-1"
+
+// urlParams is what an s3:// URL says, before the SDK is involved.
+type urlParams struct {
+	bucket      string
+	opts        Options
+	region      string
+	endpoint    string // with a scheme, or ""
+	pathStyle   bool
+	profile     string
+	reqChecksum aws.RequestChecksumCalculation
+	resChecksum aws.ResponseChecksumValidation
+}
+
+// parseURL reads u without touching the environment or the network.
+func parseURL(u *url.URL) (*urlParams, error) {
+	invalid := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{certcache.ErrInvalidURL}, args...)...)
+	}
+	if u.User != nil {
+		return nil, invalid("credentials do not belong in an s3 URL: the AWS SDK's default chain provides them (AWS_ACCESS_KEY_ID, AWS_PROFILE, a role)")
+	}
+	if u.Opaque != "" || u.Host == "" {
+		return nil, invalid("no bucket (want s3://BUCKET/PREFIX)")
+	}
+	if u.Port() != "" {
+		return nil, invalid("bucket %q has a port; name the server with endpoint=", u.Host)
+	}
+	if u.Fragment != "" {
+		return nil, invalid("s3 URLs take no fragment")
+	}
+	p := &urlParams{bucket: u.Host}
+	p.opts.Prefix = strings.TrimPrefix(u.Path, "/")
+
+	q := urlquery.Parse(u.RawQuery)
+	if q.Has("anonymous") {
+		q.String("anonymous")
+		q.Fail("anonymous is not offered: a certificate cache holds private keys, which a bucket readable without credentials would publish")
+	}
+	p.region = q.String("region")
+	if q.Has("region") && p.region == "" {
+		q.Fail("region is empty")
+	}
+	endpoint := q.String("endpoint")
+	p.pathStyle = q.Bool("use_path_style", false)
+	plainHTTP := q.Bool("disable_https", false)
+	p.profile = q.String("profile")
+	if q.Has("profile") && p.profile == "" {
+		q.Fail("profile is empty")
+	}
+	p.opts.SSE = types.ServerSideEncryption(q.Choice("sse", "", "AES256", "aws:kms"))
+	p.opts.SSEKMSKeyID = q.String("sse_kms_key_id")
+	switch q.Choice("request_checksum_calculation", "", "when_supported", "when_required") {
+	case "when_supported":
+		p.reqChecksum = aws.RequestChecksumCalculationWhenSupported
+	case "when_required":
+		p.reqChecksum = aws.RequestChecksumCalculationWhenRequired
+	}
+	switch q.Choice("response_checksum_validation", "", "when_supported", "when_required") {
+	case "when_supported":
+		p.resChecksum = aws.ResponseChecksumValidationWhenSupported
+	case "when_required":
+		p.resChecksum = aws.ResponseChecksumValidationWhenRequired
+	}
+	if err := q.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", certcache.ErrInvalidURL, err)
+	}
+	var err error
+	if p.endpoint, err = parseEndpoint(endpoint, plainHTTP); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// parseEndpoint checks the endpoint parameter and gives it a scheme.
+func parseEndpoint(e string, plainHTTP bool) (string, error) {
+	invalid := func(format string, args ...any) error {
+		return fmt.Errorf("%w: endpoint=%q: "+format, append([]any{certcache.ErrInvalidURL, e}, args...)...)
+	}
+	if e == "" {
+		if plainHTTP {
+			return "", fmt.Errorf("%w: disable_https needs endpoint (AWS itself is reached over HTTPS only)", certcache.ErrInvalidURL)
+		}
+		return "", nil
+	}
+	withScheme := e
+	if !strings.Contains(e, "://") {
+		withScheme = "https://" + e
+		if plainHTTP {
+			withScheme = "http://" + e
+		}
+	}
+	eu, err := url.Parse(withScheme)
+	if err != nil {
+		return "", invalid("not a URL")
+	}
+	switch {
+	case eu.Scheme != "http" && eu.Scheme != "https":
+		return "", invalid("want an http or https URL")
+	case eu.Host == "":
+		return "", invalid("no host")
+	case eu.User != nil:
+		return "", invalid("credentials do not belong in the endpoint")
+	case eu.RawQuery != "" || eu.Fragment != "":
+		return "", invalid("no query or fragment allowed")
+	case plainHTTP && eu.Scheme == "https":
+		return "", invalid("disable_https=true contradicts the https scheme")
+	}
+	return withScheme, nil
+}
+
+// openURL is the certcache.Backend Open func for s3://.
+func openURL(ctx context.Context, u *url.URL) (certcache.Driver, error) {
+	p, err := parseURL(u)
+	if err != nil {
+		return nil, err
+	}
+	client, err := p.newClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return newDriver(client, p.bucket, p.opts)
+}
+
+// newClient builds the S3 client from the SDK's default configuration chain.
+// It reads the environment and the shared configuration files, nothing else.
+func (p *urlParams) newClient(ctx context.Context) (*s3.Client, error) {
+	loadOpts := []func(*config.LoadOptions) error{
+		func(o *config.LoadOptions) error {
+			// AWS_DEFAULTS_MODE=auto asks the instance metadata service
+			// for its region while loading; a disabled client answers at
+			// once, so loading stays local.
+			o.DefaultsModeOptions.IMDSClient = imds.New(imds.Options{ClientEnableState: imds.ClientDisabled})
+			return nil
+		},
+	}
+	if p.region != "" {
+		loadOpts = append(loadOpts, config.WithRegion(p.region))
+	}
+	if p.profile != "" {
+		loadOpts = append(loadOpts, config.WithSharedConfigProfile(p.profile))
+	}
+	if p.reqChecksum != 0 {
+		loadOpts = append(loadOpts, config.WithRequestChecksumCalculation(p.reqChecksum))
+	}
+	if p.resChecksum != 0 {
+		loadOpts = append(loadOpts, config.WithResponseChecksumValidation(p.resChecksum))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
+	if err != nil {
+		var noProfile config.SharedConfigProfileNotExistError
+		if errors.As(err, &noProfile) {
+			return nil, fmt.Errorf("%w: profile %q is not in the shared configuration files", certcache.ErrInvalidURL, noProfile.Profile)
+		}
+		return nil, fmt.Errorf("%w: loading AWS configuration: %w", certcache.ErrInvalidURL, err)
+	}
+	if cfg.Region == "" {
+		if p.endpoint == "" && cfg.BaseEndpoint == nil {
+			return nil, fmt.Errorf("%w: no region: set region= in the URL, AWS_REGION, or the profile's region", certcache.ErrInvalidURL)
+		}
+		cfg.Region = endpointRegion
+	}
+	return s3.NewFromConfig(cfg, func(o *s3.Options) {
+		if p.endpoint != "" {
+			o.BaseEndpoint = aws.String(p.endpoint)
+		}
+		if p.pathStyle {
+			o.UsePathStyle = true
+		}
+	}), nil
+}
