@@ -157,7 +157,8 @@ func LoadKey(ref string) ([]byte, error) {
 			"not holding it (the value given is not shown)", ErrKey)
 	}
 	if where == "" {
-		return nil, fmt.Errorf("%w: %s: needs a %s", ErrKey, source, map[string]string{"env": "variable name", "file": "path"}[source])
+		// Not "env:" in the message: certcache.Open redacts the value.
+		return nil, fmt.Errorf("%w: the %s is missing", ErrKey, map[string]string{"env": "environment variable's name", "file": "file's path"}[source])
 	}
 	var content []byte
 	var what string
