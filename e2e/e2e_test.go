@@ -1,0 +1,416 @@
+// Package e2e_test runs autocert on top of certcache against a real ACME CA:
+// Pebble, in-process (internal/acmetest), which validates HTTP-01 by
+// connecting back to the servers under test. For every backend:
+//
+//  1. a Manager obtains a certificate on the first TLS handshake; a second,
+//     fresh Manager on the same cache URL serves the same certificate with
+//     zero new orders at Pebble;
+//  2. a cluster of three Managers sits behind a balancer that sends every
+//     HTTP-01 validation request to a node that did not place the order:
+//     issuance succeeds because the token travels through the cache;
+//  3. with the backend down, a handshake for an uncached name fails and
+//     Pebble sees no new order: an outage is not taken for a miss.
+//
+// A backend is one row in the backends table.
+package e2e_test
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/acmetest"
+	"github.com/certcache/certcache/internal/testenv"
+	_ "github.com/certcache/certcache/redis"
+	"golang.org/x/crypto/acme/autocert"
+)
+
+// A backend starts a fresh, empty store for one test.
+type backend struct {
+	name string
+	// start returns the store's URL and a func that makes the store
+	// unusable to every cache opened on it (stops the server); c is the
+	// cache the test's Manager uses, for stores that live in the process.
+	start func(t *testing.T) (rawURL string, stop func(t *testing.T, c certcache.Cache))
+}
+
+var backends = []backend{
+	{"mem", func(t *testing.T) (string, func(*testing.T, certcache.Cache)) {
+		// mem://NAME is shared by every Open in the process; it cannot be
+		// stopped, so the outage is the Manager's cache being closed.
+		name := strings.NewReplacer("/", "-", "_", "-").Replace(strings.ToLower(t.Name()))
+		return "mem://" + name, func(t *testing.T, c certcache.Cache) { c.Close() }
+	}},
+	{"file", func(t *testing.T) (string, func(*testing.T, certcache.Cache)) {
+		dir := filepath.Join(t.TempDir(), "certs")
+		return "file://" + dir, func(t *testing.T, _ certcache.Cache) {
+			// Tests run as root, so permissions would not stop us: put a
+			// regular file where the directory was.
+			if err := os.RemoveAll(dir); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(dir, []byte("not a directory"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}},
+	{"redis", func(t *testing.T) (string, func(*testing.T, certcache.Cache)) {
+		srv, u := testenv.Redis(t)
+		return u, func(t *testing.T, _ certcache.Cache) { srv.Stop(t) }
+	}},
+}
+
+func TestE2E(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			rawURL, stop := b.start(t)
+			rawURL = withParam(rawURL, "timeout=10s")
+			t.Logf("cache URL %s", rawURL)
+			domain := func(scenario string) string { return scenario + "." + b.name + ".certcache.test" }
+			t.Run("1-second-manager-reuses", func(t *testing.T) { testReuse(t, rawURL, domain("reuse")) })
+			t.Run("2-cluster-challenge-on-other-node", func(t *testing.T) { testCluster(t, rawURL, domain("cluster")) })
+			t.Run("3-backend-down-no-order", func(t *testing.T) { testOutage(t, rawURL, domain("outage"), stop) })
+		})
+	}
+}
+
+// testReuse is scenario 1.
+func testReuse(t *testing.T, rawURL, domain string) {
+	env := newEnv(t, 2, rawURL, domain)
+	env.route = func(int) int { return 0 }
+
+	serial := env.fetch(t, 0, domain)
+	st := env.pebble.Stats()
+	t.Logf("first Manager: serial %x; Pebble: %v", serial, st)
+	if st.Finalized != 1 || st.Orders < 1 {
+		t.Fatalf("first issuance: want 1 certificate from at least 1 order, Pebble saw %v", st)
+	}
+	if hits := env.nodes[0].challengeOK.Load(); hits == 0 {
+		t.Errorf("node 0 served no HTTP-01 token: the certificate was not validated over HTTP-01")
+	}
+
+	// node 1 is a fresh Manager with a fresh cache on the same URL, which
+	// has taken no part so far.
+	serial2 := env.fetch(t, 1, domain)
+	st2 := env.pebble.Stats()
+	t.Logf("second Manager: serial %x; Pebble: %v", serial2, st2)
+	if serial2.Cmp(serial) != 0 {
+		t.Errorf("second Manager served serial %x, want the cached %x", serial2, serial)
+	}
+	if st2 != st {
+		t.Errorf("second Manager: Pebble saw new requests: before %v, after %v", st, st2)
+	}
+	if n := env.nodes[1].orders.Load(); n != 0 {
+		t.Errorf("second Manager placed %d orders, want 0", n)
+	}
+}
+
+// testCluster is scenario 2.
+func testCluster(t *testing.T, rawURL, domain string) {
+	env := newEnv(t, 3, rawURL, domain)
+	// Node 0 takes the handshake and places the order; the balancer sends
+	// HTTP-01 requests round-robin to the other two.
+	var next atomic.Int64
+	env.route = func(int) int { return 1 + int(next.Add(1)-1)%2 }
+
+	serial := env.fetch(t, 0, domain)
+	st := env.pebble.Stats()
+	t.Logf("cluster: serial %x; Pebble: %v", serial, st)
+	for i, n := range env.nodes {
+		t.Logf("node %d: placed %d orders, served %d HTTP-01 tokens (%d requests)", i, n.orders.Load(), n.challengeOK.Load(), n.challengeReq.Load())
+	}
+	if st.Finalized != 1 {
+		t.Fatalf("want 1 certificate, Pebble saw %v", st)
+	}
+	if env.nodes[0].orders.Load() == 0 {
+		t.Errorf("node 0 placed no order")
+	}
+	if n := env.nodes[0].challengeReq.Load(); n != 0 {
+		t.Errorf("node 0, which placed the order, got %d HTTP-01 requests; the balancer should send none there", n)
+	}
+	served := env.nodes[1].challengeOK.Load() + env.nodes[2].challengeOK.Load()
+	if served == 0 {
+		t.Errorf("nodes 1 and 2 served no HTTP-01 token, yet the certificate was issued")
+	}
+	for i := 1; i < 3; i++ {
+		if n := env.nodes[i].orders.Load(); n != 0 {
+			t.Errorf("node %d placed %d orders, want 0", i, n)
+		}
+	}
+
+	// Every node now serves the same certificate without a new order.
+	for i := 1; i < 3; i++ {
+		if s := env.fetch(t, i, domain); s.Cmp(serial) != 0 {
+			t.Errorf("node %d served serial %x, want %x", i, s, serial)
+		}
+	}
+	if st2 := env.pebble.Stats(); st2 != st {
+		t.Errorf("serving from the other nodes made new requests at Pebble: before %v, after %v", st, st2)
+	}
+}
+
+// testOutage is scenario 3.
+func testOutage(t *testing.T, rawURL, domain string, stop func(*testing.T, certcache.Cache)) {
+	env := newEnv(t, 1, rawURL, domain)
+	env.route = func(int) int { return 0 }
+	stop(t, env.nodes[0].cache)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := env.nodes[0].cache.Get(ctx, domain); err == nil || err == autocert.ErrCacheMiss {
+		t.Fatalf("Get on the stopped backend: err = %v, want a failure that is not a miss", err)
+	} else {
+		t.Logf("Get on the stopped backend: %v", err)
+	}
+	_, _, err := env.tryFetch(0, domain)
+	if err == nil {
+		t.Fatalf("handshake for %s succeeded with the backend down", domain)
+	}
+	t.Logf("handshake with the backend down: %v", err)
+	if st := env.pebble.Stats(); st != (acmetest.Stats{}) {
+		t.Errorf("backend down: Pebble saw %v, want nothing (an outage was taken for a miss)", st)
+	}
+	if n := env.nodes[0].orders.Load(); n != 0 {
+		t.Errorf("the Manager placed %d orders with the backend down", n)
+	}
+}
+
+// env is one Pebble, n autocert nodes on the same cache URL and the
+// balancer in front of their HTTP-01 handlers.
+type env struct {
+	pebble *acmetest.Pebble
+	nodes  []*node
+	// route picks the node for the i-th HTTP-01 request (from 0).
+	route func(i int) int
+	reqs  atomic.Int64
+}
+
+// node is one instance of the application: a Manager, its own cache
+// connection, an HTTPS server and an HTTP-01 server.
+type node struct {
+	m            *autocert.Manager
+	cache        certcache.Cache
+	httpsAddr    string
+	httpAddr     string
+	orders       atomic.Int64 // new-order requests this node's ACME client sent
+	challengeReq atomic.Int64 // HTTP-01 requests received
+	challengeOK  atomic.Int64 // HTTP-01 requests answered 200
+}
+
+func newEnv(t *testing.T, n int, rawURL string, domains ...string) *env {
+	t.Helper()
+	e := &env{}
+	balancer, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.pebble, err = acmetest.Start(acmetest.Options{
+		HTTPPort: balancer.Addr().(*net.TCPAddr).Port,
+		Log:      testLog(t),
+	})
+	if err != nil {
+		balancer.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(e.pebble.Close)
+	for i := 0; i < n; i++ {
+		e.nodes = append(e.nodes, e.startNode(t, i, rawURL, domains))
+	}
+	serve(t, balancer, e.balancer(t))
+	return e
+}
+
+// startNode starts the i-th node.
+func (e *env) startNode(t *testing.T, i int, rawURL string, domains []string) *node {
+	t.Helper()
+	cache, err := certcache.Open(context.Background(), rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cache.Close() })
+	nd := &node{cache: cache}
+	client := e.pebble.Client()
+	client.HTTPClient = &http.Client{Transport: countOrders(client.HTTPClient.Transport, &nd.orders)}
+	nd.m = &autocert.Manager{
+		Prompt:     autocert.AcceptTOS,
+		Cache:      cache,
+		HostPolicy: autocert.HostWhitelist(domains...),
+		Client:     client,
+	}
+
+	httpL, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acme := nd.m.HTTPHandler(nil)
+	serve(t, httpL, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") {
+			acme.ServeHTTP(w, r)
+			return
+		}
+		nd.challengeReq.Add(1)
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		acme.ServeHTTP(sw, r)
+		if sw.status == http.StatusOK {
+			nd.challengeOK.Add(1)
+		}
+		t.Logf("node %d: HTTP-01 %s for %s: %d", i, r.URL.Path, r.Host, sw.status)
+	}))
+	nd.httpAddr = httpL.Addr().String()
+
+	tcpL, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpsL := tls.NewListener(tcpL, nd.m.TLSConfig())
+	serve(t, httpsL, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello from node %d\n", i)
+	}))
+	nd.httpsAddr = tcpL.Addr().String()
+	return nd
+}
+
+// balancer forwards each HTTP-01 request to the node route picks, over
+// TCP, with the Host header stripped of its port as a balancer on port 80
+// would pass it (autocert checks Host against HostPolicy).
+func (e *env) balancer(t *testing.T) http.Handler {
+	return &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			i := e.route(int(e.reqs.Add(1) - 1))
+			host := r.In.Host
+			if h, _, err := net.SplitHostPort(host); err == nil {
+				host = h
+			}
+			r.Out.URL.Scheme = "http"
+			r.Out.URL.Host = e.nodes[i].httpAddr
+			r.Out.Host = host
+		},
+	}
+}
+
+// fetch GETs https://domain/ from node i over TLS verified against Pebble's
+// root and returns the serial of the certificate it served.
+func (e *env) fetch(t *testing.T, i int, domain string) *big.Int {
+	t.Helper()
+	start := time.Now()
+	serial, body, err := e.tryFetch(i, domain)
+	if err != nil {
+		t.Fatalf("GET https://%s/ from node %d: %v (Pebble: %v)", domain, i, err, e.pebble.Stats())
+	}
+	if want := fmt.Sprintf("hello from node %d\n", i); body != want {
+		t.Fatalf("node %d answered %q, want %q", i, body, want)
+	}
+	t.Logf("GET https://%s/ from node %d over verified TLS: %v", domain, i, time.Since(start).Round(time.Millisecond))
+	return serial
+}
+
+func (e *env) tryFetch(i int, domain string) (*big.Int, string, error) {
+	tr := &http.Transport{TLSClientConfig: e.pebble.TLSClientConfig(domain), DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 4 * time.Minute}
+	resp, err := client.Get("https://" + e.nodes[i].httpsAddr + "/")
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, "", err
+	}
+	leaf := resp.TLS.PeerCertificates[0]
+	if err := leaf.VerifyHostname(domain); err != nil {
+		return nil, "", err
+	}
+	if len(resp.TLS.VerifiedChains) == 0 {
+		return nil, "", errors.New("no verified chain")
+	}
+	return leaf.SerialNumber, string(b), nil
+}
+
+// countOrders counts the new-order requests an ACME client sends.
+func countOrders(rt http.RoundTripper, n *atomic.Int64) http.RoundTripper {
+	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/order-plz") {
+			n.Add(1)
+		}
+		return rt.RoundTrip(r)
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// serve serves h on l until t ends.
+func serve(t *testing.T, l net.Listener, h http.Handler) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: time.Minute, ErrorLog: log.New(testLog(t), "http: ", 0)}
+	go srv.Serve(l)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+}
+
+// withParam adds a query parameter to rawURL.
+func withParam(rawURL, param string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.RawQuery == "" {
+		return rawURL + "?" + param
+	}
+	return rawURL + "&" + param
+}
+
+// testLog returns a writer that copies Pebble's log to t.Log while t runs
+// and drops what comes after.
+func testLog(t *testing.T) io.Writer {
+	w := &logWriter{t: t}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		w.done = true
+		w.mu.Unlock()
+	})
+	return w
+}
+
+type logWriter struct {
+	t    *testing.T
+	mu   sync.Mutex
+	done bool
+}
+
+func (w *logWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimRight(string(b), "\n"))
+	}
+	return len(b), nil
+}
