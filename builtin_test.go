@@ -133,7 +133,7 @@ func TestOpenErrors(t *testing.T) {
 	}{
 		{"", "empty URL"},
 		{"example.com", "no scheme"},
-		{"nosuch://x", `unknown scheme "nosuch"; registered: file, mem`},
+		{"nosuch://x", `unknown scheme "nosuch"; registered: file,`},
 		{"s3://bucket", `forgotten import _ "github.com/certcache/certcache/s3"`},
 		{"postgres://u:hunter2@db/x", `forgotten import _ "github.com/certcache/certcache/sql"`},
 		{"rediss://u:hunter2@r:6379", `forgotten import _ "github.com/certcache/certcache/redis"`},

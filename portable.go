@@ -98,7 +98,7 @@ func (c *portable) Close() error {
 		return nil
 	}
 	if err := c.d.Close(); err != nil {
-		return newError(c.backend, "close", "", err)
+		return newError(c.backend, "close", "", redact(err, c.secrets))
 	}
 	return nil
 }
