@@ -159,7 +159,9 @@ func Start(opts Options) (p *Pebble, err error) {
 	}
 
 	store := db.NewMemoryStore()
-	profiles := map[string]ca.Profile{"default": {Description: "The default profile"}}
+	// Let's Encrypt's classic profile: the first name is also the subject's
+	// common name.
+	profiles := map[string]ca.Profile{"default": {Description: "The default profile", PromoteCommonName: true}}
 	envMu.Lock()
 	restore := setEnv(pebbleEnv)
 	// ECDSA keys for the root and intermediate: as good for the test as
