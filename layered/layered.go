@@ -1,0 +1,410 @@
+// Package layered stacks certcache caches, fastest first, the last one
+// authoritative, and gives any backend a bounded memory front that survives
+// a backend outage.
+//
+// autocert.Manager already keeps the certificates it has loaded in its own
+// memory, so a front is only worth having for what autocert cannot do: keep
+// Get off the network when many Managers or processes read the same keys,
+// serve a copy when the backend is down (at start-up too, with a local
+// directory as a middle tier), and do both without ever making a node order
+// a certificate that another node has already renewed.
+//
+//	import _ "github.com/certcache/certcache/layered" // registers the memory parameters
+//
+//	cache, err := certcache.Open(ctx, "redis://cache.internal:6379/0?memory=true&memory_ttl=1m")
+//
+// or, from Go code, with any tiers:
+//
+//	mem := layered.NewMemory(&layered.MemoryOptions{TTL: time.Minute})
+//	disk, _ := certcache.Open(ctx, "file:///var/lib/myapp/certs")
+//	s3, _ := certcache.Open(ctx, "s3://bucket/certs")
+//	cache, err := layered.New(mem, disk, s3) // memory → disk → S3
+//
+// # URLs
+//
+// Importing the package adds these parameters to every backend's URL; they
+// are handled here, once, and the backend never sees them:
+//
+//	memory              true or false: put a Memory tier in front of the
+//	                    backend. Default false; any other memory_ parameter
+//	                    turns it on, and is an error with memory=false.
+//	memory_ttl          how long a copy is fresh, a Go duration; default 1m
+//	memory_max_entries  the most keys held; default 10000
+//	memory_max_bytes    the most bytes of keys and values held: a number of
+//	                    bytes, or with a unit KiB, MiB, GiB (or KB, MB, GB);
+//	                    default 64MiB
+//
+// For example "mem://?memory=true&memory_ttl=30s&memory_max_bytes=8MiB".
+// A bad value is an error wrapping certcache.ErrInvalidURL that names the
+// parameter; a misspelt one (memory_tll) reaches the backend, which refuses
+// it as unknown.
+//
+// # Reads
+//
+// Get asks the tiers in order. A Memory tier answers only with a copy that
+// is still fresh (younger than its TTL); within the TTL a hit never touches
+// the tiers below. Any other faster tier (a local directory in front of S3)
+// cannot tell how old its copy is, so it is a fallback: written by Put and
+// by every read from the authority, but read only when the authority fails.
+// A fallback read in the normal course would serve a certificate that
+// another node has since renewed, forever, and autocert, finding it near
+// expiry, would order it again.
+//
+// A value read from the authority fills every faster tier (read-through).
+// Concurrent misses for one key make one call to the authority
+// (golang.org/x/sync/singleflight); each caller still gets its own copy and
+// still returns when its own context ends. The shared call runs without the
+// first caller's cancellation, bounded by the authority's own per-call
+// timeout.
+//
+// Misses are never cached: an HTTP-01 token written by another node must be
+// visible at once, and a certificate stored by another node must be found
+// by the next handshake.
+//
+// The freshness TTL bounds how old a copy can be when autocert reads it.
+// autocert reads the cache before it renews; a node whose front loaded the
+// certificate within the TTL before that read could see the copy from before
+// another node's renewal. Expired copies are never served while the
+// authority answers, so the window is the TTL (default a minute), against
+// the hour of random jitter autocert spreads renewals over.
+//
+// # Writes
+//
+// Put writes the authoritative tier first and the faster tiers only after
+// it succeeded, nearest the authority first, the Memory tier last; a failed
+// Put leaves the faster tiers as they were. Delete goes in the same order:
+// authority first, so that a concurrent Get can find the key only in the
+// faster tiers, which are emptied next, and never refill them from the
+// authority after they were emptied. (Deleting the fronts first would let a
+// concurrent Get read the not-yet-deleted authority and put the copy back in
+// front for a whole TTL.) A read that started before a Put or Delete does
+// not fill a Memory tier after it: each Memory tier counts its writes and a
+// fill from an older read is dropped. Fallback tiers are not filled by a
+// read that overlapped a write through this Stack either.
+//
+// When a faster tier fails to take a Put or Delete after the authority took
+// it, the Stack removes the key from that tier; if that fails too, the call
+// returns an error saying the authority has the change but that tier may
+// still hold an older value.
+//
+// # Errors
+//
+// Stale-if-error: when the authority fails with anything but a miss (server
+// down, timeout), Get serves the first copy a faster tier holds, expired or
+// not — an expired Memory copy, a fallback tier's file — and counts a stale
+// serve, instead of failing the TLS handshake. Without any copy, Get returns
+// the authority's error, never autocert.ErrCacheMiss. A miss from the
+// authority is a miss even when a faster tier holds an old copy, and drops
+// that copy. (Serving a stale copy never makes autocert renew where it would
+// not have: given an error instead, its renewal goes ahead all the same.)
+//
+// Errors of the Stack itself (closed, invalid key, cancelled context) read
+// "certcache/layered: get "key": …"; errors from a tier pass through as that
+// tier returned them.
+//
+// # Counters
+//
+// Stats returns a snapshot of atomic counters: hits per tier, misses, stale
+// serves, authority errors, faster-tier errors, evictions, and what the
+// Memory tiers hold. Stats is a plain struct, so expvar can publish it:
+//
+//	expvar.Publish("certcache", expvar.Func(func() any { s, _ := layered.StatsOf(cache); return s }))
+package layered
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/certcache/certcache"
+	"golang.org/x/crypto/acme/autocert"
+	"golang.org/x/sync/singleflight"
+)
+
+// Stack is the Cache New returns: tiers in order, fastest first, the last
+// one authoritative.
+type Stack struct {
+	tiers []certcache.Cache
+	mems  []*Memory // mems[i] is tiers[i] when it is a *Memory, else nil
+	auth  certcache.Cache
+
+	group  singleflight.Group
+	writes atomic.Uint64 // Puts and Deletes begun; see load
+	closed atomic.Bool
+
+	hits          []atomic.Uint64 // per tier
+	misses        atomic.Uint64
+	stale         atomic.Uint64
+	backendErrors atomic.Uint64
+	frontErrors   atomic.Uint64
+}
+
+var _ certcache.Cache = (*Stack)(nil)
+
+// New returns a Cache over tiers, fastest first, the last one authoritative;
+// its dynamic type is *Stack. Tiers made by NewMemory are fronts that answer
+// within their TTL; any other tier but the last is a fallback (see the
+// package documentation). Close closes every tier.
+func New(tiers ...certcache.Cache) (certcache.Cache, error) {
+	if len(tiers) == 0 {
+		return nil, errors.New("certcache/layered: New: no tiers")
+	}
+	s := &Stack{
+		tiers: append([]certcache.Cache(nil), tiers...),
+		mems:  make([]*Memory, len(tiers)),
+		auth:  tiers[len(tiers)-1],
+		hits:  make([]atomic.Uint64, len(tiers)),
+	}
+	for i, t := range tiers {
+		if t == nil {
+			return nil, fmt.Errorf("certcache/layered: New: tier %d is nil", i)
+		}
+		for j := 0; j < i; j++ {
+			if tiers[j] == t {
+				return nil, fmt.Errorf("certcache/layered: New: tiers %d and %d are the same cache", j, i)
+			}
+		}
+		if m, ok := t.(*Memory); ok && i < len(tiers)-1 {
+			s.mems[i] = m
+		}
+	}
+	return s, nil
+}
+
+// Get implements autocert.Cache; see the package documentation.
+func (s *Stack) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := checkCall(&s.closed, ctx, "get", key); err != nil {
+		return nil, err
+	}
+	for i, m := range s.mems {
+		if m == nil {
+			continue
+		}
+		if v, fresh, ok := m.lookup(key); ok && fresh {
+			s.hits[i].Add(1)
+			return append([]byte{}, v...), nil // the caller owns what it gets
+		}
+	}
+	ch := s.group.DoChan(key, func() (any, error) {
+		return s.load(context.WithoutCancel(ctx), key)
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		v := r.Val.([]byte)
+		if r.Shared {
+			v = append([]byte{}, v...) // every caller owns its slice
+		}
+		return v, nil
+	case <-ctx.Done():
+		return nil, opError("get", key, ctx.Err())
+	}
+}
+
+// load reads key from the authority, fills or empties the faster tiers, and
+// falls back to a stale copy when the authority fails. The slice it returns
+// is not held by any tier.
+func (s *Stack) load(ctx context.Context, key string) ([]byte, error) {
+	last := len(s.tiers) - 1
+	var gens []uint64
+	for i, m := range s.mems {
+		if m != nil {
+			if gens == nil {
+				gens = make([]uint64, len(s.mems))
+			}
+			gens[i] = m.generation()
+		}
+	}
+	writes := s.writes.Load()
+	v, err := s.auth.Get(ctx, key)
+	switch {
+	case err == nil:
+		s.hits[last].Add(1)
+		for i := last - 1; i >= 0; i-- {
+			if m := s.mems[i]; m != nil {
+				m.store(key, v, true, gens[i])
+			} else if s.writes.Load() == writes {
+				if err := s.tiers[i].Put(ctx, key, v); err != nil {
+					s.frontErrors.Add(1)
+					s.tiers[i].Delete(ctx, key) // best effort; it is only read on outages
+				}
+			}
+		}
+		return v, nil
+	case err == autocert.ErrCacheMiss: //nolint:errorlint // the contract's bare sentinel
+		s.misses.Add(1)
+		for i := last - 1; i >= 0; i-- {
+			if m := s.mems[i]; m != nil {
+				m.remove(key, true, gens[i])
+			} else if s.writes.Load() == writes {
+				if err := s.tiers[i].Delete(ctx, key); err != nil {
+					s.frontErrors.Add(1)
+				}
+			}
+		}
+		return nil, autocert.ErrCacheMiss
+	}
+	s.backendErrors.Add(1)
+	if errors.Is(err, certcache.ErrClosed) || errors.Is(err, certcache.ErrInvalidKey) {
+		return nil, err // not an outage
+	}
+	for i := 0; i < last; i++ {
+		var stale []byte
+		if m := s.mems[i]; m != nil {
+			if sv, _, ok := m.lookup(key); ok {
+				stale = append([]byte{}, sv...)
+			}
+		} else if fv, ferr := s.tiers[i].Get(ctx, key); ferr == nil {
+			stale = fv
+		}
+		if stale != nil {
+			s.stale.Add(1)
+			return stale, nil
+		}
+	}
+	return nil, err
+}
+
+// Put implements autocert.Cache: the authority first, then the faster
+// tiers, the fastest last.
+func (s *Stack) Put(ctx context.Context, key string, data []byte) error {
+	if err := checkCall(&s.closed, ctx, "put", key); err != nil {
+		return err
+	}
+	s.writes.Add(1)
+	if err := s.auth.Put(ctx, key, data); err != nil {
+		s.backendErrors.Add(1)
+		return err
+	}
+	var errs []error
+	for i := len(s.tiers) - 2; i >= 0; i-- {
+		if m := s.mems[i]; m != nil {
+			m.store(key, data, false, 0)
+			continue
+		}
+		if err := s.tiers[i].Put(ctx, key, data); err != nil {
+			s.frontErrors.Add(1)
+			if derr := s.tiers[i].Delete(ctx, key); derr != nil {
+				errs = append(errs, fmt.Errorf("tier %d: %w", i, err))
+			}
+		}
+	}
+	return frontFailure("put", key, errs)
+}
+
+// Delete implements autocert.Cache: the authority first, then the faster
+// tiers, the fastest last; see the package documentation for why.
+func (s *Stack) Delete(ctx context.Context, key string) error {
+	if err := checkCall(&s.closed, ctx, "delete", key); err != nil {
+		return err
+	}
+	s.writes.Add(1)
+	if err := s.auth.Delete(ctx, key); err != nil {
+		s.backendErrors.Add(1)
+		return err
+	}
+	var errs []error
+	for i := len(s.tiers) - 2; i >= 0; i-- {
+		if m := s.mems[i]; m != nil {
+			m.remove(key, false, 0)
+			continue
+		}
+		if err := s.tiers[i].Delete(ctx, key); err != nil {
+			s.frontErrors.Add(1)
+			errs = append(errs, fmt.Errorf("tier %d: %w", i, err))
+		}
+	}
+	return frontFailure("delete", key, errs)
+}
+
+func frontFailure(op, key string, errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	return opError(op, key, fmt.Errorf("the authoritative tier has the change, but a faster tier may still hold an older value: %w", errors.Join(errs...)))
+}
+
+// Close implements certcache.Cache: it closes every tier, and returns the
+// first error.
+func (s *Stack) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	var first error
+	for _, t := range s.tiers {
+		if err := t.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Stats is a snapshot of a Stack's (or a Memory tier's) counters.
+type Stats struct {
+	// Hits counts the Gets each tier answered, fastest first; the last is
+	// the authority. Stale serves are not hits.
+	Hits []uint64
+
+	// Misses counts Gets that found nothing: the authority said the key
+	// does not exist.
+	Misses uint64
+
+	// StaleServes counts Gets answered with a faster tier's copy because
+	// the authority failed.
+	StaleServes uint64
+
+	// BackendErrors counts failed Get, Put and Delete calls of the
+	// authoritative tier, whether or not a stale copy hid the failure.
+	BackendErrors uint64
+
+	// FrontErrors counts failed writes to faster tiers (fills, Puts,
+	// Deletes) after the authority succeeded.
+	FrontErrors uint64
+
+	// Evictions counts entries the Memory tiers dropped to stay within
+	// their bounds.
+	Evictions uint64
+
+	// Entries and Bytes are what the Memory tiers hold now (keys and
+	// values, expired ones included).
+	Entries int
+	Bytes   int64
+}
+
+// Stats returns a snapshot of the Stack's counters.
+func (s *Stack) Stats() Stats {
+	st := Stats{
+		Hits:          make([]uint64, len(s.hits)),
+		Misses:        s.misses.Load(),
+		StaleServes:   s.stale.Load(),
+		BackendErrors: s.backendErrors.Load(),
+		FrontErrors:   s.frontErrors.Load(),
+	}
+	for i := range s.hits {
+		st.Hits[i] = s.hits[i].Load()
+	}
+	for _, m := range s.mems {
+		if m != nil {
+			st.Evictions += m.evictions.Load()
+			n, b := m.usage()
+			st.Entries += n
+			st.Bytes += b
+		}
+	}
+	return st
+}
+
+// StatsOf returns the counters of c if it is a Stack or a Memory tier, as
+// New, NewMemory and certcache.Open with memory=true return them.
+func StatsOf(c certcache.Cache) (Stats, bool) {
+	switch c := c.(type) {
+	case *Stack:
+		return c.Stats(), true
+	case *Memory:
+		return c.Stats(), true
+	}
+	return Stats{}, false
+}

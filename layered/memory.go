@@ -1,0 +1,289 @@
+package layered
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/certcache/certcache"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"golang.org/x/crypto/acme/autocert"
+)
+
+// Defaults of MemoryOptions.
+const (
+	// DefaultTTL is how long a copy in memory is served without asking the
+	// tiers below. It is short on purpose: another node may renew a
+	// certificate at any time, and a copy older than the renewal makes
+	// autocert renew again.
+	DefaultTTL = time.Minute
+
+	// DefaultMaxEntries bounds the number of keys held: about three keys per
+	// domain (certificate, RSA certificate, order token), so some 3,000
+	// domains.
+	DefaultMaxEntries = 10000
+
+	// DefaultMaxBytes bounds the bytes of keys and values held.
+	DefaultMaxBytes = 64 << 20
+)
+
+// MemoryOptions configure a Memory tier. The zero value (or nil) gives the
+// defaults.
+type MemoryOptions struct {
+	// TTL is how long a stored or loaded copy counts as fresh. A fresh copy
+	// answers Get without the tiers below; an expired one is kept (until
+	// the bounds evict it) only to be served when the tiers below fail. If
+	// zero, DefaultTTL.
+	TTL time.Duration
+
+	// MaxEntries bounds the number of keys held; the least recently used
+	// key goes first. If zero, DefaultMaxEntries.
+	MaxEntries int
+
+	// MaxBytes bounds the bytes of the keys and values held; the least
+	// recently used keys go first until the rest fits. A value larger than
+	// MaxBytes is not held at all. The bookkeeping of each entry (about 150
+	// bytes) comes on top and is bounded by MaxEntries. If zero,
+	// DefaultMaxBytes.
+	MaxBytes int64
+
+	// Now is the clock, for tests. If nil, time.Now.
+	Now func() time.Time
+}
+
+// Memory is a bounded, least-recently-used cache in process memory whose
+// copies are fresh for a TTL; NewMemory makes one. Its place is the front of
+// a Stack (see New): alone, it is a cache that forgets after the TTL.
+//
+// The map is hashicorp/golang-lru's simplelru.LRU under one mutex of ours.
+// Its siblings fit less well: expirable.LRU drops an entry when its TTL ends
+// (stale-if-error needs it kept) and bounds entries only, not bytes; lru.Cache
+// has its own lock and calls eviction callbacks after releasing it, so a byte
+// counter kept in the callback would need a second lock. simplelru calls the
+// callback synchronously, under our lock, so the byte count is exact, and a
+// hit costs one lock.
+type Memory struct {
+	ttl      time.Duration
+	maxBytes int64
+	now      func() time.Time
+
+	mu       sync.Mutex
+	lru      *simplelru.LRU[string, entry]
+	bytes    int64
+	gen      uint64 // bumped by every Put and Delete; see storeIf
+	removing bool   // an explicit Remove or Purge: not an eviction
+
+	closed    atomic.Bool
+	hits      atomic.Uint64
+	misses    atomic.Uint64
+	evictions atomic.Uint64
+}
+
+var _ certcache.Cache = (*Memory)(nil)
+
+type entry struct {
+	val     []byte // never modified: Put stores a new slice
+	expires time.Time
+}
+
+func size(key string, val []byte) int64 { return int64(len(key) + len(val)) }
+
+// NewMemory returns a Memory tier; its dynamic type is *Memory. A nil o means
+// the defaults. Negative bounds or TTL count as zero.
+func NewMemory(o *MemoryOptions) certcache.Cache { return newMemory(o) }
+
+func newMemory(o *MemoryOptions) *Memory {
+	var opts MemoryOptions
+	if o != nil {
+		opts = *o
+	}
+	if opts.TTL <= 0 {
+		opts.TTL = DefaultTTL
+	}
+	if opts.MaxEntries <= 0 {
+		opts.MaxEntries = DefaultMaxEntries
+	}
+	if opts.MaxBytes <= 0 {
+		opts.MaxBytes = DefaultMaxBytes
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	m := &Memory{ttl: opts.TTL, maxBytes: opts.MaxBytes, now: opts.Now}
+	m.lru, _ = simplelru.NewLRU(opts.MaxEntries, m.onEvict) // size > 0: no error
+	return m
+}
+
+// onEvict runs under m.mu for every entry leaving the map.
+func (m *Memory) onEvict(key string, e entry) {
+	m.bytes -= size(key, e.val)
+	if !m.removing {
+		m.evictions.Add(1)
+	}
+}
+
+// lookup returns the copy held for key, shared (the caller must not modify
+// it), and whether it is still fresh.
+func (m *Memory) lookup(key string) (val []byte, fresh, ok bool) {
+	m.mu.Lock()
+	e, ok := m.lru.Get(key)
+	m.mu.Unlock()
+	if !ok {
+		return nil, false, false
+	}
+	return e.val, m.now().Before(e.expires), true
+}
+
+// generation returns the current generation, for storeIf and removeIf.
+func (m *Memory) generation() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.gen
+}
+
+// store holds a copy of data for key, fresh for the TTL. With check, it does
+// so only if no Put or Delete happened since generation returned gen: a
+// value read from a slower tier before a Put or Delete must not overwrite
+// what that Put or Delete left. It reports whether the copy is held.
+func (m *Memory) store(key string, data []byte, check bool, gen uint64) bool {
+	n := size(key, data)
+	var v []byte
+	if n <= m.maxBytes {
+		v = append([]byte{}, data...) // the caller may reuse data; never nil
+	}
+	expires := m.now().Add(m.ttl)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if check && gen != m.gen {
+		return false
+	}
+	if !check {
+		m.gen++
+	}
+	if v == nil { // too large to hold: drop the older copy, hold nothing
+		m.removeLocked(key)
+		return false
+	}
+	if old, ok := m.lru.Peek(key); ok {
+		m.bytes -= size(key, old.val) // Add replaces without the callback
+	}
+	m.bytes += n
+	m.lru.Add(key, entry{val: v, expires: expires})
+	for m.bytes > m.maxBytes {
+		m.lru.RemoveOldest()
+	}
+	return true
+}
+
+// remove forgets key. With check, only if no Put or Delete happened since
+// generation returned gen.
+func (m *Memory) remove(key string, check bool, gen uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if check && gen != m.gen {
+		return
+	}
+	if !check {
+		m.gen++
+	}
+	m.removeLocked(key)
+}
+
+func (m *Memory) removeLocked(key string) {
+	m.removing = true
+	m.lru.Remove(key)
+	m.removing = false
+}
+
+// Get implements autocert.Cache: a fresh copy is a hit; an expired or absent
+// one is autocert.ErrCacheMiss.
+func (m *Memory) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := m.check(ctx, "get", key); err != nil {
+		return nil, err
+	}
+	v, fresh, ok := m.lookup(key)
+	if !ok || !fresh {
+		m.misses.Add(1)
+		return nil, autocert.ErrCacheMiss
+	}
+	m.hits.Add(1)
+	return append([]byte{}, v...), nil
+}
+
+// Put implements autocert.Cache. A value larger than MaxBytes is not held,
+// and no older copy of key is kept either.
+func (m *Memory) Put(ctx context.Context, key string, data []byte) error {
+	if err := m.check(ctx, "put", key); err != nil {
+		return err
+	}
+	if len(data) > certcache.MaxValueSize {
+		return opError("put", key, fmt.Errorf("%w: %d bytes, limit %d", certcache.ErrTooLarge, len(data), certcache.MaxValueSize))
+	}
+	m.store(key, data, false, 0)
+	return nil
+}
+
+// Delete implements autocert.Cache.
+func (m *Memory) Delete(ctx context.Context, key string) error {
+	if err := m.check(ctx, "delete", key); err != nil {
+		return err
+	}
+	m.remove(key, false, 0)
+	return nil
+}
+
+// Close implements certcache.Cache: it drops every copy held.
+func (m *Memory) Close() error {
+	if m.closed.Swap(true) {
+		return nil
+	}
+	m.mu.Lock()
+	m.removing = true
+	m.lru.Purge()
+	m.removing = false
+	m.mu.Unlock()
+	return nil
+}
+
+// Stats returns a snapshot of the tier's counters. Hits has one element.
+func (m *Memory) Stats() Stats {
+	entries, bytes := m.usage()
+	return Stats{
+		Hits:      []uint64{m.hits.Load()},
+		Misses:    m.misses.Load(),
+		Evictions: m.evictions.Load(),
+		Entries:   entries,
+		Bytes:     bytes,
+	}
+}
+
+func (m *Memory) usage() (entries int, bytes int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.lru.Len(), m.bytes
+}
+
+func (m *Memory) check(ctx context.Context, op, key string) error {
+	return checkCall(&m.closed, ctx, op, key)
+}
+
+// checkCall refuses the calls that must not reach any tier.
+func checkCall(closed *atomic.Bool, ctx context.Context, op, key string) error {
+	if closed.Load() {
+		return opError(op, key, certcache.ErrClosed)
+	}
+	if err := certcache.ValidateKey(key); err != nil {
+		return opError(op, key, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return opError(op, key, err)
+	}
+	return nil
+}
+
+// opError is an error of this package's own, "certcache/layered: op "key": …".
+func opError(op, key string, err error) error {
+	return &certcache.Error{Backend: "layered", Op: op, Key: key, Err: err}
+}
