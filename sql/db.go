@@ -1,0 +1,56 @@
+package sqlcache
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/certcache/certcache"
+	"golang.org/x/crypto/acme/autocert"
+)
+
+// Dialect names the SQL of a *sql.DB handed to NewDB.
+type Dialect string
+
+// The dialects NewDB accepts. PostgreSQL users hand NewPool a pgxpool.
+const (
+	MySQL  Dialect = "mysql"  // MySQL or MariaDB, with github.com/go-sql-driver/mysql
+	SQLite Dialect = "sqlite" // SQLite, with modernc.org/sqlite (or another SQLite driver)
+)
+
+// NewDB returns a Cache that stores values in a table of db, whose SQL is
+// dialect's. Close does not close db: it belongs to the caller. For SQLite,
+// open db in WAL mode with a busy timeout (the URL opener does) if several
+// processes share the file.
+func NewDB(db *sql.DB, dialect Dialect, o *Options) (certcache.Cache, error) {
+	if db == nil {
+		return nil, errors.New("certcache/sql: NewDB: nil db")
+	}
+	switch dialect {
+	case MySQL:
+		return newCache(mysqlDialect, dbConn{db}, o)
+	case SQLite:
+		return newCache(sqliteDialect, dbConn{db}, o)
+	}
+	return nil, fmt.Errorf("certcache/sql: NewDB: unknown dialect %q (want %q or %q)", dialect, MySQL, SQLite)
+}
+
+// dbConn runs statements on a database/sql DB.
+type dbConn struct{ db *sql.DB }
+
+func (c dbConn) value(ctx context.Context, query, key string) ([]byte, error) {
+	var v []byte
+	err := c.db.QueryRowContext(ctx, query, key).Scan(&v) // Scan copies into v
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, autocert.ErrCacheMiss
+	}
+	return v, err
+}
+
+func (c dbConn) exec(ctx context.Context, query string, args ...any) error {
+	_, err := c.db.ExecContext(ctx, query, args...)
+	return err
+}
+
+func (c dbConn) close() error { return c.db.Close() }

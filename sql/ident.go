@@ -1,0 +1,46 @@
+package sqlcache
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/certcache/certcache"
+)
+
+// DefaultTable is the table a cache uses when none is given.
+const DefaultTable = "autocert_cache"
+
+// maxTableLen is the longest table name: PostgreSQL truncates identifiers
+// beyond 63 bytes (MySQL allows 64), and a silently truncated name would
+// share a table with another.
+const maxTableLen = 63
+
+// checkTable reports whether name may be used as a table name: 1 to 63
+// bytes of ASCII letters, digits, '_' and '-', starting with a letter or
+// '_'. A schema-qualified name ("s.t") is refused: choose the schema or
+// database with the connection (PostgreSQL's search_path, MySQL's database).
+// Nothing else reaches SQL, so no name can close its quotes and inject.
+func checkTable(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: table name is empty", certcache.ErrInvalidURL)
+	case len(name) > maxTableLen:
+		return fmt.Errorf("%w: table name is %d bytes, limit %d", certcache.ErrInvalidURL, len(name), maxTableLen)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		ok := c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || i > 0 && (c == '-' || '0' <= c && c <= '9')
+		if !ok {
+			return fmt.Errorf("%w: table name %q: want letters, digits, '_' and '-', starting with a letter or '_'", certcache.ErrInvalidURL, name)
+		}
+	}
+	return nil
+}
+
+// quoteIdent quotes a checked name as an identifier with q as the quote
+// character ('"' for PostgreSQL and SQLite, '`' for MySQL), doubling any
+// quote inside, as both dialects define it.
+func quoteIdent(name string, q byte) string {
+	s := string(q)
+	return s + strings.ReplaceAll(name, s, s+s) + s
+}

@@ -1,0 +1,162 @@
+package sqlcache
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+
+	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/urlquery"
+	"github.com/go-sql-driver/mysql"
+)
+
+// The key is VARBINARY(1024): compared byte for byte, with no collation to
+// fold case or accents and no PAD SPACE to ignore trailing spaces, and
+// within InnoDB's 3072-byte index limit.
+var mysqlDialect = &dialect{
+	name:  "mysql",
+	quote: '`',
+	create: "CREATE TABLE IF NOT EXISTS %[1]s (%[2]s VARBINARY(1024) NOT NULL PRIMARY KEY, " +
+		"%[3]s LONGBLOB NOT NULL, updated_at DATETIME(6) NOT NULL) ENGINE=InnoDB",
+	get: "SELECT %[3]s FROM %[1]s WHERE %[2]s = ?",
+	put: "INSERT INTO %[1]s (%[2]s, %[3]s, updated_at) VALUES (?, ?, UTC_TIMESTAMP(6)) " +
+		"ON DUPLICATE KEY UPDATE %[3]s = VALUES(%[3]s), updated_at = VALUES(updated_at)",
+	del:        "DELETE FROM %[1]s WHERE %[2]s = ?",
+	noTable:    func(err error) bool { return mysqlErrno(err) == 1146 }, // ER_NO_SUCH_TABLE
+	createRace: func(err error) bool { return mysqlErrno(err) == 1050 }, // ER_TABLE_EXISTS_ERROR
+	classify: func(err error) error {
+		switch mysqlErrno(err) {
+		case 1040, 1053, 1927: // too many connections, server shutdown, connection killed
+			return unavailable(err)
+		}
+		if errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, driver.ErrBadConn) {
+			return unavailable(err)
+		}
+		return err
+	},
+}
+
+func mysqlErrno(err error) uint16 {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return me.Number
+	}
+	return 0
+}
+
+// mysqlRawParams are the driver's parameters whose values it reads without
+// unescaping them; all others are unescaped, so we escape them.
+var mysqlRawParams = map[string]bool{
+	"allowAllFiles": true, "allowCleartextPasswords": true, "allowFallbackToPlaintext": true,
+	"allowNativePasswords": true, "allowOldPasswords": true, "checkConnLiveness": true,
+	"clientFoundRows": true, "charset": true, "collation": true, "columnsWithAlias": true,
+	"compress": true, "interpolateParams": true, "multiStatements": true, "parseTime": true,
+	"timeTruncate": true, "readTimeout": true, "rejectReadOnly": true, "timeout": true,
+	"writeTimeout": true, "maxAllowedPacket": true,
+}
+
+// mysqlSessionVars are the session variables a URL may set; the driver
+// sends any other unknown parameter as SET name=value on connect, which
+// would turn a misspelling into a failure of the first call.
+var mysqlSessionVars = map[string]bool{
+	"time_zone": true, "sql_mode": true, "transaction_isolation": true, "wait_timeout": true,
+	"innodb_lock_wait_timeout": true, "lock_wait_timeout": true,
+}
+
+// openMySQL opens mysql:// URLs.
+func openMySQL(_ context.Context, u *url.URL) (certcache.Driver, error) {
+	q := urlquery.Parse(u.RawQuery)
+	table := readTable(q)
+	pool := readPool(q)
+	if err := q.ReadErr(); err != nil {
+		return nil, fmt.Errorf("%w: %w", certcache.ErrInvalidURL, err)
+	}
+	cfg, err := mysqlConfig(u, q.Remaining())
+	if err != nil {
+		return nil, err
+	}
+	if err := checkTable(table); err != nil {
+		return nil, err
+	}
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", certcache.ErrInvalidURL, err)
+	}
+	db := sql.OpenDB(connector) // dials nothing yet
+	pool.apply(db)
+	return newDriver(mysqlDialect, dbConn{db}, table, true)
+}
+
+// mysqlConfig turns mysql://USER:PASSWORD@HOST:PORT/DB?PARAMS into the
+// driver's Config. Only the address, database and parameters go through
+// mysql.ParseDSN, as tcp(HOST:PORT)/DB?PARAMS; the user and password are
+// set on the Config directly, so no character in a password can confuse
+// the DSN syntax, and no DSN error can quote it.
+func mysqlConfig(u *url.URL, params url.Values) (*mysql.Config, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{certcache.ErrInvalidURL}, args...)...)
+	}
+	if u.Opaque != "" {
+		return nil, bad("want mysql://USER:PASSWORD@HOST:PORT/DATABASE")
+	}
+	if strings.ContainsAny(u.Host, "()/@") {
+		return nil, bad("malformed host %q", u.Host)
+	}
+	db := strings.TrimPrefix(u.Path, "/")
+	if strings.Contains(db, "/") {
+		return nil, bad("database name %q holds a '/'", db)
+	}
+	if _, ok := params["strict"]; ok {
+		return nil, bad("parameter strict was removed from the MySQL driver")
+	}
+	names := make([]string, 0, len(params))
+	for k := range params {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString("tcp(" + u.Host + ")/" + url.PathEscape(db))
+	for i, k := range names {
+		if len(params[k]) != 1 {
+			return nil, bad("parameter %s given %d times", k, len(params[k]))
+		}
+		v := params[k][0]
+		if mysqlRawParams[k] {
+			if strings.ContainsAny(v, "&=") {
+				return nil, bad("parameter %s=%q: malformed", k, v)
+			}
+		} else {
+			v = url.QueryEscape(v)
+		}
+		if i == 0 {
+			b.WriteByte('?')
+		} else {
+			b.WriteByte('&')
+		}
+		b.WriteString(url.QueryEscape(k) + "=" + v)
+	}
+	cfg, err := mysql.ParseDSN(b.String())
+	if err != nil {
+		return nil, bad("%v", err)
+	}
+	var unknown []string
+	for k := range cfg.Params {
+		if !mysqlSessionVars[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return nil, bad("unknown parameter %s", strings.Join(unknown, ", "))
+	}
+	if u.User != nil {
+		cfg.User = u.User.Username()
+		cfg.Passwd, _ = u.User.Password()
+	}
+	return cfg, nil
+}

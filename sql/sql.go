@@ -1,0 +1,159 @@
+// Package sqlcache is certcache's SQL backend: one table in PostgreSQL
+// (through pgx), MySQL or MariaDB (through github.com/go-sql-driver/mysql)
+// or SQLite (through the pure-Go modernc.org/sqlite: no cgo). Importing it
+// registers the postgres://, postgresql://, mysql:// and sqlite:// schemes
+// with certcache.Open:
+//
+//	import _ "github.com/certcache/certcache/sql"
+//
+//	cache, err := certcache.Open(ctx, "postgres://app:PASSWORD@db.internal:5432/app?sslmode=verify-full")
+//
+// Users who already hold a *pgxpool.Pool call NewPool; users who hold a
+// *sql.DB for MySQL or SQLite call NewDB.
+//
+// # URLs
+//
+//	postgres://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE[?PARAMS]   (or postgresql://)
+//	mysql://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE[?PARAMS]
+//	sqlite:///ABSOLUTE/PATH.db[?PARAMS]
+//	sqlite://RELATIVE/PATH.db[?PARAMS]
+//
+// Parameters of certcache (every scheme):
+//
+//	table    the table, created if missing; default autocert_cache. 1 to 63
+//	         ASCII letters, digits, '_' and '-', starting with a letter or '_'.
+//	timeout  the per-call timeout (handled by certcache.Open); default 10s
+//
+// PostgreSQL: every other parameter goes to pgxpool.ParseConfig: libpq's
+// (sslmode, sslrootcert, sslcert, sslkey, connect_timeout,
+// target_session_attrs, …), pgx's (default_query_exec_mode,
+// statement_cache_capacity, …) and pgxpool's (pool_max_conns,
+// pool_min_conns, pool_max_conn_lifetime, pool_max_conn_idle_time,
+// pool_health_check_period, …), and these session settings:
+// application_name, search_path (to put the table in another schema),
+// statement_timeout, lock_timeout, idle_in_transaction_session_timeout,
+// timezone, options. Environment variables (PGPASSWORD, PGSSLMODE, …) and
+// ~/.pgpass apply as in libpq. The database must use the UTF8 encoding.
+//
+// MySQL and MariaDB: the URL becomes the driver's DSN
+// USER:PASSWORD@tcp(HOST:PORT)/DATABASE?PARAMS (the port defaults to 3306),
+// and every other parameter is the driver's own (tls, timeout, readTimeout,
+// writeTimeout, charset, interpolateParams, …; see mysql.ParseDSN), or one
+// of these session variables: time_zone, sql_mode, transaction_isolation,
+// wait_timeout, innodb_lock_wait_timeout, lock_wait_timeout. The server's
+// max_allowed_packet must be at least 9 MiB (9437184, or simply 16M) so
+// that values of certcache.MaxValueSize fit; MariaDB's default (16M) and
+// MySQL 8's (64M) are enough, older defaults (4M) are not.
+//
+// SQLite: the database file is created, with mode 0600, on first use. It is
+// opened in WAL mode with a busy timeout, so several processes and handles
+// share one file; it must be on a local file system (WAL needs shared
+// memory). The parameter busy_timeout (a duration, default 10s) bounds the
+// wait for a lock.
+//
+// MySQL and SQLite also take the database/sql pool settings max_open_conns,
+// max_idle_conns (integers), conn_max_lifetime and conn_max_idle_time
+// (durations). An unknown or repeated parameter is an error that names it.
+//
+// # Tables
+//
+// The table has three columns: "key", the primary key, compared byte for
+// byte (PostgreSQL text COLLATE "C", MySQL VARBINARY(1024), SQLite TEXT,
+// which is binary-collated); "value", binary (bytea, LONGBLOB, BLOB); and
+// updated_at, the time of the last Put. Put is one upsert statement. The
+// table is created by the first call that finds it missing, with CREATE
+// TABLE IF NOT EXISTS (two processes starting at once are fine); a user
+// that may not create tables works on a table created for it beforehand:
+//
+//	CREATE TABLE autocert_cache ("key" text COLLATE "C" PRIMARY KEY,
+//		"value" bytea NOT NULL, updated_at timestamptz NOT NULL DEFAULT now());  -- PostgreSQL
+//	CREATE TABLE autocert_cache (`key` VARBINARY(1024) NOT NULL PRIMARY KEY,
+//		`value` LONGBLOB NOT NULL, updated_at TIMESTAMP(6) NOT NULL);             -- MySQL
+//
+// # Keys
+//
+// A key is stored as it is, in its own column: keys cannot collide or
+// escape the table, and case, accents and trailing spaces are significant.
+//
+// # Errors
+//
+// Only a missing row is a miss. A table that cannot be created or read
+// (no privilege, wrong database), a wrong password, a server that is down
+// and every other failure are errors that are never autocert.ErrCacheMiss;
+// connection failures match certcache.ErrUnavailable. Passwords never
+// appear in errors.
+package sqlcache
+
+import (
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/urlquery"
+)
+
+func init() {
+	certcache.Register("postgres", certcache.Backend{Name: postgres.name, Open: openPostgres})
+	certcache.Register("postgresql", certcache.Backend{Name: postgres.name, Open: openPostgres})
+	certcache.Register("mysql", certcache.Backend{Name: mysqlDialect.name, Open: openMySQL})
+	certcache.Register("sqlite", certcache.Backend{Name: sqliteDialect.name, Open: openSQLite})
+}
+
+// Options configure a SQL cache. The zero value (or nil) gives the
+// defaults.
+type Options struct {
+	// Table is the table's name (see the package documentation for the
+	// names allowed). If empty, DefaultTable.
+	Table string
+
+	// Timeout bounds each call. If zero, certcache.DefaultTimeout.
+	Timeout time.Duration
+}
+
+// newCache is the end of NewPool and NewDB.
+func newCache(d *dialect, c conn, o *Options) (certcache.Cache, error) {
+	var opts Options
+	if o != nil {
+		opts = *o
+	}
+	dr, err := newDriver(d, c, opts.Table, false)
+	if err != nil {
+		return nil, fmt.Errorf("certcache/%s: %w", d.name, err)
+	}
+	return certcache.NewCache(d.name, dr, &certcache.Options{Timeout: opts.Timeout}), nil
+}
+
+// readTable reads the table parameter; an empty one is an error.
+func readTable(q *urlquery.Reader) string {
+	if !q.Has("table") {
+		return DefaultTable
+	}
+	t := q.String("table")
+	if t == "" {
+		q.Fail("table is empty (leave it out for the default %q)", DefaultTable)
+	}
+	return t
+}
+
+// poolSettings are database/sql's pool limits, read from the URL.
+type poolSettings struct {
+	maxOpen, maxIdle        int
+	maxLifetime, maxIdleDur time.Duration
+}
+
+func readPool(q *urlquery.Reader) poolSettings {
+	return poolSettings{
+		maxOpen:     q.Int("max_open_conns", 0),
+		maxIdle:     q.Int("max_idle_conns", 2),
+		maxLifetime: q.Duration("conn_max_lifetime", 0),
+		maxIdleDur:  q.Duration("conn_max_idle_time", 0),
+	}
+}
+
+func (p poolSettings) apply(db *sql.DB) {
+	db.SetMaxOpenConns(p.maxOpen)
+	db.SetMaxIdleConns(p.maxIdle)
+	db.SetConnMaxLifetime(p.maxLifetime)
+	db.SetConnMaxIdleTime(p.maxIdleDur)
+}
