@@ -26,7 +26,7 @@ var postgres = &dialect{
 	get: `SELECT %[3]s FROM %[1]s WHERE %[2]s = $1`,
 	put: `INSERT INTO %[1]s (%[2]s, %[3]s, updated_at) VALUES ($1, $2, now()) ` +
 		`ON CONFLICT (%[2]s) DO UPDATE SET %[3]s = EXCLUDED.%[3]s, updated_at = EXCLUDED.updated_at`,
-	del: `DELETE FROM %[1]s WHERE %[2]s = $1`,
+	del:     `DELETE FROM %[1]s WHERE %[2]s = $1`,
 	noTable: func(err error) bool { return pgCode(err) == "42P01" }, // undefined_table
 	// Two sessions creating one table at once collide on the catalogs'
 	// unique indexes (pg_type's, as unique_violation) or see the other's

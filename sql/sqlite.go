@@ -109,4 +109,3 @@ func (c sqliteConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	}
 	return c.Connector.Connect(ctx)
 }
-
