@@ -57,16 +57,18 @@ func parseURL(u *url.URL) (*urlParams, error) {
 		q.String("anonymous")
 		q.Fail("anonymous is not offered: a certificate cache holds private keys, which a bucket readable without credentials would publish")
 	}
-	p.region = q.String("region")
-	if q.Has("region") && p.region == "" {
-		q.Fail("region is empty")
+	if q.Has("region") {
+		if p.region = q.String("region"); p.region == "" {
+			q.Fail("region is empty")
+		}
 	}
 	endpoint := q.String("endpoint")
 	p.pathStyle = q.Bool("use_path_style", false)
 	plainHTTP := q.Bool("disable_https", false)
-	p.profile = q.String("profile")
-	if q.Has("profile") && p.profile == "" {
-		q.Fail("profile is empty")
+	if q.Has("profile") {
+		if p.profile = q.String("profile"); p.profile == "" {
+			q.Fail("profile is empty")
+		}
 	}
 	p.opts.SSE = types.ServerSideEncryption(q.Choice("sse", "", "AES256", "aws:kms"))
 	p.opts.SSEKMSKeyID = q.String("sse_kms_key_id")
@@ -94,8 +96,12 @@ func parseURL(u *url.URL) (*urlParams, error) {
 
 // parseEndpoint checks the endpoint parameter and gives it a scheme.
 func parseEndpoint(e string, plainHTTP bool) (string, error) {
+	shown := e // quoted in errors, unless it holds a password
+	if strings.Contains(e, "@") {
+		shown = "(withheld: it holds credentials)"
+	}
 	invalid := func(format string, args ...any) error {
-		return fmt.Errorf("%w: endpoint=%q: "+format, append([]any{certcache.ErrInvalidURL, e}, args...)...)
+		return fmt.Errorf("%w: endpoint=%q: "+format, append([]any{certcache.ErrInvalidURL, shown}, args...)...)
 	}
 	if e == "" {
 		if plainHTTP {

@@ -2,7 +2,9 @@ package testenv
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
+	"maps"
 	"net/http"
 	"testing"
 	"time"
@@ -25,6 +27,24 @@ const (
 //	s.Exec(t, "mc", "mb", "local/mybucket")
 func MinIO(t testing.TB) (*Server, string) {
 	t.Helper()
+	return minio(t, nil)
+}
+
+// MinIOKMSKey is the name of the KMS key of a server started by MinIOKMS.
+const MinIOKMSKey = "certcache-test-key"
+
+// MinIOKMS is MinIO with a built-in KMS key, MinIOKMSKey, so that objects can
+// be stored with server-side encryption (SSE-S3 and SSE-KMS).
+func MinIOKMS(t testing.TB) (*Server, string) {
+	t.Helper()
+	return minio(t, map[string]string{
+		// NAME:base64 of 32 bytes; a fixed test key, protecting nothing.
+		"MINIO_KMS_SECRET_KEY": MinIOKMSKey + ":" + base64.StdEncoding.EncodeToString([]byte("certcache-test-kms-key-32-bytes!")),
+	})
+}
+
+func minio(t testing.TB, extraEnv map[string]string) (*Server, string) {
+	t.Helper()
 	s := Start(t, Spec{
 		Image: "minio",
 		Ports: 2, // S3 API, then the web console (bound so it takes no random port)
@@ -33,7 +53,7 @@ func MinIO(t testing.TB) (*Server, string) {
 				"--address", s.Bind + ":" + s.Port(0), "--console-address", s.Bind + ":" + s.Port(1)}
 		},
 		Env: func(s *Server) map[string]string {
-			return map[string]string{
+			env := map[string]string{
 				"MINIO_ROOT_USER":     MinIOUser,
 				"MINIO_ROOT_PASSWORD": MinIOPassword,
 				"MINIO_BROWSER":       "off",
@@ -41,6 +61,8 @@ func MinIO(t testing.TB) (*Server, string) {
 				// mc in the container talks to this server as "local".
 				"MC_HOST_local": fmt.Sprintf("http://%s:%s@127.0.0.1:%s", MinIOUser, MinIOPassword, s.Port(0)),
 			}
+			maps.Copy(env, extraEnv)
+			return env
 		},
 		Ready:          minioReady,
 		StartupTimeout: 2 * time.Minute,

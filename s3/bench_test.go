@@ -1,0 +1,96 @@
+package s3_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/conformance"
+	"github.com/certcache/certcache/internal/testenv"
+	ccs3 "github.com/certcache/certcache/s3"
+)
+
+func BenchmarkS3(b *testing.B) {
+	_, endpoint := minio(b, testenv.MinIO)
+	c, err := certcache.Open(context.Background(), cacheURL(endpoint, "bench", ""))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	b.Run("certcache", func(b *testing.B) { conformance.RunBenchmarks(b, c) })
+
+	// The raw SDK calls doing the same work on the same server, with the
+	// same client settings.
+	client := rawClient(b, endpoint)
+	ctx := context.Background()
+	v := conformance.CertValue()
+	put := func(key string) error {
+		_, err := client.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key),
+			Body: bytes.NewReader(v), ContentLength: aws.Int64(int64(len(v)))})
+		return err
+	}
+	if err := put("raw/bench.example"); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("raw", func(b *testing.B) {
+		b.Run("GetHit", func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(v)))
+			for b.Loop() {
+				out, err := client.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("raw/bench.example")})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadAll(out.Body); err != nil {
+					b.Fatal(err)
+				}
+				out.Body.Close()
+			}
+		})
+		b.Run("GetMiss", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_, err := client.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("raw/missing.example")})
+				var nsk *types.NoSuchKey
+				if !errors.As(err, &nsk) {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("Put", func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(v)))
+			for b.Loop() {
+				if err := put("raw/bench-put.example"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+}
+
+func ExampleNew() {
+	ctx := context.Background()
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion("eu-west-1"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	client := awss3.NewFromConfig(cfg)
+	cache, err := ccs3.New(client, "my-bucket", &ccs3.Options{Prefix: "certs", SSE: types.ServerSideEncryptionAwsKms})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cache.Close() // leaves client usable
+	fmt.Println("ready")
+	// Output: ready
+}
