@@ -25,9 +25,10 @@
 //	encryption_migrate  true to read values stored in plaintext before
 //	                    encryption was turned on (see Migration). Default false.
 //
-// A key is 32 bytes (AES-256), stored either raw (exactly 32 bytes) or in
-// base64 (standard or URL alphabet, padded or not; surrounding white space,
-// such as a file's trailing newline, is ignored). Make one with
+// A key is 32 bytes (AES-256), stored either raw (exactly 32 bytes, not all
+// printable: 32 characters of text are a password, not a key) or in base64
+// (standard or URL alphabet, padded or not; surrounding white space, such as
+// a file's trailing newline, is ignored). Make one with
 //
 //	openssl rand -base64 32 > /etc/myapp/cache.key
 //
@@ -149,6 +150,7 @@
 package encrypt
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -203,7 +205,10 @@ type Options struct {
 
 // New returns a Cache that seals each value with keyring's primary key
 // before handing it to inner, and opens it with any of the keyring's keys
-// after reading it. Close closes inner.
+// after reading it. Close closes inner. inner must keep the certcache
+// contract, in particular that Get returns a slice the caller owns (values
+// are opened in place); every cache from certcache.Open and the backends'
+// New funcs does.
 func New(inner certcache.Cache, keyring *Keyring, o *Options) (certcache.Cache, error) {
 	if inner == nil {
 		return nil, errors.New("certcache/encrypt: New: nil cache")
@@ -262,11 +267,17 @@ func (c *cache) Unwrap() certcache.Cache { return c.inner }
 // seal returns the sealed form of p for cache key name.
 func (c *cache) seal(name string, p []byte) []byte {
 	k := c.kr.primary
-	out := make([]byte, headerLen, headerLen+nonceLen+len(p)+tagLen)
-	copy(out, magic)
-	out[len(magic)] = version
-	copy(out[len(magic)+1:], k.id[:])
-	return k.aead.Seal(out, nil, p, additionalData(out[:headerLen], name))
+	n := headerLen + nonceLen + len(p) + tagLen
+	// One allocation: the sealed value, then its associated data, which
+	// Seal requires not to overlap its output.
+	buf := make([]byte, n+headerLen+len(name))
+	copy(buf, magic)
+	buf[len(magic)] = version
+	copy(buf[len(magic)+1:], k.id[:])
+	ad := buf[n:]
+	copy(ad, buf[:headerLen])
+	copy(ad[headerLen:], name)
+	return k.aead.Seal(buf[:headerLen], nil, p, ad)
 }
 
 // additionalData binds a sealed value to its header and its cache key. The
@@ -306,9 +317,15 @@ func (c *cache) open(name string, v []byte) ([]byte, bool, error) {
 			ErrDecrypt, hex.EncodeToString(id[:]), c.kr.describe())
 	}
 	ad := additionalData(v[:headerLen], name)
-	for _, k := range keys {
-		// Open into a new slice: v's backing array stays ciphertext.
-		p, err := k.aead.Open(make([]byte, 0, len(v)-Overhead), nil, v[headerLen:], ad)
+	for i, k := range keys {
+		// v is ours (Get returns an owned slice): open it in place, unless
+		// another key with the same id may need the ciphertext after a
+		// failure (a 64-bit id clash: in theory only).
+		ct := v[headerLen:]
+		if i < len(keys)-1 {
+			ct = bytes.Clone(ct)
+		}
+		p, err := k.aead.Open(ct[:0], nil, ct, ad)
 		if err == nil {
 			return p, k == c.kr.primary, nil
 		}
