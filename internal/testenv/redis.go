@@ -9,14 +9,46 @@ import (
 	"time"
 )
 
-// Redis starts a Redis server (image "redis") and returns it with its URL,
-// redis://127.0.0.1:PORT.
+// Redis starts a Redis server (image "redis") without persistence and
+// returns it with its URL, redis://127.0.0.1:PORT.
 func Redis(t testing.TB) (*Server, string) {
+	t.Helper()
+	return RedisWith(t, "--save", "", "--appendonly", "no")
+}
+
+// RedisDurable starts a Redis server that fsyncs every write to its
+// append-only file, so that what it acknowledged survives a restart.
+func RedisDurable(t testing.TB) (*Server, string) {
+	t.Helper()
+	return RedisWith(t, "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", "/tmp")
+}
+
+// RedisTLS starts a Redis server that speaks only TLS, with a certificate
+// for 127.0.0.1 and localhost issued by ca, and returns it with its URL,
+// rediss://127.0.0.1:PORT.
+func RedisTLS(t testing.TB, ca *CA) (*Server, string) {
+	t.Helper()
+	cert, key := ca.Issue(t, "127.0.0.1", "localhost")
+	s := Start(t, Spec{
+		Image: "redis",
+		Files: map[string][]byte{"/tls/server.pem": cert, "/tls/server.key": key, "/tls/ca.pem": ca.PEM},
+		Cmd: func(s *Server) []string {
+			return []string{"redis-server", "--port", "0", "--tls-port", s.Port(0), "--bind", s.Bind,
+				"--tls-cert-file", "/tls/server.pem", "--tls-key-file", "/tls/server.key",
+				"--tls-ca-cert-file", "/tls/ca.pem", "--tls-auth-clients", "no", "--save", "", "--appendonly", "no"}
+		},
+	})
+	return s, "rediss://" + s.Addr(0)
+}
+
+// RedisWith starts a Redis server with extra redis-server arguments and
+// returns it with its URL.
+func RedisWith(t testing.TB, args ...string) (*Server, string) {
 	t.Helper()
 	s := Start(t, Spec{
 		Image: "redis",
 		Cmd: func(s *Server) []string {
-			return []string{"redis-server", "--port", s.Port(0), "--bind", s.Bind, "--save", "", "--appendonly", "no"}
+			return append([]string{"redis-server", "--port", s.Port(0), "--bind", s.Bind}, args...)
 		},
 		Ready: redisPing(0),
 	})

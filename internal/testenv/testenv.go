@@ -22,6 +22,7 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -82,6 +83,10 @@ type Spec struct {
 
 	// Env returns the container's environment for s; may be nil.
 	Env func(s *Server) map[string]string
+
+	// Files are copied into the container before it starts, by path; they
+	// are readable by every user (test certificates and keys, configs).
+	Files map[string][]byte
 
 	// Ready reports whether the server accepts work. Nil means every port
 	// accepts a TCP connection. It is retried until it succeeds or
@@ -228,6 +233,11 @@ func start(ctx context.Context, t testing.TB, spec Spec, image string) (*Server,
 	}
 	if spec.Env != nil {
 		req.Env = spec.Env(s)
+	}
+	for path, content := range spec.Files {
+		req.Files = append(req.Files, testcontainers.ContainerFile{
+			Reader: bytes.NewReader(content), ContainerFilePath: path, FileMode: 0o644,
+		})
 	}
 	req.HostConfigModifier = func(hc *container.HostConfig) {
 		if env.hostMode {
