@@ -1,0 +1,68 @@
+package layered_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/layered"
+	"golang.org/x/crypto/acme/autocert"
+)
+
+// A memory front from the URL alone, on any backend: importing layered adds
+// the memory parameters to every scheme.
+func Example() {
+	ctx := context.Background()
+	cache, err := certcache.Open(ctx, "mem://example?memory=true&memory_ttl=1m&memory_max_entries=1000&memory_max_bytes=64MiB")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cache.Close()
+	m := &autocert.Manager{
+		Prompt:     autocert.AcceptTOS,
+		HostPolicy: autocert.HostWhitelist("example.com"),
+		Cache:      cache,
+	}
+	_ = m // serve with m.TLSConfig()
+
+	cache.Put(ctx, "example.com", []byte("certificate and key"))
+	cache.Get(ctx, "example.com") // answered from memory
+	st, _ := layered.StatsOf(cache)
+	fmt.Printf("memory hits %d, backend hits %d, entries %d\n", st.Hits[0], st.Hits[1], st.Entries)
+	// Output: memory hits 1, backend hits 0, entries 1
+}
+
+// memory → local directory → shared store: a node restarted while the shared
+// store is down serves from its directory.
+func ExampleNew() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "certs")
+	defer os.RemoveAll(dir)
+	disk, err := certcache.Open(ctx, "file://"+filepath.Join(dir, "certs"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	shared, err := certcache.Open(ctx, "mem://shared-store") // s3://…, redis://… in production
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	cache, err := layered.New(layered.NewMemory(&layered.MemoryOptions{TTL: 30 * time.Second}), disk, shared)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cache.Close() // closes every tier
+	if err := cache.Put(ctx, "example.com", []byte("certificate and key")); err != nil {
+		fmt.Println(err)
+		return
+	}
+	v, err := disk.Get(ctx, "example.com") // the directory holds a copy too
+	fmt.Printf("%s %v\n", v, err)
+	// Output: certificate and key <nil>
+}
