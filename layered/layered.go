@@ -45,7 +45,8 @@
 // is still fresh (younger than its TTL); within the TTL a hit never touches
 // the tiers below. Any other faster tier (a local directory in front of S3)
 // cannot tell how old its copy is, so it is a fallback: written by Put and
-// by every read from the authority, but read only when the authority fails.
+// by every read from the authority (unless it holds that value already), but
+// served from only when the authority fails.
 // A fallback read in the normal course would serve a certificate that
 // another node has since renewed, forever, and autocert, finding it near
 // expiry, would order it again.
@@ -112,6 +113,7 @@
 package layered
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -227,10 +229,7 @@ func (s *Stack) load(ctx context.Context, key string) ([]byte, error) {
 			if m := s.mems[i]; m != nil {
 				m.store(key, v, true, gens[i])
 			} else if s.writes.Load() == writes {
-				if err := s.tiers[i].Put(ctx, key, v); err != nil {
-					s.frontErrors.Add(1)
-					s.tiers[i].Delete(ctx, key) // best effort; it is only read on outages
-				}
+				s.fill(ctx, i, key, v)
 			}
 		}
 		return v, nil
@@ -266,6 +265,19 @@ func (s *Stack) load(ctx context.Context, key string) ([]byte, error) {
 		}
 	}
 	return nil, err
+}
+
+// fill copies v into fallback tier i unless it holds v already: a read is
+// cheaper than a write (file:// syncs every Put to disk), and a fallback is
+// filled on every read from the authority.
+func (s *Stack) fill(ctx context.Context, i int, key string, v []byte) {
+	if old, err := s.tiers[i].Get(ctx, key); err == nil && bytes.Equal(old, v) {
+		return
+	}
+	if err := s.tiers[i].Put(ctx, key, v); err != nil {
+		s.frontErrors.Add(1)
+		s.tiers[i].Delete(ctx, key) // best effort; it is read only in outages
+	}
 }
 
 // Put implements autocert.Cache: the authority first, then the faster
