@@ -80,7 +80,7 @@ var faults = []fault{
 	{"LatencyBeyondTimeout",
 		func(t *testing.T, px *proxy, _ *testenv.Server) {
 			px.add(t, fmt.Sprintf(`{"name":"lat","type":"latency","stream":"downstream","attributes":{"latency":%d}}`,
-				(3 * callTimeout).Milliseconds()))
+				(3*callTimeout).Milliseconds()))
 		},
 		func(t *testing.T, px *proxy, _ *testenv.Server) { px.reset() }},
 	{"ResetMidRequest",
