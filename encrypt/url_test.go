@@ -12,6 +12,7 @@ import (
 
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/encrypt"
+	_ "github.com/certcache/certcache/layered"
 )
 
 // rawKey returns a random key that is not all printable, so that it
@@ -184,5 +185,28 @@ func TestLoadKeyErrorsHideContent(t *testing.T) {
 	}
 	if _, err := encrypt.LoadKeyring("env:CC_TEST_GOOD", "env:CC_TEST_TRUNC"); !errors.Is(err, encrypt.ErrKey) {
 		t.Errorf("LoadKeyring with a bad older key = %v", err)
+	}
+}
+
+// TestWithMemoryFront: the layered package's memory front and encryption
+// turned on in one URL work together, and the store holds sealed values.
+func TestWithMemoryFront(t *testing.T) {
+	ctx := context.Background()
+	key := newKey(t)
+	ref := b64File(t, key)
+	c, err := certcache.Open(ctx, "mem://with-front?memory=true&encryption_key="+ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	raw := openMem(t, "with-front")
+	v := []byte("-----BEGIN EC PRIVATE KEY-----")
+	if err := c.Put(ctx, "example.com", v); err != nil {
+		t.Fatal(err)
+	}
+	stored, _ := raw.Get(ctx, "example.com")
+	checkSealed(t, stored, v, encrypt.KeyID(key))
+	if got, err := c.Get(ctx, "example.com"); err != nil || !bytes.Equal(got, v) {
+		t.Errorf("Get through front and encryption = %q, %v", got, err)
 	}
 }
