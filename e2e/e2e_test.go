@@ -38,6 +38,8 @@ import (
 	"github.com/certcache/certcache/internal/acmetest"
 	"github.com/certcache/certcache/internal/testenv"
 	_ "github.com/certcache/certcache/redis"
+	_ "github.com/certcache/certcache/s3"
+	_ "github.com/certcache/certcache/sql"
 	"golang.org/x/crypto/acme/autocert"
 )
 
@@ -59,21 +61,73 @@ var backends = []backend{
 	}},
 	{"file", func(t *testing.T) (string, func(*testing.T, certcache.Cache)) {
 		dir := filepath.Join(t.TempDir(), "certs")
-		return "file://" + dir, func(t *testing.T, _ certcache.Cache) {
-			// Tests run as root, so permissions would not stop us: put a
-			// regular file where the directory was.
-			if err := os.RemoveAll(dir); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(dir, []byte("not a directory"), 0o600); err != nil {
-				t.Fatal(err)
-			}
+		return "file://" + dir, func(t *testing.T, _ certcache.Cache) { replaceWithFile(t, dir) }
+	}},
+	{"redis", serverBackend(testenv.Redis)},
+	{"postgres", serverBackend(testenv.Postgres)},
+	{"mariadb", serverBackend(testenv.MariaDB)},
+	{"sqlite", func(t *testing.T) (string, func(*testing.T, certcache.Cache)) {
+		dir := filepath.Join(t.TempDir(), "db")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
 		}
+		// Each scenario opens its caches anew, and a cache opens the
+		// database file on first use: a file where the directory was
+		// makes it impossible.
+		return "sqlite://" + dir + "/cache.db", func(t *testing.T, _ certcache.Cache) { replaceWithFile(t, dir) }
 	}},
-	{"redis", func(t *testing.T) (string, func(*testing.T, certcache.Cache)) {
-		srv, u := testenv.Redis(t)
+	{"s3", func(t *testing.T) (string, func(*testing.T, certcache.Cache)) {
+		srv, endpoint := testenv.MinIO(t)
+		srv.Exec(t, "mc", "mb", "local/certs")
+		return "s3://certs/e2e?use_path_style=true&endpoint=" + endpoint, func(t *testing.T, _ certcache.Cache) { srv.Stop(t) }
+	}},
+}
+
+// serverBackend is a backend on a server that testenv starts; the outage
+// stops it.
+func serverBackend(start func(testing.TB) (*testenv.Server, string)) func(*testing.T) (string, func(*testing.T, certcache.Cache)) {
+	return func(t *testing.T) (string, func(*testing.T, certcache.Cache)) {
+		srv, u := start(t)
 		return u, func(t *testing.T, _ certcache.Cache) { srv.Stop(t) }
-	}},
+	}
+}
+
+// replaceWithFile puts a regular file where the directory dir was. Tests
+// run as root, so taking permissions away would not stop anything.
+func replaceWithFile(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, []byte("not a directory"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMain gives the S3 SDK MinIO's credentials through the environment, as
+// a deployment would, and keeps it away from the machine's AWS
+// configuration and the instance metadata service (only loopback traffic).
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "certcache-e2e")
+	if err != nil {
+		panic(err)
+	}
+	for _, k := range []string{"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION",
+		"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN", "AWS_DEFAULTS_MODE"} {
+		os.Unsetenv(k)
+	}
+	for k, v := range map[string]string{
+		"AWS_EC2_METADATA_DISABLED":   "true",
+		"AWS_CONFIG_FILE":             filepath.Join(dir, "config"),
+		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "credentials"),
+		"AWS_ACCESS_KEY_ID":           testenv.MinIOUser,
+		"AWS_SECRET_ACCESS_KEY":       testenv.MinIOPassword,
+	} {
+		os.Setenv(k, v)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 func TestE2E(t *testing.T) {
@@ -82,7 +136,7 @@ func TestE2E(t *testing.T) {
 			t.Parallel()
 			rawURL, stop := b.start(t)
 			rawURL = withParam(rawURL, "timeout=10s")
-			t.Logf("cache URL %s", rawURL)
+			t.Logf("cache URL %s", redacted(rawURL))
 			domain := func(scenario string) string { return scenario + "." + b.name + ".certcache.test" }
 			t.Run("1-second-manager-reuses", func(t *testing.T) { testReuse(t, rawURL, domain("reuse")) })
 			t.Run("2-cluster-challenge-on-other-node", func(t *testing.T) { testCluster(t, rawURL, domain("cluster")) })
@@ -377,6 +431,15 @@ func serve(t *testing.T, l net.Listener, h http.Handler) {
 		defer cancel()
 		srv.Shutdown(ctx)
 	})
+}
+
+// redacted returns rawURL without its password, for logs.
+func redacted(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }
 
 // withParam adds a query parameter to rawURL.
