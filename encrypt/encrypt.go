@@ -33,14 +33,33 @@
 //	openssl rand -base64 32 > /etc/myapp/cache.key
 //
 // The URL names where the key is, never the key itself: a value that is not
-// env:NAME or file:PATH is refused, and the error does not repeat it. A path
-// holding a comma cannot be listed in encryption_keys; repeat the parameter
-// only for paths without commas, or move the file.
+// env:NAME or file:PATH is refused, and the error does not repeat it. Every
+// encryption_keys value is split at commas, so a key file listed there
+// must not have a comma in its path.
 //
-// Example: redis://cache:6379/0?encryption_key=file:/run/secrets/k2&encryption_keys=file:/run/secrets/k1
+// For example,
+//
+//	redis://cache:6379/0?encryption_key=file:/run/secrets/k2&encryption_keys=file:/run/secrets/k1
+//
 // seals every Put with the key in /run/secrets/k2 and opens values sealed
 // with either key; a value stored in plaintext is an error (no
 // encryption_migrate).
+//
+// Keys are read once, when the cache is opened.
+//
+// # Rotation
+//
+// Sealed values name the key that sealed them, so a keyring may hold
+// several keys. To rotate without a moment where some peer cannot read
+// what another wrote:
+//
+//  1. add the new key as an older key on every peer
+//     (encryption_key=OLD&encryption_keys=NEW): all peers now open both;
+//  2. make it the primary on every peer (encryption_key=NEW&encryption_keys=OLD):
+//     new values are sealed with it;
+//  3. call Reseal for the names you know (at least "acme_account+key",
+//     which autocert never rewrites), or wait until every certificate has
+//     been renewed; then drop the old key.
 //
 // # Format
 //
@@ -173,14 +192,19 @@ var (
 	ErrNotSealed = errors.New("value is not sealed")
 )
 
+// The sealed format (see the package documentation).
 const (
 	version   = 1
 	idLen     = 8
 	nonceLen  = 12
 	tagLen    = 16
 	headerLen = len(magic) + 1 + idLen
+)
 
-	// Overhead is how many bytes sealing adds to a value.
+// Sizes.
+const (
+	// Overhead is how many bytes sealing adds to a value: the header
+	// (magic, version, key id), the nonce and the tag.
 	Overhead = headerLen + nonceLen + tagLen
 
 	// MaxValueSize is the largest value a Put through this package
