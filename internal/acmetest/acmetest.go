@@ -321,6 +321,13 @@ func (p *Pebble) checkDirectory() error {
 // certificate, not the certificates Pebble issues), for acme.Client.
 func (p *Pebble) HTTPClient() *http.Client { return p.wfe.Client() }
 
+// FrontEndCertPEM returns the TLS certificate of Pebble's web front end,
+// PEM-encoded: for a program that trusts it through SSL_CERT_FILE, as it
+// would trust a real CA's directory through the system roots.
+func (p *Pebble) FrontEndCertPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.wfe.Certificate().Raw})
+}
+
 // Client returns a new ACME client for Pebble, for autocert.Manager.Client.
 // Each Manager needs its own: autocert sets the client's account key.
 func (p *Pebble) Client() *acme.Client {
