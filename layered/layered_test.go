@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -616,5 +617,30 @@ func TestStatsOf(t *testing.T) {
 	mustGet(t, m, "a", "v")
 	if st, ok := layered.StatsOf(m); !ok || st.Hits[0] != 1 || st.Entries != 1 {
 		t.Errorf("StatsOf(Memory) = %+v, %v", st, ok)
+	}
+}
+
+// TestClose: Close closes every tier, and a closed Stack refuses calls even
+// for keys its memory front holds.
+func TestClose(t *testing.T) {
+	mem, auth := layered.NewMemory(nil), newTier(t, "auth", nil)
+	s, err := layered.New(mem, auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, s, "example.com", "v")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close = %v", err)
+	}
+	for name, c := range map[string]certcache.Cache{"stack": s, "memory": mem, "authority": auth.Cache} {
+		if _, err := c.Get(bg(), "example.com"); !errors.Is(err, certcache.ErrClosed) {
+			t.Errorf("%s Get after Close = %v, want ErrClosed", name, err)
+		}
+	}
+	if _, err := s.Get(bg(), "example.com"); !strings.HasPrefix(fmt.Sprint(err), `certcache/layered: get "example.com"`) {
+		t.Errorf("error %v does not name the package, operation and key", err)
 	}
 }
