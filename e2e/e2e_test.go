@@ -16,7 +16,9 @@ package e2e_test
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -35,8 +37,10 @@ import (
 	"time"
 
 	"github.com/certcache/certcache"
+	_ "github.com/certcache/certcache/encrypt"
 	"github.com/certcache/certcache/internal/acmetest"
 	"github.com/certcache/certcache/internal/testenv"
+	_ "github.com/certcache/certcache/layered"
 	_ "github.com/certcache/certcache/redis"
 	_ "github.com/certcache/certcache/s3"
 	_ "github.com/certcache/certcache/sql"
@@ -64,6 +68,12 @@ var backends = []backend{
 		return "file://" + dir, func(t *testing.T, _ certcache.Cache) { replaceWithFile(t, dir) }
 	}},
 	{"redis", serverBackend(testenv.Redis)},
+	// The wrappers above a backend: values sealed at rest, a memory front
+	// (which must not turn an outage into a miss either).
+	{"redis+encryption+memory", func(t *testing.T) (string, func(*testing.T, certcache.Cache)) {
+		srv, u := testenv.Redis(t)
+		return u + "?encryption_key=env:" + e2eKeyEnv + "&memory=true", func(t *testing.T, _ certcache.Cache) { srv.Stop(t) }
+	}},
 	{"postgres", serverBackend(testenv.Postgres)},
 	{"mariadb", serverBackend(testenv.MariaDB)},
 	{"sqlite", func(t *testing.T) (string, func(*testing.T, certcache.Cache)) {
@@ -104,10 +114,16 @@ func replaceWithFile(t *testing.T, dir string) {
 	}
 }
 
+// e2eKeyEnv names the environment variable holding the encryption key of
+// the encrypted rows, set by TestMain.
+const e2eKeyEnv = "CERTCACHE_E2E_KEY"
+
 // TestMain gives the S3 SDK MinIO's credentials through the environment, as
 // a deployment would, and keeps it away from the machine's AWS
 // configuration and the instance metadata service (only loopback traffic).
 func TestMain(m *testing.M) {
+	var key [32]byte
+	rand.Read(key[:])
 	dir, err := os.MkdirTemp("", "certcache-e2e")
 	if err != nil {
 		panic(err)
@@ -122,6 +138,7 @@ func TestMain(m *testing.M) {
 		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "credentials"),
 		"AWS_ACCESS_KEY_ID":           testenv.MinIOUser,
 		"AWS_SECRET_ACCESS_KEY":       testenv.MinIOPassword,
+		e2eKeyEnv:                     base64.StdEncoding.EncodeToString(key[:]),
 	} {
 		os.Setenv(k, v)
 	}
@@ -137,7 +154,8 @@ func TestE2E(t *testing.T) {
 			rawURL, stop := b.start(t)
 			rawURL = withParam(rawURL, "timeout=10s")
 			t.Logf("cache URL %s", redacted(rawURL))
-			domain := func(scenario string) string { return scenario + "." + b.name + ".certcache.test" }
+			label := strings.ReplaceAll(b.name, "+", "-")
+			domain := func(scenario string) string { return scenario + "." + label + ".certcache.test" }
 			t.Run("1-second-manager-reuses", func(t *testing.T) { testReuse(t, rawURL, domain("reuse")) })
 			t.Run("2-cluster-challenge-on-other-node", func(t *testing.T) { testCluster(t, rawURL, domain("cluster")) })
 			t.Run("3-backend-down-no-order", func(t *testing.T) { testOutage(t, rawURL, domain("outage"), stop) })
