@@ -15,8 +15,9 @@ import (
 	"golang.org/x/crypto/acme/autocert"
 )
 
-// issue runs one autocert issuance for domain against p, with h (if not
-// nil: autocert's own) serving HTTP-01 on p's HTTP port, and returns the handshake's error.
+// issue runs one autocert issuance for domain against p, with h serving
+// HTTP-01 on p's HTTP port (nil: autocert's own handler), and returns the
+// error of the TLS handshake that triggers it.
 func issue(t *testing.T, p *acmetest.Pebble, httpL net.Listener, h http.Handler, domain string) error {
 	t.Helper()
 	cache, err := certcache.Open(context.Background(), "mem://")
