@@ -19,7 +19,7 @@ type AzuriteAccount struct {
 // same.
 var AzuriteDevAccount = AzuriteAccount{
 	Name: "devstoreaccount1",
-	Key:  "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFsogOFc8NQYZ5aDJkHA==",
+	Key:  "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==",
 }
 
 // Azurite starts Azurite's blob service (image "azurite") and returns it

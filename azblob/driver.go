@@ -1,0 +1,128 @@
+package azblob
+
+import (
+	"context"
+	"io"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/keyname"
+	"golang.org/x/crypto/acme/autocert"
+)
+
+// maxBlobName is Azure's limit on a blob name, in characters; names here
+// are ASCII, so bytes.
+const maxBlobName = 1024
+
+// driver is the certcache.Driver over an azblob client and one container.
+type driver struct {
+	client    *azblob.Client
+	container string
+	prefix    string // "" or ending in "/"
+	maxName   int    // the longest encoded key that fits after prefix
+	create    bool   // create the container when it is missing
+
+	// Set for a client built from a URL: secrets no error may show, and a
+	// func that closes the client's idle connections.
+	secrets   []string
+	closeIdle func()
+}
+
+var _ certcache.Driver = (*driver)(nil)
+
+func newDriver(client *azblob.Client, container, prefix string, create bool) *driver {
+	if prefix != "" {
+		prefix += "/"
+	}
+	// Two bytes stay free for the escape of a final dot (see blobName).
+	return &driver{client: client, container: container, prefix: prefix, maxName: maxBlobName - len(prefix) - 2, create: create}
+}
+
+// blobName maps key to its blob: keyname.Encode under the prefix. Azure
+// advises against names that end in a dot (some paths of the service trim
+// it), so a final "." becomes "%2E". That keeps names distinct: Encode
+// writes "%2E" only for a dot at the start of a key, so an encoded name
+// ending in "%2E" is "%2E" itself (the key "."), which no key ending in a
+// dot maps to.
+func (d *driver) blobName(key string) string {
+	name := keyname.Encode(key, d.maxName)
+	if name[len(name)-1] == '.' {
+		name = name[:len(name)-1] + "%2E"
+	}
+	return d.prefix + name
+}
+
+func (d *driver) Get(ctx context.Context, key string) ([]byte, error) {
+	var resp azblob.DownloadStreamResponse
+	err := d.inContainer(ctx, func() (err error) {
+		resp, err = d.client.DownloadStream(ctx, d.container, d.blobName(key), nil)
+		return err
+	})
+	if bloberror.HasCode(err, bloberror.BlobNotFound) {
+		return nil, autocert.ErrCacheMiss
+	}
+	if err != nil {
+		return nil, d.wrap(err)
+	}
+	defer resp.Body.Close()
+	if n := resp.ContentLength; n != nil && *n >= 0 && *n <= certcache.MaxValueSize {
+		data := make([]byte, *n)
+		if _, err := io.ReadFull(resp.Body, data); err != nil {
+			return nil, d.wrap(err)
+		}
+		return data, nil
+	}
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, d.wrap(err)
+	}
+	return data, nil
+}
+
+func (d *driver) Put(ctx context.Context, key string, data []byte) error {
+	return d.wrap(d.inContainer(ctx, func() error {
+		// A value this small is one Put Blob request, which replaces the
+		// blob atomically: readers see the old value or the new one.
+		_, err := d.client.UploadBuffer(ctx, d.container, d.blobName(key), data, nil)
+		return err
+	}))
+}
+
+var deleteOptions = &azblob.DeleteBlobOptions{DeleteSnapshots: ptr(blob.DeleteSnapshotsOptionTypeInclude)}
+
+func (d *driver) Delete(ctx context.Context, key string) error {
+	err := d.inContainer(ctx, func() error {
+		_, err := d.client.DeleteBlob(ctx, d.container, d.blobName(key), deleteOptions)
+		return err
+	})
+	if bloberror.HasCode(err, bloberror.BlobNotFound) {
+		return nil
+	}
+	return d.wrap(err)
+}
+
+func (d *driver) Close() error {
+	if d.closeIdle != nil {
+		d.closeIdle()
+	}
+	return nil
+}
+
+// inContainer runs op. With create set, a missing container is created and
+// op runs once more, so creation costs nothing while the container exists
+// and happens on first use, never in Open.
+func (d *driver) inContainer(ctx context.Context, op func() error) error {
+	err := op()
+	if err == nil || !d.create || !bloberror.HasCode(err, bloberror.ContainerNotFound) {
+		return err
+	}
+	_, err = d.client.CreateContainer(ctx, d.container, nil)
+	if err != nil && !bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
+		return err
+	}
+	return op()
+}
+
+func ptr[T any](v T) *T { return &v }
