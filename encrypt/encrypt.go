@@ -128,6 +128,12 @@
 // read sealed values (autocert takes a certificate it cannot parse for a
 // miss and orders a new one), so switch every peer in one rollout.
 //
+// # Keys
+//
+// Cache keys are not encrypted: the backend stores and maps them exactly as
+// without encryption, so store readers see the domain names. Each sealed
+// value is bound to its cache key (see Format).
+//
 // # Errors
 //
 // A value that does not open — wrong key, a key missing from the keyring,
