@@ -69,8 +69,7 @@
 //	     "Resource": "arn:aws:s3:::my-bucket/certs/*"},
 //	    {"Effect": "Allow",
 //	     "Action": "s3:ListBucket",
-//	     "Resource": "arn:aws:s3:::my-bucket",
-//	     "Condition": {"StringLike": {"s3:prefix": "certs/*"}}}
+//	     "Resource": "arn:aws:s3:::my-bucket"}
 //	  ]
 //	}
 //
@@ -80,8 +79,11 @@
 // order a certificate, and a misconfigured policy would then order one on
 // every handshake until Let's Encrypt's rate limits stop it), so without
 // s3:ListBucket every first Get of a name fails and autocert can never
-// obtain a certificate. With sse=aws:kms the role also needs kms:GenerateDataKey
-// and kms:Decrypt on the key.
+// obtain a certificate. Grant s3:ListBucket on the bucket as shown: a grant
+// narrowed by an s3:prefix condition may not apply to the existence check
+// S3 makes for GetObject (the request has no s3:prefix), and then misses
+// read as AccessDenied again. With sse=aws:kms the role also needs
+// kms:GenerateDataKey and kms:Decrypt on the key.
 //
 // # Keys
 //
