@@ -105,12 +105,12 @@ func (d *driver) Get(ctx context.Context, key string) ([]byte, error) {
 		if apiCode(err) == "AccessDenied" {
 			err = fmt.Errorf("%w (S3 also answers AccessDenied for a missing object when the caller lacks s3:ListBucket)", err)
 		}
-		return nil, classify(err)
+		return nil, d.classify(err)
 	}
 	defer out.Body.Close()
 	data, err := readAll(out.Body, aws.ToInt64(out.ContentLength))
 	if err != nil {
-		return nil, classify(fmt.Errorf("reading object: %w", err))
+		return nil, d.classify(fmt.Errorf("reading object: %w", err))
 	}
 	return data, nil
 }
@@ -146,7 +146,7 @@ func (d *driver) Put(ctx context.Context, key string, data []byte) error {
 		ServerSideEncryption: d.sse,
 		SSEKMSKeyId:          d.kmsKey,
 	})
-	return classify(err)
+	return d.classify(err)
 }
 
 func (d *driver) Delete(ctx context.Context, key string) error {
@@ -155,7 +155,7 @@ func (d *driver) Delete(ctx context.Context, key string) error {
 		// S3 answers 204 for a missing object; some compatible servers 404.
 		return nil
 	}
-	return classify(err)
+	return d.classify(err)
 }
 
 // Close releases nothing: an SDK client holds only idle connections, which
@@ -179,11 +179,17 @@ func apiCode(err error) string {
 }
 
 // classify marks 503 answers (SlowDown, a server starting or stopping) as
-// unavailability; network errors are classified by certcache itself.
-func classify(err error) error {
+// unavailability, and names the bucket when it is missing; network errors
+// are classified by certcache itself.
+func (d *driver) classify(err error) error {
 	var re *awshttp.ResponseError
-	if errors.As(err, &re) && re.HTTPStatusCode() == http.StatusServiceUnavailable {
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &re) && re.HTTPStatusCode() == http.StatusServiceUnavailable:
 		return fmt.Errorf("%w: %w", certcache.ErrUnavailable, err)
+	case apiCode(err) == "NoSuchBucket":
+		return fmt.Errorf("bucket %q: %w", d.bucket, err)
 	}
 	return err
 }

@@ -163,6 +163,7 @@ func TestMissingBucket(t *testing.T) {
 	c := open(t, "s3://no-such-bucket/certs?use_path_style=true&endpoint="+endpoint)
 	ctx := context.Background()
 	_, err := c.Get(ctx, "example.com")
+	mustFail(t, "get", err, `bucket "no-such-bucket": operation error S3: GetObject`)
 	mustFail(t, "get", err, "NoSuchBucket")
 	mustFail(t, "put", c.Put(ctx, "example.com", []byte("v")), "NoSuchBucket")
 	mustFail(t, "delete", c.Delete(ctx, "example.com"), "NoSuchBucket")
