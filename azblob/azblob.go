@@ -78,6 +78,7 @@ package azblob
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
@@ -94,9 +95,10 @@ func init() {
 // Options configure an Azure Blob cache. The zero value (or nil) gives the
 // defaults.
 type Options struct {
-	// Prefix is a blob-name prefix of one or more "/"-separated segments:
-	// the cache's blobs are named Prefix + "/" + the encoded key. If empty,
-	// blobs are named at the container's root.
+	// Prefix is a blob-name prefix of one or more "/"-separated segments
+	// ("myapp", "prod/myapp"): the cache's blobs are named Prefix + "/" +
+	// the encoded key. Segments hold letters, digits and ._+=@,- and do not
+	// end in a dot. If empty, blobs are named at the container's root.
 	Prefix string
 
 	// Timeout bounds each call. If zero, certcache.DefaultTimeout.
@@ -120,6 +122,7 @@ func New(client *azblob.Client, container string, o *Options) (certcache.Cache, 
 	if err := checkContainer(container); err != nil {
 		return nil, fmt.Errorf("certcache/azblob: New: %w", err)
 	}
+	opts.Prefix = strings.Trim(opts.Prefix, "/")
 	if err := checkPrefix(opts.Prefix); err != nil {
 		return nil, fmt.Errorf("certcache/azblob: New: %w", err)
 	}
