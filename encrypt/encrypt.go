@@ -404,17 +404,28 @@ func Reseal(ctx context.Context, c certcache.Cache, keys ...string) (int, error)
 	return n, nil
 }
 
-// find returns the encrypting cache c is or wraps, or nil.
+// find returns the encrypting cache c is or wraps, or nil. It follows
+// Unwrap methods that return one cache (a wrapper) or several (a stack of
+// tiers), depth first.
 func find(c certcache.Cache) *cache {
-	for i := 0; c != nil && i < 16; i++ {
-		if e, ok := c.(*cache); ok {
-			return e
+	return findDepth(c, 0)
+}
+
+func findDepth(c certcache.Cache, depth int) *cache {
+	if c == nil || depth > 16 {
+		return nil
+	}
+	switch u := c.(type) {
+	case *cache:
+		return u
+	case interface{ Unwrap() certcache.Cache }:
+		return findDepth(u.Unwrap(), depth+1)
+	case interface{ Unwrap() []certcache.Cache }:
+		for _, t := range u.Unwrap() {
+			if e := findDepth(t, depth+1); e != nil {
+				return e
+			}
 		}
-		u, ok := c.(interface{ Unwrap() certcache.Cache })
-		if !ok {
-			return nil
-		}
-		c = u.Unwrap()
 	}
 	return nil
 }

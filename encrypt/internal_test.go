@@ -2,8 +2,11 @@ package encrypt
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"testing"
+
+	"github.com/certcache/certcache"
 )
 
 // BenchmarkSealOpen measures sealing and opening alone on a 4 KiB value,
@@ -55,6 +58,43 @@ func TestIDClash(t *testing.T) {
 		got, _, err := (&cache{kr: both}).open("example.com", sealed)
 		if err != nil || !bytes.Equal(got, v) {
 			t.Errorf("open with clashing ids = %q, %v", got, err)
+		}
+	}
+}
+
+type single struct{ certcache.Cache }
+
+func (s single) Unwrap() certcache.Cache { return s.Cache }
+
+type multi struct {
+	certcache.Cache
+	tiers []certcache.Cache
+}
+
+func (m multi) Unwrap() []certcache.Cache { return m.tiers }
+
+// TestFind: Reseal finds the encrypting cache under wrappers and stacks.
+func TestFind(t *testing.T) {
+	key := make([]byte, KeySize)
+	rand.Read(key)
+	kr, _ := NewKeyring(key)
+	inner, _ := certcache.Open(context.Background(), "mem://")
+	e := &cache{inner: inner, kr: kr}
+	other, _ := certcache.Open(context.Background(), "mem://")
+	for name, tc := range map[string]struct {
+		c    certcache.Cache
+		want *cache
+	}{
+		"itself":        {e, e},
+		"wrapped":       {single{e}, e},
+		"wrapped twice": {single{single{e}}, e},
+		"second tier":   {multi{other, []certcache.Cache{other, single{e}}}, e},
+		"none":          {multi{other, []certcache.Cache{other}}, nil},
+		"plain":         {other, nil},
+		"nil":           {nil, nil},
+	} {
+		if got := find(tc.c); got != tc.want {
+			t.Errorf("%s: find = %p, want %p", name, got, tc.want)
 		}
 	}
 }
