@@ -38,6 +38,8 @@ import (
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/internal/acmetest"
 	_ "github.com/certcache/certcache/redis"
+	_ "github.com/certcache/certcache/s3"
+	_ "github.com/certcache/certcache/sql"
 	"golang.org/x/crypto/acme"
 	"golang.org/x/crypto/acme/autocert"
 )

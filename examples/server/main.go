@@ -36,7 +36,11 @@ import (
 	"time"
 
 	"github.com/certcache/certcache"
-	_ "github.com/certcache/certcache/redis" // redis://, rediss://, redis+sentinel://, redis+cluster://
+	_ "github.com/certcache/certcache/encrypt" // ?encryption_key=env:NAME: values sealed at rest
+	_ "github.com/certcache/certcache/layered" // ?memory=true: an in-process front
+	_ "github.com/certcache/certcache/redis"   // redis://, rediss://, redis+sentinel://, redis+cluster://
+	_ "github.com/certcache/certcache/s3"      // s3://
+	_ "github.com/certcache/certcache/sql"     // postgres://, mysql://, sqlite://
 	"golang.org/x/crypto/acme"
 	"golang.org/x/crypto/acme/autocert"
 )
