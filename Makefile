@@ -5,10 +5,20 @@
 GO ?= go
 export CERTCACHE_TEST_REQUIRE ?= 1
 
-.PHONY: test testenv check unit bench
+FUZZTIME ?= 15s
+
+.PHONY: test testenv check unit bench fuzz
 
 test: testenv check
 	$(GO) test -race -count=1 -timeout 60m ./...
+	$(MAKE) fuzz
+
+# fuzz runs each fuzz target for a bounded time. Inputs that found new
+# coverage are kept in the Go build cache; the interesting ones are committed
+# under internal/reliability/testdata/fuzz and replayed by every go test.
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzOpenURL$$' -fuzztime $(FUZZTIME) ./internal/reliability
+	$(GO) test -run '^$$' -fuzz '^FuzzKeys$$' -fuzztime $(FUZZTIME) ./internal/reliability
 
 # testenv installs and starts Docker if needed and builds the test images.
 testenv:
