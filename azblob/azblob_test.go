@@ -380,6 +380,7 @@ func TestOpenErrors(t *testing.T) {
 	for _, tc := range []struct{ url, want string }{
 		{"azblob://certs?acount=x", "unknown parameter acount"},
 		{"azblob://certs?bogus=1&other=2", "unknown parameter bogus, other"},
+		{"azblob://certs?prefix=myapp", "azblob://CONTAINER/PREFIX"},
 		{"azblob://certs?account=a1b2c&account=a1b2c", "account given 2 times"},
 		{"azblob://certs?account=x&storage_account=x", "not both"},
 		{"azblob://certs?account=My_Account", "3 to 24 lowercase"},

@@ -67,6 +67,9 @@ func parseURL(u *url.URL) (*config, error) {
 	if err := refuseSecrets(q); err != nil {
 		return nil, err
 	}
+	if _, ok := q["prefix"]; ok {
+		return nil, errors.New("parameter prefix: the prefix goes in the path, azblob://CONTAINER/PREFIX")
+	}
 	r := urlquery.New(q)
 	cfg.account = r.String("account")
 	if r.Has("storage_account") {
