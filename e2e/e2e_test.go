@@ -47,7 +47,10 @@ import (
 	"golang.org/x/crypto/acme/autocert"
 )
 
-// A backend starts a fresh, empty store for one test.
+// A backend starts a fresh, empty store for one test. Adding a backend is
+// one row in backends: its name, and a start func that returns the URL of a
+// new store (usually from an internal/testenv server func) and a stop func
+// that makes it unreachable (usually srv.Stop; see serverBackend).
 type backend struct {
 	name string
 	// start returns the store's URL and a func that makes the store
@@ -235,6 +238,35 @@ func testCluster(t *testing.T, rawURL, domain string) {
 	}
 	if st2 := env.pebble.Stats(); st2 != st {
 		t.Errorf("serving from the other nodes made new requests at Pebble: before %v, after %v", st, st2)
+	}
+}
+
+// TestClusterNeedsSharedCache is the control for scenario 2: with the same
+// balancer in front of three Managers that each have a private cache, the
+// nodes that get the HTTP-01 requests do not know the token and issuance
+// fails. Scenario 2 passes because of the shared cache, not by accident.
+func TestClusterNeedsSharedCache(t *testing.T) {
+	const domain = "control.certcache.test"
+	env := newEnv(t, 3, "mem://", domain) // mem:// without a name: private to each Open
+	var next atomic.Int64
+	env.route = func(int) int { return 1 + int(next.Add(1)-1)%2 }
+	if _, _, err := env.tryFetch(0, domain); err == nil {
+		t.Fatal("issuance succeeded with private caches: the balancer did not route HTTP-01 away from the ordering node")
+	} else {
+		t.Logf("handshake: %v", err)
+	}
+	st := env.pebble.Stats()
+	t.Logf("Pebble: %v; HTTP-01 requests at nodes 1, 2: %d (%d answered), %d (%d answered)", st,
+		env.nodes[1].challengeReq.Load(), env.nodes[1].challengeOK.Load(),
+		env.nodes[2].challengeReq.Load(), env.nodes[2].challengeOK.Load())
+	if st.Finalized != 0 {
+		t.Errorf("Pebble issued %d certificates", st.Finalized)
+	}
+	if env.nodes[1].challengeReq.Load()+env.nodes[2].challengeReq.Load() == 0 {
+		t.Errorf("no HTTP-01 request reached nodes 1 and 2")
+	}
+	if env.nodes[1].challengeOK.Load()+env.nodes[2].challengeOK.Load() != 0 {
+		t.Errorf("a node without the token answered HTTP-01 with 200")
 	}
 }
 
@@ -442,7 +474,7 @@ func (w *statusWriter) WriteHeader(code int) {
 
 // serve serves h on l until t ends.
 func serve(t *testing.T, l net.Listener, h http.Handler) {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: time.Minute, ErrorLog: log.New(testLog(t), "http: ", 0)}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: time.Minute, ErrorLog: log.New(testLog(t), "", 0)}
 	go srv.Serve(l)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
