@@ -168,8 +168,7 @@ func TestE2E(t *testing.T) {
 
 // testReuse is scenario 1.
 func testReuse(t *testing.T, rawURL, domain string) {
-	env := newEnv(t, 2, rawURL, domain)
-	env.route = func(int) int { return 0 }
+	env := newEnv(t, 1, rawURL, func(int) int { return 0 }, domain)
 
 	serial := env.fetch(t, 0, domain)
 	st := env.pebble.Stats()
@@ -177,13 +176,13 @@ func testReuse(t *testing.T, rawURL, domain string) {
 	if st.Finalized != 1 || st.Orders < 1 {
 		t.Fatalf("first issuance: want 1 certificate from at least 1 order, Pebble saw %v", st)
 	}
-	if hits := env.nodes[0].challengeOK.Load(); hits == 0 {
+	if hits := env.node(0).challengeOK.Load(); hits == 0 {
 		t.Errorf("node 0 served no HTTP-01 token: the certificate was not validated over HTTP-01")
 	}
 
-	// node 1 is a fresh Manager with a fresh cache on the same URL, which
-	// has taken no part so far.
-	serial2 := env.fetch(t, 1, domain)
+	// A fresh Manager with a fresh cache on the same URL.
+	second := env.addNode(t)
+	serial2 := env.fetch(t, second, domain)
 	st2 := env.pebble.Stats()
 	t.Logf("second Manager: serial %x; Pebble: %v", serial2, st2)
 	if serial2.Cmp(serial) != 0 {
@@ -192,40 +191,38 @@ func testReuse(t *testing.T, rawURL, domain string) {
 	if st2 != st {
 		t.Errorf("second Manager: Pebble saw new requests: before %v, after %v", st, st2)
 	}
-	if n := env.nodes[1].orders.Load(); n != 0 {
+	if n := env.node(second).orders.Load(); n != 0 {
 		t.Errorf("second Manager placed %d orders, want 0", n)
 	}
 }
 
 // testCluster is scenario 2.
 func testCluster(t *testing.T, rawURL, domain string) {
-	env := newEnv(t, 3, rawURL, domain)
 	// Node 0 takes the handshake and places the order; the balancer sends
 	// HTTP-01 requests round-robin to the other two.
-	var next atomic.Int64
-	env.route = func(int) int { return 1 + int(next.Add(1)-1)%2 }
+	env := newEnv(t, 3, rawURL, func(i int) int { return 1 + i%2 }, domain)
 
 	serial := env.fetch(t, 0, domain)
 	st := env.pebble.Stats()
 	t.Logf("cluster: serial %x; Pebble: %v", serial, st)
-	for i, n := range env.nodes {
+	for i, n := range env.nodes { // no node is added any more
 		t.Logf("node %d: placed %d orders, served %d HTTP-01 tokens (%d requests)", i, n.orders.Load(), n.challengeOK.Load(), n.challengeReq.Load())
 	}
 	if st.Finalized != 1 {
 		t.Fatalf("want 1 certificate, Pebble saw %v", st)
 	}
-	if env.nodes[0].orders.Load() == 0 {
+	if env.node(0).orders.Load() == 0 {
 		t.Errorf("node 0 placed no order")
 	}
-	if n := env.nodes[0].challengeReq.Load(); n != 0 {
+	if n := env.node(0).challengeReq.Load(); n != 0 {
 		t.Errorf("node 0, which placed the order, got %d HTTP-01 requests; the balancer should send none there", n)
 	}
-	served := env.nodes[1].challengeOK.Load() + env.nodes[2].challengeOK.Load()
+	served := env.node(1).challengeOK.Load() + env.node(2).challengeOK.Load()
 	if served == 0 {
 		t.Errorf("nodes 1 and 2 served no HTTP-01 token, yet the certificate was issued")
 	}
 	for i := 1; i < 3; i++ {
-		if n := env.nodes[i].orders.Load(); n != 0 {
+		if n := env.node(i).orders.Load(); n != 0 {
 			t.Errorf("node %d placed %d orders, want 0", i, n)
 		}
 	}
@@ -247,9 +244,8 @@ func testCluster(t *testing.T, rawURL, domain string) {
 // fails. Scenario 2 passes because of the shared cache, not by accident.
 func TestClusterNeedsSharedCache(t *testing.T) {
 	const domain = "control.certcache.test"
-	env := newEnv(t, 3, "mem://", domain) // mem:// without a name: private to each Open
-	var next atomic.Int64
-	env.route = func(int) int { return 1 + int(next.Add(1)-1)%2 }
+	// mem:// without a name is private to each Open.
+	env := newEnv(t, 3, "mem://", func(i int) int { return 1 + i%2 }, domain)
 	if _, _, err := env.tryFetch(0, domain); err == nil {
 		t.Fatal("issuance succeeded with private caches: the balancer did not route HTTP-01 away from the ordering node")
 	} else {
@@ -257,28 +253,27 @@ func TestClusterNeedsSharedCache(t *testing.T) {
 	}
 	st := env.pebble.Stats()
 	t.Logf("Pebble: %v; HTTP-01 requests at nodes 1, 2: %d (%d answered), %d (%d answered)", st,
-		env.nodes[1].challengeReq.Load(), env.nodes[1].challengeOK.Load(),
-		env.nodes[2].challengeReq.Load(), env.nodes[2].challengeOK.Load())
+		env.node(1).challengeReq.Load(), env.node(1).challengeOK.Load(),
+		env.node(2).challengeReq.Load(), env.node(2).challengeOK.Load())
 	if st.Finalized != 0 {
 		t.Errorf("Pebble issued %d certificates", st.Finalized)
 	}
-	if env.nodes[1].challengeReq.Load()+env.nodes[2].challengeReq.Load() == 0 {
+	if env.node(1).challengeReq.Load()+env.node(2).challengeReq.Load() == 0 {
 		t.Errorf("no HTTP-01 request reached nodes 1 and 2")
 	}
-	if env.nodes[1].challengeOK.Load()+env.nodes[2].challengeOK.Load() != 0 {
+	if env.node(1).challengeOK.Load()+env.node(2).challengeOK.Load() != 0 {
 		t.Errorf("a node without the token answered HTTP-01 with 200")
 	}
 }
 
 // testOutage is scenario 3.
 func testOutage(t *testing.T, rawURL, domain string, stop func(*testing.T, certcache.Cache)) {
-	env := newEnv(t, 1, rawURL, domain)
-	env.route = func(int) int { return 0 }
-	stop(t, env.nodes[0].cache)
+	env := newEnv(t, 1, rawURL, func(int) int { return 0 }, domain)
+	stop(t, env.node(0).cache)
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, err := env.nodes[0].cache.Get(ctx, domain); err == nil || err == autocert.ErrCacheMiss {
+	if _, err := env.node(0).cache.Get(ctx, domain); err == nil || err == autocert.ErrCacheMiss {
 		t.Fatalf("Get on the stopped backend: err = %v, want a failure that is not a miss", err)
 	} else {
 		t.Logf("Get on the stopped backend: %v", err)
@@ -291,7 +286,7 @@ func testOutage(t *testing.T, rawURL, domain string, stop func(*testing.T, certc
 	if st := env.pebble.Stats(); st != (acmetest.Stats{}) {
 		t.Errorf("backend down: Pebble saw %v, want nothing (an outage was taken for a miss)", st)
 	}
-	if n := env.nodes[0].orders.Load(); n != 0 {
+	if n := env.node(0).orders.Load(); n != 0 {
 		t.Errorf("the Manager placed %d orders with the backend down", n)
 	}
 }
@@ -300,10 +295,34 @@ func testOutage(t *testing.T, rawURL, domain string, stop func(*testing.T, certc
 // balancer in front of their HTTP-01 handlers.
 type env struct {
 	pebble *acmetest.Pebble
-	nodes  []*node
+	rawURL string
+	names  []string
 	// route picks the node for the i-th HTTP-01 request (from 0).
 	route func(i int) int
 	reqs  atomic.Int64
+
+	mu    sync.Mutex
+	nodes []*node
+}
+
+// node returns the i-th node.
+func (e *env) node(i int) *node {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.nodes[i]
+}
+
+// addNode starts one more node and returns its index.
+func (e *env) addNode(t *testing.T) int {
+	t.Helper()
+	e.mu.Lock()
+	i := len(e.nodes)
+	e.mu.Unlock()
+	nd := e.startNode(t, i)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.nodes = append(e.nodes, nd)
+	return i
 }
 
 // node is one instance of the application: a Manager, its own cache
@@ -318,9 +337,11 @@ type node struct {
 	challengeOK  atomic.Int64 // HTTP-01 requests answered 200
 }
 
-func newEnv(t *testing.T, n int, rawURL string, domains ...string) *env {
+// newEnv starts Pebble, n nodes and the balancer, which sends the i-th
+// HTTP-01 request to node route(i).
+func newEnv(t *testing.T, n int, rawURL string, route func(int) int, domains ...string) *env {
 	t.Helper()
-	e := &env{}
+	e := &env{rawURL: rawURL, names: domains, route: route}
 	balancer, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -335,16 +356,16 @@ func newEnv(t *testing.T, n int, rawURL string, domains ...string) *env {
 	}
 	t.Cleanup(e.pebble.Close)
 	for i := 0; i < n; i++ {
-		e.nodes = append(e.nodes, e.startNode(t, i, rawURL, domains))
+		e.addNode(t)
 	}
 	serve(t, balancer, e.balancer(t))
 	return e
 }
 
 // startNode starts the i-th node.
-func (e *env) startNode(t *testing.T, i int, rawURL string, domains []string) *node {
+func (e *env) startNode(t *testing.T, i int) *node {
 	t.Helper()
-	cache, err := certcache.Open(context.Background(), rawURL)
+	cache, err := certcache.Open(context.Background(), e.rawURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,7 +376,7 @@ func (e *env) startNode(t *testing.T, i int, rawURL string, domains []string) *n
 	nd.m = &autocert.Manager{
 		Prompt:     autocert.AcceptTOS,
 		Cache:      cache,
-		HostPolicy: autocert.HostWhitelist(domains...),
+		HostPolicy: autocert.HostWhitelist(e.names...),
 		Client:     client,
 	}
 
@@ -403,7 +424,7 @@ func (e *env) balancer(t *testing.T) http.Handler {
 				host = h
 			}
 			r.Out.URL.Scheme = "http"
-			r.Out.URL.Host = e.nodes[i].httpAddr
+			r.Out.URL.Host = e.node(i).httpAddr
 			r.Out.Host = host
 		},
 	}
@@ -429,7 +450,7 @@ func (e *env) tryFetch(i int, domain string) (*big.Int, string, error) {
 	tr := &http.Transport{TLSClientConfig: e.pebble.TLSClientConfig(domain), DisableKeepAlives: true}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 4 * time.Minute}
-	resp, err := client.Get("https://" + e.nodes[i].httpsAddr + "/")
+	resp, err := client.Get("https://" + e.node(i).httpsAddr + "/")
 	if err != nil {
 		return nil, "", err
 	}
