@@ -141,11 +141,14 @@ func openURL(ctx context.Context, u *url.URL) (certcache.Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	client, err := p.newClient(ctx)
+	d, err := newDriver(nil, p.bucket, p.opts) // check the prefix and SSE first
 	if err != nil {
 		return nil, err
 	}
-	return newDriver(client, p.bucket, p.opts)
+	if d.client, err = p.newClient(ctx); err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 // newClient builds the S3 client from the SDK's default configuration chain.
