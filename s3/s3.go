@@ -33,7 +33,11 @@
 //	response_checksum_validation  when_supported (default) or when_required
 //	timeout         the per-call timeout (handled by certcache.Open); default 10s
 //
-// An unknown or repeated parameter is an error that names it. So is
+// Everything else is configured the SDK's way, in the environment or the
+// profile: FIPS and dual-stack endpoints (AWS_USE_FIPS_ENDPOINT,
+// use_dualstack_endpoint), retries (AWS_MAX_ATTEMPTS, AWS_RETRY_MODE), a CA
+// bundle (AWS_CA_BUNDLE). An unknown or repeated parameter is an error that
+// names it. So is
 // anonymous: a certificate cache holds private keys, and a bucket readable
 // without credentials would publish them.
 //
