@@ -122,32 +122,23 @@ func replaceWithFile(t *testing.T, dir string) {
 const e2eKeyEnv = "CERTCACHE_E2E_KEY"
 
 // TestMain gives the S3 SDK MinIO's credentials through the environment, as
-// a deployment would, and keeps it away from the machine's AWS
-// configuration and the instance metadata service (only loopback traffic).
+// a deployment would, with no shared AWS configuration and no instance
+// metadata service (only loopback traffic); and the encrypted row its key.
 func TestMain(m *testing.M) {
 	var key [32]byte
 	rand.Read(key[:])
-	dir, err := os.MkdirTemp("", "certcache-e2e")
-	if err != nil {
-		panic(err)
-	}
-	for _, k := range []string{"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION",
-		"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN", "AWS_DEFAULTS_MODE"} {
-		os.Unsetenv(k)
-	}
+	os.Unsetenv("AWS_PROFILE")
 	for k, v := range map[string]string{
 		"AWS_EC2_METADATA_DISABLED":   "true",
-		"AWS_CONFIG_FILE":             filepath.Join(dir, "config"),
-		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "credentials"),
+		"AWS_CONFIG_FILE":             os.DevNull,
+		"AWS_SHARED_CREDENTIALS_FILE": os.DevNull,
 		"AWS_ACCESS_KEY_ID":           testenv.MinIOUser,
 		"AWS_SECRET_ACCESS_KEY":       testenv.MinIOPassword,
 		e2eKeyEnv:                     base64.StdEncoding.EncodeToString(key[:]),
 	} {
 		os.Setenv(k, v)
 	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(m.Run())
 }
 
 func TestE2E(t *testing.T) {
