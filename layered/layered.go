@@ -179,14 +179,8 @@ func (s *Stack) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := checkCall(&s.closed, ctx, "get", key); err != nil {
 		return nil, err
 	}
-	for i, m := range s.mems {
-		if m == nil {
-			continue
-		}
-		if v, fresh, ok := m.lookup(key); ok && fresh {
-			s.hits[i].Add(1)
-			return append([]byte{}, v...), nil // the caller owns what it gets
-		}
+	if v, ok := s.fresh(key); ok {
+		return append([]byte{}, v...), nil // the caller owns what it gets
 	}
 	ch := s.group.DoChan(key, func() (any, error) {
 		return s.load(context.WithoutCancel(ctx), key)
@@ -204,6 +198,21 @@ func (s *Stack) Get(ctx context.Context, key string) ([]byte, error) {
 	case <-ctx.Done():
 		return nil, opError("get", key, ctx.Err())
 	}
+}
+
+// fresh returns a fresh copy held by a Memory tier, shared (the caller must
+// not modify it), and counts the hit.
+func (s *Stack) fresh(key string) ([]byte, bool) {
+	for i, m := range s.mems {
+		if m == nil {
+			continue
+		}
+		if v, fresh, ok := m.lookup(key); ok && fresh {
+			s.hits[i].Add(1)
+			return v, true
+		}
+	}
+	return nil, false
 }
 
 // load reads key from the authority, fills or empties the faster tiers, and
