@@ -70,6 +70,7 @@ package certcache
 
 import (
 	"context"
+	"runtime"
 	"time"
 
 	"golang.org/x/crypto/acme/autocert"
@@ -103,6 +104,13 @@ const MaxKeyLen = 1024
 // caller from sending a value that some backends (MySQL's max_allowed_packet,
 // for one) would reject halfway.
 const MaxValueSize = 8 << 20
+
+// DefaultMaxConns is the bound on connections to one server that a backend
+// building its own client sets when its URL does not say (max_conns, or the
+// SDK's own pool parameter): ten per CPU, as go-redis's pool. Without a
+// bound, a stuck server would collect one connection per waiting handshake;
+// with it, callers queue for a connection within their timeout.
+func DefaultMaxConns() int { return 10 * runtime.GOMAXPROCS(0) }
 
 // Driver is what a backend implements; NewCache turns it into a Cache that
 // keeps the package contract. The portable layer validates keys and sizes,

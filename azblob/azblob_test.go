@@ -379,6 +379,8 @@ func TestOpenErrors(t *testing.T) {
 	useKey(t, dev)
 	for _, tc := range []struct{ url, want string }{
 		{"azblob://certs?acount=x", "unknown parameter acount"},
+		{"azblob://certs?max_conns=0", "max_conns=0: want at least 1"},
+		{"azblob://certs?max_conns=many", `max_conns="many"`},
 		{"azblob://certs?bogus=1&other=2", "unknown parameter bogus, other"},
 		{"azblob://certs?prefix=myapp", "azblob://CONTAINER/PREFIX"},
 		{"azblob://certs?account=a1b2c&account=a1b2c", "account given 2 times"},
@@ -431,6 +433,7 @@ func TestOpenAccepts(t *testing.T) {
 	useKey(t, dev)
 	for _, u := range []string{
 		"azblob://certs",
+		"azblob://certs?max_conns=4",
 		"azblob://certs/",
 		"azblob://certs/prod/myapp/?create_container=true",
 		"azblob://certs?account=" + dev.Name,

@@ -35,6 +35,11 @@ type client struct {
 func newClient(cfg *config, getenv func(string) string) (*client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64 // the default 2 would redial under concurrent calls
+	// A stuck service must not collect a connection per waiting caller.
+	tr.MaxConnsPerHost = cfg.maxConns
+	if tr.MaxConnsPerHost == 0 {
+		tr.MaxConnsPerHost = certcache.DefaultMaxConns()
+	}
 	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	opts := &azblob.ClientOptions{ClientOptions: azcore.ClientOptions{
 		Transport: &http.Client{Transport: tr},

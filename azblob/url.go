@@ -26,6 +26,7 @@ type config struct {
 	domain    string
 	protocol  string
 	create    bool
+	maxConns  int
 }
 
 // openURL is the certcache.Backend Open func.
@@ -82,6 +83,10 @@ func parseURL(u *url.URL) (*config, error) {
 	cfg.domain = r.String("domain")
 	cfg.protocol = r.Choice("protocol", "", "https", "http")
 	cfg.create = r.Bool("create_container", false)
+	cfg.maxConns = r.Int("max_conns", certcache.DefaultMaxConns())
+	if cfg.maxConns == 0 {
+		r.Fail("max_conns=0: want at least 1")
+	}
 	if err := r.Err(); err != nil {
 		return nil, err
 	}
