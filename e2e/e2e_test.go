@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/certcache/certcache"
+	_ "github.com/certcache/certcache/azblob"
 	_ "github.com/certcache/certcache/encrypt"
 	"github.com/certcache/certcache/internal/acmetest"
 	"github.com/certcache/certcache/internal/testenv"
@@ -94,6 +95,10 @@ var backends = []backend{
 		srv.Exec(t, "mc", "mb", "local/certs")
 		return "s3://certs/e2e?use_path_style=true&endpoint=" + endpoint, func(t *testing.T, _ certcache.Cache) { srv.Stop(t) }
 	}},
+	{"azblob", func(t *testing.T) (string, func(*testing.T, certcache.Cache)) {
+		srv, endpoint := testenv.Azurite(t)
+		return "azblob://certs/e2e?create_container=true&endpoint=" + endpoint, func(t *testing.T, _ certcache.Cache) { srv.Stop(t) }
+	}},
 }
 
 // serverBackend is a backend on a server that testenv starts; the outage
@@ -121,19 +126,24 @@ func replaceWithFile(t *testing.T, dir string) {
 // the encrypted rows, set by TestMain.
 const e2eKeyEnv = "CERTCACHE_E2E_KEY"
 
-// TestMain gives the S3 SDK MinIO's credentials through the environment, as
-// a deployment would, with no shared AWS configuration and no instance
-// metadata service (only loopback traffic); and the encrypted row its key.
+// TestMain gives the S3 SDK MinIO's credentials and the Azure SDK Azurite's
+// account through the environment, as a deployment would, with no shared AWS
+// configuration and no instance metadata service (only loopback traffic);
+// and the encrypted row its key.
 func TestMain(m *testing.M) {
 	var key [32]byte
 	rand.Read(key[:])
-	os.Unsetenv("AWS_PROFILE")
+	for _, k := range []string{"AWS_PROFILE", "AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_SAS_TOKEN"} {
+		os.Unsetenv(k)
+	}
 	for k, v := range map[string]string{
 		"AWS_EC2_METADATA_DISABLED":   "true",
 		"AWS_CONFIG_FILE":             os.DevNull,
 		"AWS_SHARED_CREDENTIALS_FILE": os.DevNull,
 		"AWS_ACCESS_KEY_ID":           testenv.MinIOUser,
 		"AWS_SECRET_ACCESS_KEY":       testenv.MinIOPassword,
+		"AZURE_STORAGE_ACCOUNT":       testenv.AzuriteDevAccount.Name,
+		"AZURE_STORAGE_KEY":           testenv.AzuriteDevAccount.Key,
 		e2eKeyEnv:                     base64.StdEncoding.EncodeToString(key[:]),
 	} {
 		os.Setenv(k, v)

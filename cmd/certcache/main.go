@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/certcache/certcache"
+	_ "github.com/certcache/certcache/azblob"
 	"github.com/certcache/certcache/internal/acmetest"
 	_ "github.com/certcache/certcache/redis"
 	_ "github.com/certcache/certcache/s3"
