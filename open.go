@@ -247,9 +247,13 @@ func unknownScheme(scheme string) error {
 }
 
 // secretParam reports whether a query parameter's value is a secret by its
-// name: password, sentinel_password, account_key, sas_token, secret, …
+// name: password, sentinel_password, account_key, sas_token, secret, …, but
+// not the name of one (sse_kms_key_id, key_name).
 func secretParam(name string) bool {
 	name = strings.ToLower(name)
+	if strings.HasSuffix(name, "_id") || strings.HasSuffix(name, "_name") {
+		return false
+	}
 	for _, w := range []string{"password", "secret", "key", "token", "sig", "credential"} {
 		if strings.Contains(name, w) {
 			return true

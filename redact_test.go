@@ -24,6 +24,10 @@ func TestURLSecrets(t *testing.T) {
 			t.Errorf("urlSecrets misses %q (got %q)", want, got)
 		}
 	}
+	u2, _ := url.Parse("s3://b?sse_kms_key_id=k")
+	if got := urlSecrets(u2); len(got) != 0 {
+		t.Errorf("urlSecrets(sse_kms_key_id=k) = %q; a key's id is not a secret", got)
+	}
 	for _, s := range got {
 		if s == "app" || s == "user" || s == "host" {
 			t.Errorf("urlSecrets treats %q as a secret", s)

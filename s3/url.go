@@ -1,9 +1,12 @@
 package s3
 
 import (
+	"net/http"
+
 	"context"
 	"errors"
 	"fmt"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"net/url"
 	"strings"
 
@@ -30,6 +33,7 @@ type urlParams struct {
 	profile     string
 	reqChecksum aws.RequestChecksumCalculation
 	resChecksum aws.ResponseChecksumValidation
+	maxConns    int
 }
 
 // parseURL reads u without touching the environment or the network.
@@ -83,6 +87,9 @@ func parseURL(u *url.URL) (*urlParams, error) {
 		p.resChecksum = aws.ResponseChecksumValidationWhenSupported
 	case "when_required":
 		p.resChecksum = aws.ResponseChecksumValidationWhenRequired
+	}
+	if p.maxConns = q.Int("max_conns", certcache.DefaultMaxConns()); p.maxConns == 0 {
+		q.Fail("max_conns=0: want at least 1")
 	}
 	if err := q.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", certcache.ErrInvalidURL, err)
@@ -162,6 +169,10 @@ func (p *urlParams) newClient(ctx context.Context) (*s3.Client, error) {
 			o.DefaultsModeOptions.IMDSClient = imds.New(imds.Options{ClientEnableState: imds.ClientDisabled})
 			return nil
 		},
+		// A stuck server must not collect a connection per waiting caller.
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+			tr.MaxConnsPerHost = p.maxConns
+		})),
 	}
 	if p.region != "" {
 		loadOpts = append(loadOpts, config.WithRegion(p.region))

@@ -21,6 +21,8 @@ func TestOpenErrors(t *testing.T) {
 		{"s3://b/p?region=eu-west-1&bogus=1&other=2", "unknown parameter bogus, other"},
 		{"s3://b/p?region=eu-west-1&region=us-east-1", "region given 2 times"},
 		{"s3://b/p?region=", "region is empty"},
+		{"s3://b/p?region=eu-west-1&max_conns=0", "max_conns=0: want at least 1"},
+		{"s3://b/p?region=eu-west-1&max_conns=-2", `max_conns="-2"`},
 		{"s3://b/p?region=eu-west-1&use_path_style=yes please", `use_path_style="yes please"`},
 		{"s3://b/p?region=eu-west-1&sse=rot13", `sse="rot13": want one of AES256, aws:kms`},
 		{"s3://b/p?region=eu-west-1&sse_kms_key_id=alias/certs", "sse_kms_key_id needs sse=aws:kms"},
