@@ -69,11 +69,18 @@ ensure_docker() {
 	docker_ok || { log "cannot reach a Docker engine"; exit 1; }
 }
 
-# hash_inputs prints a digest of the files that define an image, so that an
-# image is rebuilt only when they change.
+# hash_inputs prints a digest of the recipe of an image: the files of its
+# directory that git tracks (Dockerfile, prebuild.sh, configs), not the
+# binaries a prebuild.sh puts beside them, which that recipe pins. An image
+# labelled with the same digest is current: neither prebuild.sh nor the
+# build runs again.
 hash_inputs() {
-	(cd "$1" && find . -type f ! -name '*.version' -print0 | LC_ALL=C sort -z |
-		xargs -0 sha256sum) | sha256sum | cut -c1-16
+	if [ -n "$(git -C "$1" ls-files . 2>/dev/null)" ]; then
+		(cd "$1" && git ls-files -z . | LC_ALL=C sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16
+	else
+		(cd "$1" && find . -type f ! -name '*.version' -print0 | LC_ALL=C sort -z |
+			xargs -0 sha256sum) | sha256sum | cut -c1-16
+	fi
 }
 
 image_label() { # image_label IMAGE: the certcache.inputs label, or nothing
@@ -113,14 +120,14 @@ build_base() {
 build_image() { # build_image NAME
 	local name=$1 dir=$images_dir/$1
 	local image=certcache-test/$name:latest
-	if [ -x "$dir/prebuild.sh" ]; then
-		"$dir/prebuild.sh"
-	fi
 	local inputs
 	inputs=$(hash_inputs "$dir")
 	if [ "$(image_label "$image")" = "$inputs" ]; then
 		log "$image is up to date"
 		return
+	fi
+	if [ -x "$dir/prebuild.sh" ]; then
+		"$dir/prebuild.sh"
 	fi
 	log "building $image"
 	docker build --network host -q --label "certcache.inputs=$inputs" -t "$image" "$dir" >/dev/null
