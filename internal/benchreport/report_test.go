@@ -1,0 +1,211 @@
+package benchreport
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/xml"
+	"errors"
+	"io"
+	"math"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestHistogramQuantiles(t *testing.T) {
+	var h Histogram
+	// 1..100000 ns: the p50 is 50000, the p99 99000, each within a bucket.
+	for i := 1; i <= 100000; i++ {
+		h.Add(time.Duration(i))
+	}
+	for _, c := range []struct {
+		q    float64
+		want float64
+	}{{0.5, 50000}, {0.99, 99000}, {0.001, 100}} {
+		got := float64(h.Quantile(c.q))
+		if math.Abs(got-c.want)/c.want > 1.0/256 {
+			t.Errorf("Quantile(%v) = %v, want %v within 0.4%%", c.q, got, c.want)
+		}
+	}
+	if h.Count() != 100000 {
+		t.Errorf("Count = %d", h.Count())
+	}
+}
+
+func TestHistogramBuckets(t *testing.T) {
+	// Buckets are contiguous and increasing, and every value lies within
+	// 1/256 of its bucket's middle.
+	last := -1
+	for _, ns := range []int64{0, 1, 255, 256, 257, 511, 512, 513, 1023, 1024, 99999, 1e6, 1e9, 1e12} {
+		i := bucketOf(ns)
+		if i < last {
+			t.Errorf("bucketOf(%d) = %d, below the previous %d", ns, i, last)
+		}
+		last = i
+		if mid := bucketMid(i); ns > 0 && math.Abs(mid-float64(ns))/float64(ns) > 1.0/256 {
+			t.Errorf("value %d in bucket %d with middle %v", ns, i, mid)
+		}
+	}
+	var h Histogram
+	h.Add(-5)              // a clock step backwards does not panic
+	h.Add(100 * time.Hour) // nor does an absurd duration
+	if h.Quantile(1) == 0 {
+		t.Error("Quantile of an absurd duration is 0")
+	}
+}
+
+func TestComparePair(t *testing.T) {
+	spin := func(d time.Duration) Op {
+		return func(context.Context) error {
+			for t0 := time.Now(); time.Since(t0) < d; {
+			}
+			return nil
+		}
+	}
+	cfg := Config{Rounds: 3, Round: 50 * time.Millisecond, Warmup: 10 * time.Millisecond}
+	o, r, err := ComparePair(context.Background(), cfg, 2, spin(40*time.Microsecond), spin(10*time.Microsecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Generous bounds: the machine is shared.
+	if o.P50 < 40*time.Microsecond || r.P50 < 10*time.Microsecond || o.P50 <= r.P50 {
+		t.Errorf("p50 ours %v raw %v; want ours ≥ 40µs > raw ≥ 10µs", o.P50, r.P50)
+	}
+	if o.P99 < o.P50 || o.OpsPerSec <= 0 || o.Ops == 0 || r.Ops <= o.Ops {
+		t.Errorf("ours %+v raw %+v", o, r)
+	}
+
+	boom := errors.New("boom")
+	_, _, err = ComparePair(context.Background(), cfg, 4, spin(0), func(context.Context) error { return boom })
+	if !errors.Is(err, boom) {
+		t.Errorf("a failing op: err = %v, want boom", err)
+	}
+}
+
+func TestCountAllocs(t *testing.T) {
+	var sink []byte
+	a, err := CountAllocs(context.Background(), 20*time.Millisecond, func(context.Context) error {
+		sink = make([]byte, 4096)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = sink
+	if a.PerOp < 0.99 || a.PerOp > 1.1 || a.BytesPerOp < 4096 || a.Ops == 0 {
+		t.Errorf("one 4 KiB allocation per op: got %+v", a)
+	}
+}
+
+func sampleRows() []Row {
+	st := func(p50 time.Duration) Stats {
+		return Stats{P50: p50, P99: 3 * p50, OpsPerSec: 1e9 / float64(p50), Ops: 1000}
+	}
+	return []Row{
+		{Backend: "redis", Raw: "go-redis", Op: "GetHit", Conc: 1, Ours: st(101 * time.Microsecond), RawS: st(100 * time.Microsecond),
+			OursAllocs: &Allocs{PerOp: 12, BytesPerOp: 5000}, RawAllocs: &Allocs{PerOp: 9, BytesPerOp: 4800}},
+		{Backend: "redis", Raw: "go-redis", Op: "Put", Conc: 1, Ours: st(150 * time.Microsecond), RawS: st(100 * time.Microsecond)},
+		{Backend: "redis", Raw: "go-redis", Op: "Put", Conc: 16, Ours: st(time.Millisecond), RawS: st(time.Millisecond)},
+		{Backend: "memory <front>", Raw: "map+RWMutex", Op: "GetHit", Conc: 1, Ours: st(300), RawS: st(200),
+			OursAllocs: &Allocs{PerOp: 2}},
+	}
+}
+
+func TestWriteTableAndMisses(t *testing.T) {
+	rows := sampleRows()
+	var b bytes.Buffer
+	if err := WriteTable(&b, rows); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"| redis | go-redis | GetHit | 1 | 101.0 µs | 100.0 µs | 1.01 |", "| **1.50** |", "| 12.0 | 9.0 |", "| 300 ns | 200 ns |"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	misses := strings.Join(Misses(rows, "memory <front>"), "\n")
+	for _, want := range []string{"redis Put", "GetHit: p50 300 ns", "2.00 allocs/op"} {
+		if !strings.Contains(misses, want) {
+			t.Errorf("misses lack %q:\n%s", want, misses)
+		}
+	}
+	if strings.Contains(misses, "redis GetHit") {
+		t.Errorf("a 1.01 ratio counted as a miss:\n%s", misses)
+	}
+
+	var m bytes.Buffer
+	rep := &Report{Rows: rows, Resources: []Resources{{Name: "redis", GoroutinesBefore: 5, GoroutinesAfter: 9}}, Slack: 2, Command: "go test"}
+	if err := WriteMarkdown(&m, rep, "chart.svg", "memory <front>"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(m.String(), "![p50") || !strings.Contains(m.String(), "**yes**") {
+		t.Errorf("markdown:\n%s", m.String())
+	}
+}
+
+func TestWriteCSV(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteCSV(&b, sampleRows()); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(&b).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 5 || len(recs[0]) != len(recs[1]) {
+		t.Fatalf("csv: %v", recs)
+	}
+	if recs[1][4] != "101000" || recs[1][6] != "1.0100" || recs[1][13] != "12.00" || recs[2][13] != "" {
+		t.Errorf("row: %v", recs[1])
+	}
+}
+
+// TestWriteChart checks that the chart is well-formed XML with a bar per
+// side and row at the concurrency asked for, labels escaped.
+func TestWriteChart(t *testing.T) {
+	var b bytes.Buffer
+	if err := WriteChart(&b, sampleRows(), 1, "p50 <c=1>"); err != nil {
+		t.Fatal(err)
+	}
+	d := xml.NewDecoder(bytes.NewReader(b.Bytes()))
+	rects, texts := 0, []string{}
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("not well-formed: %v\n%s", err, b.String())
+		}
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			if tok.Name.Local == "rect" {
+				rects++
+			}
+		case xml.CharData:
+			texts = append(texts, string(tok))
+		}
+	}
+	// A background, two legend swatches, two bars for each of three rows.
+	if rects != 3+2*3 {
+		t.Errorf("%d rects, want 9", rects)
+	}
+	all := strings.Join(texts, "|")
+	for _, want := range []string{"p50 <c=1>", "1.01×", "1.50×", "memory <front> · GetHit"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("chart text lacks %q: %s", want, all)
+		}
+	}
+}
+
+func TestCountSockets(t *testing.T) {
+	if runtime.GOOS == "linux" && CountSockets() < 0 {
+		t.Error("no socket count from /proc/self/fd on Linux")
+	}
+	m := DescribeMachine()
+	if m.NProc < 1 || m.GoVersion == "" {
+		t.Errorf("machine: %+v", m)
+	}
+}
