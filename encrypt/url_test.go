@@ -209,4 +209,8 @@ func TestWithMemoryFront(t *testing.T) {
 	if got, err := c.Get(ctx, "example.com"); err != nil || !bytes.Equal(got, v) {
 		t.Errorf("Get through front and encryption = %q, %v", got, err)
 	}
+	// Reseal finds the encrypting cache below the memory front.
+	if _, err := encrypt.Reseal(ctx, c, "example.com"); err != nil {
+		t.Errorf("Reseal through the memory front: %v", err)
+	}
 }

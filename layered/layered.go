@@ -348,6 +348,11 @@ func frontFailure(op, key string, errs []error) error {
 	return opError(op, key, fmt.Errorf("the authoritative tier has the change, but a faster tier may still hold an older value: %w", errors.Join(errs...)))
 }
 
+// Unwrap returns the tiers, fastest first, so that code looking for a
+// wrapper below the stack (encrypt.Reseal looks for the encrypting cache)
+// finds it, as errors.Unwrap does for a tree of errors.
+func (s *Stack) Unwrap() []certcache.Cache { return s.tiers }
+
 // Close implements certcache.Cache: it closes every tier, and returns the
 // first error.
 func (s *Stack) Close() error {
