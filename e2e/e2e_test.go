@@ -284,7 +284,9 @@ func testOutage(t *testing.T, rawURL, domain string, stop func(*testing.T, certc
 		t.Fatalf("handshake for %s succeeded with the backend down", domain)
 	}
 	t.Logf("handshake with the backend down: %v", err)
-	if st := env.pebble.Stats(); st != (acmetest.Stats{}) {
+	st := env.pebble.Stats()
+	t.Logf("backend down: Pebble: %v", st)
+	if st != (acmetest.Stats{}) {
 		t.Errorf("backend down: Pebble saw %v, want nothing (an outage was taken for a miss)", st)
 	}
 	if n := env.node(0).orders.Load(); n != 0 {
