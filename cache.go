@@ -102,7 +102,8 @@ const MaxKeyLen = 1024
 // MaxValueSize is the largest value, in bytes, that every backend stores. A
 // certificate chain with its key is a few KiB; the limit keeps a runaway
 // caller from sending a value that some backends (MySQL's max_allowed_packet,
-// for one) would reject halfway.
+// for one) would reject halfway. A wrapper that adds bytes to what it stores
+// lowers the limit by that much (encryption at rest: encrypt.Overhead).
 const MaxValueSize = 8 << 20
 
 // DefaultMaxConns is the bound on connections to one server that a backend

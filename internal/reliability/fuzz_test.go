@@ -13,6 +13,7 @@ import (
 	_ "github.com/certcache/certcache/layered"
 	_ "github.com/certcache/certcache/s3"
 	_ "github.com/certcache/certcache/sql"
+	"golang.org/x/crypto/acme/autocert"
 )
 
 // urlSeeds are the URL forms of every scheme, with and without the
@@ -122,4 +123,27 @@ func FuzzKeys(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestHugeValue: a value far larger than a certificate is refused by the
+// documented limit, certcache.MaxValueSize, before anything is stored, with
+// the memory front and encryption in the way too.
+func TestHugeValue(t *testing.T) {
+	huge := make([]byte, 64<<20)
+	t.Setenv("CERTCACHE_HUGE_TEST_KEY", "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=")
+	for _, raw := range []string{"mem://", "file://" + t.TempDir(), "mem://?memory=true",
+		"mem://?encryption_key=env:CERTCACHE_HUGE_TEST_KEY"} {
+		c, err := certcache.Open(context.Background(), raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = c.Put(context.Background(), "example.com", huge)
+		if !errors.Is(err, certcache.ErrTooLarge) {
+			t.Errorf("%s: Put of 64 MiB = %v, want certcache.ErrTooLarge", raw, err)
+		}
+		if _, err := c.Get(context.Background(), "example.com"); err != autocert.ErrCacheMiss { //nolint:errorlint
+			t.Errorf("%s: after a refused Put, Get = %v, want a miss", raw, err)
+		}
+		c.Close()
+	}
 }

@@ -416,3 +416,16 @@ func (s *Server) TryExec(cmd ...string) (string, error) {
 	}
 	return out, nil
 }
+
+// ClosedAddr returns a loopback address that nothing listens on (a port
+// just released), for tests of a backend that cannot be reached.
+func ClosedAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
