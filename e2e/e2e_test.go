@@ -336,8 +336,8 @@ type node struct {
 	httpsAddr    string
 	httpAddr     string
 	orders       atomic.Int64 // new-order requests this node's ACME client sent
-	challengeReq atomic.Int64 // HTTP-01 requests received
-	challengeOK  atomic.Int64 // HTTP-01 requests answered 200
+	challengeReq atomic.Int64 // HTTP-01 requests the balancer sent it
+	challengeOK  atomic.Int64 // and those it answered 200
 }
 
 // newEnv starts Pebble, n nodes and the balancer, which sends the i-th
@@ -387,20 +387,7 @@ func (e *env) startNode(t *testing.T, i int) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acme := nd.m.HTTPHandler(nil)
-	serve(t, httpL, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") {
-			acme.ServeHTTP(w, r)
-			return
-		}
-		nd.challengeReq.Add(1)
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		acme.ServeHTTP(sw, r)
-		if sw.status == http.StatusOK {
-			nd.challengeOK.Add(1)
-		}
-		t.Logf("node %d: HTTP-01 %s for %s: %d", i, r.URL.Path, r.Host, sw.status)
-	}))
+	serve(t, httpL, nd.m.HTTPHandler(nil)) // HTTP-01, else a redirect to HTTPS
 	nd.httpAddr = httpL.Addr().String()
 
 	tcpL, err := net.Listen("tcp", "127.0.0.1:0")
@@ -429,8 +416,32 @@ func (e *env) balancer(t *testing.T) http.Handler {
 			r.Out.URL.Scheme = "http"
 			r.Out.URL.Host = e.node(i).httpAddr
 			r.Out.Host = host
+			r.Out = r.Out.WithContext(context.WithValue(r.Out.Context(), nodeKey{}, i))
+			if isChallenge(r.Out) {
+				e.node(i).challengeReq.Add(1)
+			}
+		},
+		// Counts and logs what each node answered to HTTP-01.
+		ModifyResponse: func(resp *http.Response) error {
+			if !isChallenge(resp.Request) {
+				return nil
+			}
+			i := resp.Request.Context().Value(nodeKey{}).(int)
+			if resp.StatusCode == http.StatusOK {
+				e.node(i).challengeOK.Add(1)
+			}
+			t.Logf("balancer: HTTP-01 %s for %s went to node %d: %s", resp.Request.URL.Path, resp.Request.Host, i, resp.Status)
+			return nil
 		},
 	}
+}
+
+// nodeKey is the context key under which the balancer notes the node it
+// picked for a request.
+type nodeKey struct{}
+
+func isChallenge(r *http.Request) bool {
+	return strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/")
 }
 
 // fetch GETs https://domain/ from node i over TLS verified against Pebble's
@@ -485,16 +496,6 @@ func countOrders(rt http.RoundTripper, n *atomic.Int64) http.RoundTripper {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	w.status = code
-	w.ResponseWriter.WriteHeader(code)
-}
 
 // serve serves h on l until t ends.
 func serve(t *testing.T, l net.Listener, h http.Handler) {
