@@ -29,9 +29,13 @@ var postgres = &dialect{
 	del:     `DELETE FROM %[1]s WHERE %[2]s = $1`,
 	noTable: func(err error) bool { return pgCode(err) == "42P01" }, // undefined_table
 	// Two sessions creating one table at once collide on the catalogs'
-	// unique indexes (pg_type's, as unique_violation) or see the other's
-	// table (duplicate_table); either way the table exists.
-	createRace: func(err error) bool { c := pgCode(err); return c == "23505" || c == "42P07" },
+	// unique indexes (pg_type's, as unique_violation), or find the other's
+	// row type (duplicate_object) or table (duplicate_table): the table
+	// exists, or the statement run again says why not.
+	createRace: func(err error) bool {
+		c := pgCode(err)
+		return c == "23505" || c == "42710" || c == "42P07"
+	},
 	classify: func(err error) error {
 		c := pgCode(err)
 		// Class 08 is connection exception; 57P01-03 are a server shutting

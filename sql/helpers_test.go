@@ -1,0 +1,145 @@
+package sqlcache_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/certcache/certcache"
+	"golang.org/x/crypto/acme/autocert"
+)
+
+// closedAddr returns a loopback address nothing listens on.
+func closedAddr(t testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+func open(t testing.TB, u string) certcache.Cache {
+	t.Helper()
+	c, err := certcache.Open(context.Background(), u)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// withParam appends a query parameter to u.
+func withParam(u, kv string) string {
+	if strings.Contains(u, "?") {
+		return u + "&" + kv
+	}
+	return u + "?" + kv
+}
+
+// mustFail checks that Get, Put and Delete on c all fail with an error that
+// is not a miss, names the backend and contains none of secrets; want, if
+// set, must appear in every message.
+func mustFail(t *testing.T, c certcache.Cache, want string, secrets ...string) {
+	t.Helper()
+	ctx := context.Background()
+	_, gerr := c.Get(ctx, "example.com")
+	for op, err := range map[string]error{
+		"Get":    gerr,
+		"Put":    c.Put(ctx, "example.com", []byte("v")),
+		"Delete": c.Delete(ctx, "example.com"),
+	} {
+		switch {
+		case err == nil:
+			t.Errorf("%s succeeded; want an error", op)
+			continue
+		case errors.Is(err, autocert.ErrCacheMiss):
+			t.Errorf("%s = %v: a failure reported as a miss", op, err)
+		case !strings.HasPrefix(err.Error(), "certcache/"):
+			t.Errorf("%s error %q does not name the backend", op, err)
+		case want != "" && !strings.Contains(err.Error(), want):
+			t.Errorf("%s error %q does not contain %q", op, err, want)
+		}
+		for _, s := range secrets {
+			if strings.Contains(err.Error(), s) {
+				t.Errorf("%s error reveals a secret: %v", op, err)
+			}
+		}
+	}
+}
+
+// concurrentCreate has eight caches, opened on one new table, write and
+// read it at the same moment, several times over: whichever creates the
+// table, none may fail. open opens a cache on a table.
+func concurrentCreate(t *testing.T, open func(table string) certcache.Cache) {
+	const n = 8
+	for round := 0; round < 5; round++ {
+		table := fmt.Sprintf("race_%d_%d", time.Now().UnixNano()%1e9, round)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		caches := make([]certcache.Cache, n)
+		for i := range caches {
+			caches[i] = open(table)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				key := fmt.Sprintf("k%d.example", i)
+				if err := caches[i].Put(context.Background(), key, []byte(key)); err != nil {
+					t.Errorf("round %d cache %d: Put: %v", round, i, err)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		for i := range caches {
+			key := fmt.Sprintf("k%d.example", (i+1)%n)
+			if v, err := caches[i].Get(context.Background(), key); err != nil || string(v) != key {
+				t.Errorf("round %d: Get(%q) = %q, %v", round, key, v, err)
+			}
+		}
+	}
+}
+
+// hammer has every cache Put and Get its own keys for d, and fails on any
+// error.
+func hammer(t *testing.T, d time.Duration, caches ...certcache.Cache) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	var wg sync.WaitGroup
+	var ops sync.Map
+	for i, c := range caches {
+		for g := 0; g < 4; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				n := 0
+				for time.Now().Before(deadline) {
+					key := fmt.Sprintf("h%d-%d-%d.example", i, g, n%8)
+					v := []byte(fmt.Sprintf("value %d", n))
+					if err := c.Put(context.Background(), key, v); err != nil {
+						t.Errorf("cache %d: Put: %v", i, err)
+						return
+					}
+					got, err := c.Get(context.Background(), key)
+					if err != nil || string(got) != string(v) {
+						t.Errorf("cache %d: Get = %q, %v; want %q", i, got, err, v)
+						return
+					}
+					n++
+				}
+				ops.Store(fmt.Sprint(i, g), n)
+			}()
+		}
+	}
+	wg.Wait()
+	total := 0
+	ops.Range(func(_, v any) bool { total += v.(int); return true })
+	t.Logf("%d Put+Get pairs in %v", total, d)
+}
