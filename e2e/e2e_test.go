@@ -127,28 +127,19 @@ func replaceWithFile(t *testing.T, dir string) {
 const e2eKeyEnv = "CERTCACHE_E2E_KEY"
 
 // TestMain gives the S3 SDK MinIO's credentials and the Azure SDK Azurite's
-// account through the environment, as a deployment would, with no shared AWS
-// configuration and no instance metadata service (only loopback traffic);
+// account through the environment, as a deployment would, away from the
+// machine's AWS configuration and metadata service (see testenv.IsolateAWS);
 // and the encrypted row its key.
 func TestMain(m *testing.M) {
+	cleanup := testenv.IsolateAWS()
+	testenv.UseMinIOCredentials()
+	testenv.UseAzuriteAccount(testenv.AzuriteDevAccount)
 	var key [32]byte
 	rand.Read(key[:])
-	for _, k := range []string{"AWS_PROFILE", "AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_SAS_TOKEN"} {
-		os.Unsetenv(k)
-	}
-	for k, v := range map[string]string{
-		"AWS_EC2_METADATA_DISABLED":   "true",
-		"AWS_CONFIG_FILE":             os.DevNull,
-		"AWS_SHARED_CREDENTIALS_FILE": os.DevNull,
-		"AWS_ACCESS_KEY_ID":           testenv.MinIOUser,
-		"AWS_SECRET_ACCESS_KEY":       testenv.MinIOPassword,
-		"AZURE_STORAGE_ACCOUNT":       testenv.AzuriteDevAccount.Name,
-		"AZURE_STORAGE_KEY":           testenv.AzuriteDevAccount.Key,
-		e2eKeyEnv:                     base64.StdEncoding.EncodeToString(key[:]),
-	} {
-		os.Setenv(k, v)
-	}
-	os.Exit(m.Run())
+	os.Setenv(e2eKeyEnv, base64.StdEncoding.EncodeToString(key[:]))
+	code := m.Run()
+	cleanup()
+	os.Exit(code)
 }
 
 func TestE2E(t *testing.T) {
