@@ -72,6 +72,7 @@ var backends = []backend{
 		return "file://" + dir, func(t *testing.T, _ certcache.Cache) { replaceWithFile(t, dir) }
 	}},
 	{"redis", serverBackend(testenv.Redis)},
+	{"redis-cluster", serverBackend(testenv.RedisCluster)}, // keys spread over three masters
 	// The wrappers above a backend: values sealed at rest, a memory front
 	// (which must not turn an outage into a miss either).
 	{"redis+encryption+memory", func(t *testing.T) (string, func(*testing.T, certcache.Cache)) {
