@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -71,17 +70,6 @@ func createContainer(t testing.TB, c *azblob.Client, name string) {
 	}
 }
 
-// closedAddr returns a loopback address nothing listens on.
-func closedAddr(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 func randomKey() string {
 	b := make([]byte, 64)
 	rand.Read(b)
@@ -97,7 +85,7 @@ func TestConformance(t *testing.T) {
 			return certcache.Open(context.Background(), "azblob://certs/"+ns+"?create_container=true&timeout=5s&endpoint="+ep)
 		},
 		OpenBroken: func(t testing.TB) (certcache.Cache, error) {
-			return certcache.Open(context.Background(), "azblob://certs?timeout=2s&endpoint=http://"+closedAddr(t)+"/"+dev.Name)
+			return certcache.Open(context.Background(), "azblob://certs?timeout=2s&endpoint=http://"+testenv.ClosedAddr(t)+"/"+dev.Name)
 		},
 		BrokenIsUnavailable: true,
 		Outage: func(t testing.TB) (certcache.Cache, func(), func()) {
@@ -234,7 +222,7 @@ func TestSASToken(t *testing.T) {
 	roundTrip(t, open(t, "azblob://certs/sas?endpoint="+ep))
 
 	ctx := context.Background()
-	down := open(t, "azblob://certs?timeout=2s&endpoint=http://"+closedAddr(t)+"/"+dev.Name)
+	down := open(t, "azblob://certs?timeout=2s&endpoint=http://"+testenv.ClosedAddr(t)+"/"+dev.Name)
 	_, err = down.Get(ctx, "example.com")
 	checkNotMiss(t, "Get with the service down", err, q.Signature())
 	if !errors.Is(err, certcache.ErrUnavailable) {
@@ -254,7 +242,7 @@ func TestSASToken(t *testing.T) {
 // here without reaching for an identity endpoint.
 func TestDefaultCredential(t *testing.T) {
 	noCredentials(t)
-	c := open(t, "azblob://certs?timeout=2s&endpoint=http://"+closedAddr(t)+"/"+dev.Name)
+	c := open(t, "azblob://certs?timeout=2s&endpoint=http://"+testenv.ClosedAddr(t)+"/"+dev.Name)
 	_, err := c.Get(context.Background(), "example.com")
 	if err == nil || errors.Is(err, autocert.ErrCacheMiss) || !strings.Contains(err.Error(), "https") {
 		t.Errorf("Get = %v, want the SDK's refusal to send a token over http", err)

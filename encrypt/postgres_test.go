@@ -25,7 +25,7 @@ func TestConformancePostgres(t *testing.T) {
 		},
 		OpenBroken: func(t testing.TB) (certcache.Cache, error) {
 			return certcache.Open(context.Background(),
-				"postgres://certcache:"+testenv.PostgresPassword+"@"+closedAddr(t)+"/certcache?sslmode=disable&connect_timeout=1&timeout=3s&encryption_key="+ref)
+				"postgres://certcache:"+testenv.PostgresPassword+"@"+testenv.ClosedAddr(t)+"/certcache?sslmode=disable&connect_timeout=1&timeout=3s&encryption_key="+ref)
 		},
 		BrokenIsUnavailable: true,
 		Outage: func(t testing.TB) (certcache.Cache, func(), func()) {

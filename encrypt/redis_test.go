@@ -2,7 +2,6 @@ package encrypt_test
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
@@ -28,7 +27,7 @@ func TestConformanceRedis(t *testing.T) {
 		},
 		OpenBroken: func(t testing.TB) (certcache.Cache, error) {
 			return certcache.Open(context.Background(),
-				"redis://:"+redisPassword+"@"+closedAddr(t)+"/0?timeout=2s&dial_timeout=1s&encryption_key="+ref)
+				"redis://:"+redisPassword+"@"+testenv.ClosedAddr(t)+"/0?timeout=2s&dial_timeout=1s&encryption_key="+ref)
 		},
 		BrokenIsUnavailable: true,
 		Outage: func(t testing.TB) (certcache.Cache, func(), func()) {
@@ -42,17 +41,6 @@ func TestConformanceRedis(t *testing.T) {
 		Timeout: 5 * time.Second,
 		Secrets: append(keySecrets(key), redisPassword),
 	})
-}
-
-// closedAddr returns a loopback address nothing listens on.
-func closedAddr(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }
 
 // TestRedisAtRest reads the Redis keys with go-redis directly after Puts

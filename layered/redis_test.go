@@ -3,7 +3,6 @@ package layered_test
 import (
 	"context"
 	"errors"
-	"net"
 	"path/filepath"
 	"testing"
 	"time"
@@ -25,7 +24,7 @@ func TestConformanceRedis(t *testing.T) {
 			return certcache.Open(bg(), base+"?prefix="+ns+"&timeout=5s&memory=true&memory_ttl=1m")
 		},
 		OpenBroken: func(t testing.TB) (certcache.Cache, error) {
-			return certcache.Open(bg(), "redis://"+closedAddr(t)+"/0?timeout=2s&dial_timeout=1s&memory=true")
+			return certcache.Open(bg(), "redis://"+testenv.ClosedAddr(t)+"/0?timeout=2s&dial_timeout=1s&memory=true")
 		},
 		BrokenIsUnavailable: true,
 		Outage: func(t testing.TB) (certcache.Cache, func(), func()) {
@@ -38,17 +37,6 @@ func TestConformanceRedis(t *testing.T) {
 		},
 		Timeout: 5 * time.Second,
 	})
-}
-
-// closedAddr returns a loopback address nothing listens on.
-func closedAddr(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }
 
 // TestStaleIfErrorRedis stops a real Redis under a live memory → file →
@@ -135,7 +123,7 @@ func TestStaleIfErrorStartup(t *testing.T) {
 	if err := disk.Put(bg(), "example.com", []byte("cert")); err != nil {
 		t.Fatal(err)
 	}
-	back, err := certcache.Open(bg(), "redis://"+closedAddr(t)+"/0?timeout=2s&dial_timeout=1s")
+	back, err := certcache.Open(bg(), "redis://"+testenv.ClosedAddr(t)+"/0?timeout=2s&dial_timeout=1s")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +26,7 @@ func TestConformance(t *testing.T) {
 		},
 		OpenBroken: func(t testing.TB) (certcache.Cache, error) {
 			return certcache.Open(context.Background(),
-				"redis://:"+testPassword+"@"+closedAddr(t)+"/0?timeout=2s&dial_timeout=1s")
+				"redis://:"+testPassword+"@"+testenv.ClosedAddr(t)+"/0?timeout=2s&dial_timeout=1s")
 		},
 		BrokenIsUnavailable: true,
 		Outage: func(t testing.TB) (certcache.Cache, func(), func()) {
@@ -41,17 +40,6 @@ func TestConformance(t *testing.T) {
 		Timeout: 5 * time.Second,
 		Secrets: []string{testPassword},
 	})
-}
-
-// closedAddr returns a loopback address nothing listens on.
-func closedAddr(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }
 
 // TestSentinel runs the suite through a sentinel-discovered master.
@@ -194,9 +182,9 @@ func TestOpenErrors(t *testing.T) {
 // can start during an outage; the first call reports it.
 func TestOpenDoesNotDial(t *testing.T) {
 	for _, u := range []string{
-		"redis://" + closedAddr(t) + "/0?timeout=1s",
-		"redis+sentinel://" + closedAddr(t) + "?master_name=m&timeout=1s",
-		"redis+cluster://" + closedAddr(t) + "?timeout=1s",
+		"redis://" + testenv.ClosedAddr(t) + "/0?timeout=1s",
+		"redis+sentinel://" + testenv.ClosedAddr(t) + "?master_name=m&timeout=1s",
+		"redis+cluster://" + testenv.ClosedAddr(t) + "?timeout=1s",
 	} {
 		c, err := certcache.Open(context.Background(), u)
 		if err != nil {

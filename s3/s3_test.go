@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,7 +105,7 @@ func TestConformance(t *testing.T) {
 			return certcache.Open(context.Background(), cacheURL(endpoint, ns, "&timeout=5s"))
 		},
 		OpenBroken: func(t testing.TB) (certcache.Cache, error) {
-			return certcache.Open(context.Background(), cacheURL("http://"+closedAddr(t), "broken", "&timeout=2s"))
+			return certcache.Open(context.Background(), cacheURL("http://"+testenv.ClosedAddr(t), "broken", "&timeout=2s"))
 		},
 		BrokenIsUnavailable: true,
 		Outage: func(t testing.TB) (certcache.Cache, func(), func()) {
@@ -120,17 +119,6 @@ func TestConformance(t *testing.T) {
 		Timeout: 5 * time.Second,
 		Secrets: []string{testenv.MinIOPassword},
 	})
-}
-
-// closedAddr returns a loopback address nothing listens on.
-func closedAddr(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }
 
 // mustFail checks that err is a non-miss error of the form

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/testenv"
 	"golang.org/x/crypto/acme/autocert"
 )
 
@@ -127,7 +128,7 @@ func TestOpenDoesNotDial(t *testing.T) {
 	t.Setenv("AWS_DEFAULTS_MODE", "auto")
 	useCredentials(t, "id", "secret")
 
-	c, err := certcache.Open(context.Background(), "s3://b/p?timeout=2s&endpoint=http://"+closedAddr(t))
+	c, err := certcache.Open(context.Background(), "s3://b/p?timeout=2s&endpoint=http://"+testenv.ClosedAddr(t))
 	if err != nil {
 		t.Fatalf("Open with the server down: %v", err)
 	}
