@@ -10,14 +10,14 @@
 //
 // Configuration, from the environment or flags:
 //
-//	CERT_CACHE_URL       the cache, any certcache URL (required); this build
-//	                     knows file://, mem:// and the schemes of the backend
-//	                     packages imported below
-//	DOMAINS   -domains   comma-separated names to obtain certificates for
-//	ACME_EMAIL -email    contact address given to the CA (optional)
-//	ACME_DIRECTORY_URL -acme-directory  the CA's directory; default Let's
-//	                     Encrypt production (use the staging directory to try)
-//	          -http, -https  listen addresses, default :80 and :443
+//	CERT_CACHE_URL                       the cache, any certcache URL (required): file://,
+//	                                     mem:// and the schemes of the backend packages
+//	                                     imported below, with their parameters
+//	DOMAINS, -domains                    comma-separated names to obtain certificates for
+//	ACME_EMAIL, -email                   contact address given to the CA (optional)
+//	ACME_DIRECTORY_URL, -acme-directory  the CA's directory; default Let's Encrypt
+//	                                     production (try its staging directory first)
+//	-http, -https                        listen addresses; default :80 and :443
 //
 // See Dockerfile for a scratch image.
 package main
