@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -107,7 +108,8 @@ func concurrentCreate(t *testing.T, open func(table string) certcache.Cache) {
 	}
 }
 
-// hammer has every cache Put and Get its own keys for d, and fails on any
+// hammer has every cache Put and Get keys of its own (also across
+// processes) for d, and fails on any
 // error.
 func hammer(t *testing.T, d time.Duration, caches ...certcache.Cache) {
 	t.Helper()
@@ -121,7 +123,7 @@ func hammer(t *testing.T, d time.Duration, caches ...certcache.Cache) {
 				defer wg.Done()
 				n := 0
 				for time.Now().Before(deadline) {
-					key := fmt.Sprintf("h%d-%d-%d.example", i, g, n%8)
+					key := fmt.Sprintf("h%d-%d-%d-%d.example", os.Getpid(), i, g, n%8) // distinct per process too
 					v := []byte(fmt.Sprintf("value %d", n))
 					if err := c.Put(context.Background(), key, v); err != nil {
 						t.Errorf("cache %d: Put: %v", i, err)

@@ -1,9 +1,11 @@
 package sqlcache_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -70,6 +72,32 @@ func TestSQLiteTwoHandles(t *testing.T) {
 	hammer(t, 3*time.Second, open(t, u), open(t, u))
 }
 
+// TestSQLiteTwoProcesses: this test binary, run again as a child process,
+// writes and reads the same file as the parent for a few seconds; neither
+// may fail ("database is locked" would).
+func TestSQLiteTwoProcesses(t *testing.T) {
+	const env = "CERTCACHE_SQLITE_CHILD_URL"
+	if u := os.Getenv(env); u != "" {
+		hammer(t, 3*time.Second, open(t, u))
+		return
+	}
+	u := "sqlite://" + filepath.Join(t.TempDir(), "shared.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSQLiteTwoProcesses$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), env+"="+u)
+	done := make(chan error, 1)
+	var out []byte
+	go func() {
+		var err error
+		out, err = cmd.CombinedOutput()
+		done <- err
+	}()
+	hammer(t, 3*time.Second, open(t, u))
+	if err := <-done; err != nil {
+		t.Errorf("child process: %v\n%s", err, out)
+	}
+	t.Logf("child: %s", bytes.TrimSpace(out))
+}
+
 func TestSQLiteConcurrentCreate(t *testing.T) {
 	u := "sqlite://" + filepath.Join(t.TempDir(), "race.db")
 	concurrentCreate(t, func(table string) certcache.Cache { return open(t, u+"?table="+table) })
@@ -98,4 +126,24 @@ func TestSQLiteNewDB(t *testing.T) {
 	if err := db.Ping(); err != nil {
 		t.Errorf("db unusable after cache Close: %v", err)
 	}
+}
+
+func BenchmarkSQLite(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "bench.db")
+	c, err := certcache.Open(context.Background(), "sqlite://"+path+"?table=bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	b.Run("certcache", func(b *testing.B) { conformance.RunBenchmarks(b, c) })
+	// The raw handle has the same pragmas as the URL opener's.
+	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	benchRawDB(b, db,
+		`SELECT "value" FROM "bench" WHERE "key" = ?`,
+		`INSERT INTO "bench" ("key", "value", updated_at) VALUES (?, ?, CURRENT_TIMESTAMP) `+
+			`ON CONFLICT ("key") DO UPDATE SET "value" = excluded."value", updated_at = excluded.updated_at`)
 }
