@@ -2,6 +2,8 @@ package testenv
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"fmt"
 	"maps"
@@ -27,7 +29,7 @@ const (
 //	s.Exec(t, "mc", "mb", "local/mybucket")
 func MinIO(t testing.TB) (*Server, string) {
 	t.Helper()
-	return minio(t, nil)
+	return minio(t, nil, nil)
 }
 
 // MinIOKMSKey is the name of the KMS key of a server started by MinIOKMS.
@@ -40,17 +42,38 @@ func MinIOKMS(t testing.TB) (*Server, string) {
 	return minio(t, map[string]string{
 		// NAME:base64 of 32 bytes; a fixed test key, protecting nothing.
 		"MINIO_KMS_SECRET_KEY": MinIOKMSKey + ":" + base64.StdEncoding.EncodeToString([]byte("certcache-test-kms-key-32-bytes!")),
-	})
+	}, nil)
 }
 
-func minio(t testing.TB, extraEnv map[string]string) (*Server, string) {
+// MinIOTLS is MinIO serving HTTPS only, with a certificate for 127.0.0.1
+// and localhost issued by ca. It returns the server with its endpoint,
+// https://127.0.0.1:PORT.
+func MinIOTLS(t testing.TB, ca *CA) (*Server, string) {
 	t.Helper()
+	return minio(t, nil, ca)
+}
+
+func minio(t testing.TB, extraEnv map[string]string, ca *CA) (*Server, string) {
+	t.Helper()
+	scheme := "http"
+	var files map[string][]byte
+	if ca != nil {
+		scheme = "https"
+		cert, key := ca.Issue(t, "127.0.0.1", "localhost")
+		files = map[string][]byte{"/tmp/certs/public.crt": cert, "/tmp/certs/private.key": key, "/tmp/certs/CAs/ca.pem": ca.PEM}
+		extraEnv = map[string]string{"SSL_CERT_FILE": "/tmp/certs/CAs/ca.pem"} // for mc in the container
+	}
 	s := Start(t, Spec{
 		Image: "minio",
 		Ports: 2, // S3 API, then the web console (bound so it takes no random port)
+		Files: files,
 		Cmd: func(s *Server) []string {
-			return []string{"minio", "server", "/tmp/data", "--quiet",
+			cmd := []string{"minio", "server", "/tmp/data", "--quiet",
 				"--address", s.Bind + ":" + s.Port(0), "--console-address", s.Bind + ":" + s.Port(1)}
+			if ca != nil {
+				cmd = append(cmd, "--certs-dir", "/tmp/certs")
+			}
+			return cmd
 		},
 		Env: func(s *Server) map[string]string {
 			env := map[string]string{
@@ -59,25 +82,33 @@ func minio(t testing.TB, extraEnv map[string]string) (*Server, string) {
 				"MINIO_BROWSER":       "off",
 				"MINIO_UPDATE":        "off",
 				// mc in the container talks to this server as "local".
-				"MC_HOST_local": fmt.Sprintf("http://%s:%s@127.0.0.1:%s", MinIOUser, MinIOPassword, s.Port(0)),
+				"MC_HOST_local": fmt.Sprintf("%s://%s:%s@127.0.0.1:%s", scheme, MinIOUser, MinIOPassword, s.Port(0)),
 			}
 			maps.Copy(env, extraEnv)
 			return env
 		},
-		Ready:          minioReady,
+		Ready:          func(ctx context.Context, s *Server) error { return minioReady(ctx, s, ca) },
 		StartupTimeout: 2 * time.Minute,
 	})
-	return s, "http://" + s.Addr(0)
+	return s, scheme + "://" + s.Addr(0)
 }
 
 // minioReady asks MinIO's readiness probe, which answers 200 once the server
 // serves S3 requests.
-func minioReady(ctx context.Context, s *Server) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.Addr(0)+"/minio/health/ready", nil)
+func minioReady(ctx context.Context, s *Server, ca *CA) error {
+	scheme, client := "http", http.DefaultClient
+	if ca != nil {
+		roots := x509.NewCertPool()
+		roots.AppendCertsFromPEM(ca.PEM)
+		scheme = "https"
+		client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+		defer client.CloseIdleConnections()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+s.Addr(0)+"/minio/health/ready", nil)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}
