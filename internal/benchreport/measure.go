@@ -68,45 +68,56 @@ type Allocs struct {
 // ComparePair measures ours and raw at concurrency conc in alternating
 // rounds after a warm-up of each, and returns both sides' figures.
 func ComparePair(ctx context.Context, cfg Config, conc int, ours, raw Op) (o, r Stats, err error) {
-	if cfg.Rounds < 1 || conc < 1 {
-		return o, r, errors.New("benchreport: need at least one round and one worker")
+	st, err := Compare(ctx, cfg, conc, ours, raw)
+	if err != nil {
+		return o, r, err
 	}
-	if cfg.Warmup > 0 {
-		if _, err := runRound(ctx, ours, conc, cfg.Warmup); err != nil {
-			return o, r, fmt.Errorf("ours: %w", err)
-		}
-		if _, err := runRound(ctx, raw, conc, cfg.Warmup); err != nil {
-			return o, r, fmt.Errorf("raw: %w", err)
-		}
-	}
-	var ro, rr []roundResult
-	for i := 0; i < cfg.Rounds; i++ {
-		// ours, raw, raw, ours, …: neither side always goes first.
-		first, second := ours, raw
-		if i%2 == 1 {
-			first, second = raw, ours
-		}
-		a, err := runRound(ctx, first, conc, cfg.Round)
-		if err != nil {
-			return o, r, fmt.Errorf("round %d: %s: %w", i, sideName(i, 0), err)
-		}
-		b, err := runRound(ctx, second, conc, cfg.Round)
-		if err != nil {
-			return o, r, fmt.Errorf("round %d: %s: %w", i, sideName(i, 1), err)
-		}
-		if i%2 == 1 {
-			a, b = b, a
-		}
-		ro, rr = append(ro, a), append(rr, b)
-	}
-	return summarize(ro), summarize(rr), nil
+	return st[0], st[1], nil
 }
 
-func sideName(round, pos int) string {
-	if (round%2 == 0) == (pos == 0) {
-		return "ours"
+// Compare measures each of ops at concurrency conc, in rounds that run every
+// op once, in an order that rotates and reverses from round to round so
+// that no op always runs first or right after the same other; each op is
+// warmed up first. It returns the figures of each op, in order.
+func Compare(ctx context.Context, cfg Config, conc int, ops ...Op) ([]Stats, error) {
+	if cfg.Rounds < 1 || conc < 1 || len(ops) == 0 {
+		return nil, errors.New("benchreport: need at least one round, one worker and one op")
 	}
-	return "raw"
+	if cfg.Warmup > 0 {
+		for i, op := range ops {
+			if _, err := runRound(ctx, op, conc, cfg.Warmup); err != nil {
+				return nil, fmt.Errorf("warm-up of side %d: %w", i, err)
+			}
+		}
+	}
+	results := make([][]roundResult, len(ops))
+	for r := 0; r < cfg.Rounds; r++ {
+		for _, i := range roundOrder(len(ops), r) {
+			res, err := runRound(ctx, ops[i], conc, cfg.Round)
+			if err != nil {
+				return nil, fmt.Errorf("round %d, side %d: %w", r, i, err)
+			}
+			results[i] = append(results[i], res)
+		}
+	}
+	st := make([]Stats, len(ops))
+	for i := range ops {
+		st[i] = summarize(results[i])
+	}
+	return st, nil
+}
+
+// roundOrder is the order of n sides in round r: 0 1 2, 2 1 0, 1 2 0,
+// 0 2 1, … (for two sides: ours raw, raw ours, …).
+func roundOrder(n, r int) []int {
+	o := make([]int, n)
+	for i := range o {
+		o[i] = (i + r/2) % n
+	}
+	if r%2 == 1 {
+		slices.Reverse(o)
+	}
+	return o
 }
 
 // CountAllocs runs op alone (concurrency 1) for about d and returns its

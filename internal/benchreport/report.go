@@ -24,6 +24,11 @@ type Row struct {
 	RawS    Stats
 	// Allocations, measured at concurrency 1; nil on other rows.
 	OursAllocs, RawAllocs *Allocs
+	// RawTimeout is the raw call under the same per-call
+	// context.WithTimeout as ours, measured at concurrency 1 in the same
+	// rounds; nil on other rows. It tells the cost of the timeout apart
+	// from the rest of our layer.
+	RawTimeout *Stats
 }
 
 // Ratio is ours' p50 over raw's p50.
@@ -32,6 +37,15 @@ func (r Row) Ratio() float64 {
 		return math.NaN()
 	}
 	return float64(r.Ours.P50) / float64(r.RawS.P50)
+}
+
+// TimeoutRatio is ours' p50 over the raw call's p50 under the same
+// per-call timeout; NaN where not measured.
+func (r Row) TimeoutRatio() float64 {
+	if r.RawTimeout == nil || r.RawTimeout.P50 <= 0 {
+		return math.NaN()
+	}
+	return float64(r.Ours.P50) / float64(r.RawTimeout.P50)
 }
 
 // Resources are goroutine and socket counts before and after a run.
@@ -67,6 +81,9 @@ type Report struct {
 	Resources []Resources
 	Slack     int
 	Notes     []string
+	// TimerFloor is the p50 of an operation that does nothing: the cost of
+	// the clock read that every measured p50 includes.
+	TimerFloor time.Duration
 }
 
 // Target is the p50 ratio a backend should keep to, and the memory front's
@@ -168,20 +185,45 @@ func fmtRatio(r float64) string {
 	return s
 }
 
-// WriteTable writes the Markdown table of rows: one line per backend,
-// operation and concurrency. Ratios above TargetRatio are bold.
+// WriteTable writes two Markdown tables: at concurrency 1, ours beside
+// the raw call and the raw call under the same per-call timeout, with
+// allocations; then every concurrency with p50, p99 and ops/s. Ratios
+// above TargetRatio are bold.
 func WriteTable(w io.Writer, rows []Row) error {
 	var b bytes.Buffer
-	b.WriteString("| backend | raw call | op | conc | ours p50 | raw p50 | p50 ratio | ours p99 | raw p99 | ours ops/s | raw ops/s | ours allocs/op | raw allocs/op |\n")
-	b.WriteString("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	b.WriteString("At concurrency 1:\n\n")
+	b.WriteString("| backend | raw call | op | ours p50 | raw p50 | **p50 ratio** | raw + timeout p50 | ours / (raw + timeout) | ours allocs/op | raw allocs/op | ours B/op | raw B/op |\n")
+	b.WriteString("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			r.Backend, r.Raw, r.Op, r.Conc, fmtDur(r.Ours.P50), fmtDur(r.RawS.P50), fmtRatio(r.Ratio()),
-			fmtDur(r.Ours.P99), fmtDur(r.RawS.P99), fmtRate(r.Ours.OpsPerSec), fmtRate(r.RawS.OpsPerSec),
-			fmtAllocs(r.OursAllocs), fmtAllocs(r.RawAllocs))
+		if r.Conc != 1 {
+			continue
+		}
+		rt := "–"
+		if r.RawTimeout != nil {
+			rt = fmtDur(r.RawTimeout.P50)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			r.Backend, r.Raw, r.Op, fmtDur(r.Ours.P50), fmtDur(r.RawS.P50), fmtRatio(r.Ratio()),
+			rt, fmtRatio(r.TimeoutRatio()), fmtAllocs(r.OursAllocs), fmtAllocs(r.RawAllocs),
+			fmtBytes(r.OursAllocs), fmtBytes(r.RawAllocs))
+	}
+	b.WriteString("\nEvery concurrency:\n\n")
+	b.WriteString("| backend | op | conc | ours p50 | raw p50 | p50 ratio | ours p99 | raw p99 | ours ops/s | raw ops/s |\n")
+	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |\n",
+			r.Backend, r.Op, r.Conc, fmtDur(r.Ours.P50), fmtDur(r.RawS.P50), fmtRatio(r.Ratio()),
+			fmtDur(r.Ours.P99), fmtDur(r.RawS.P99), fmtRate(r.Ours.OpsPerSec), fmtRate(r.RawS.OpsPerSec))
 	}
 	_, err := w.Write(b.Bytes())
 	return err
+}
+
+func fmtBytes(a *Allocs) string {
+	if a == nil {
+		return ""
+	}
+	return fmt.Sprintf("%.0f", a.BytesPerOp)
 }
 
 // WriteCSV writes rows as CSV with raw numbers (nanoseconds, ops/s).
@@ -190,7 +232,8 @@ func WriteCSV(w io.Writer, rows []Row) error {
 	cw.Write([]string{"backend", "raw_call", "op", "concurrency",
 		"ours_p50_ns", "raw_p50_ns", "p50_ratio", "ours_p99_ns", "raw_p99_ns",
 		"ours_ops_per_s", "raw_ops_per_s", "ours_ops", "raw_ops",
-		"ours_allocs_per_op", "raw_allocs_per_op", "ours_bytes_per_op", "raw_bytes_per_op"})
+		"ours_allocs_per_op", "raw_allocs_per_op", "ours_bytes_per_op", "raw_bytes_per_op",
+		"raw_timeout_p50_ns", "ours_to_raw_timeout_ratio"})
 	f := func(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
 	af := func(a *Allocs, bytes bool) string {
 		switch {
@@ -201,6 +244,18 @@ func WriteCSV(w io.Writer, rows []Row) error {
 		}
 		return strconv.FormatFloat(a.PerOp, 'f', 2, 64)
 	}
+	rt := func(r Row) string {
+		if r.RawTimeout == nil {
+			return ""
+		}
+		return strconv.FormatInt(int64(r.RawTimeout.P50), 10)
+	}
+	rtRatio := func(r Row) string {
+		if r.RawTimeout == nil {
+			return ""
+		}
+		return strconv.FormatFloat(r.TimeoutRatio(), 'f', 4, 64)
+	}
 	for _, r := range rows {
 		cw.Write([]string{r.Backend, r.Raw, r.Op, strconv.Itoa(r.Conc),
 			strconv.FormatInt(int64(r.Ours.P50), 10), strconv.FormatInt(int64(r.RawS.P50), 10),
@@ -208,7 +263,8 @@ func WriteCSV(w io.Writer, rows []Row) error {
 			strconv.FormatInt(int64(r.Ours.P99), 10), strconv.FormatInt(int64(r.RawS.P99), 10),
 			f(math.Round(r.Ours.OpsPerSec)), f(math.Round(r.RawS.OpsPerSec)),
 			strconv.FormatInt(r.Ours.Ops, 10), strconv.FormatInt(r.RawS.Ops, 10),
-			af(r.OursAllocs, false), af(r.RawAllocs, false), af(r.OursAllocs, true), af(r.RawAllocs, true)})
+			af(r.OursAllocs, false), af(r.RawAllocs, false), af(r.OursAllocs, true), af(r.RawAllocs, true),
+			rt(r), rtRatio(r)})
 	}
 	cw.Flush()
 	return cw.Error()
@@ -246,13 +302,16 @@ func WriteMarkdown(w io.Writer, rep *Report, chart, memoryFront string) error {
 	fmt.Fprintf(&b, "- Command: `%s`\n", rep.Command)
 	fmt.Fprintf(&b, "- Method: per backend, op and concurrency, a %v warm-up of each side, then %d rounds of %v each, alternating ours and raw; figures are the median over rounds of each round's p50, p99 and ops/s. Allocations: a separate %v pass per side at concurrency 1 (Mallocs delta / ops).\n\n",
 		rep.Config.Warmup, rep.Config.Rounds, rep.Config.Round, rep.Config.AllocPass)
+	if rep.TimerFloor > 0 {
+		fmt.Fprintf(&b, "- Timer floor: an empty operation measures %s p50 at concurrency 1 (one clock read per operation); every p50 below includes it, on both sides.\n\n", fmtDur(rep.TimerFloor))
+	}
 	if chart != "" {
 		fmt.Fprintf(&b, "![p50 at concurrency 1, ours beside raw](%s)\n\n", chart)
 	}
 	if err := WriteTable(&b, rep.Rows); err != nil {
 		return err
 	}
-	b.WriteString("\nRatios above the target (≤ 1.03× the raw call's p50) are bold.\n\n")
+	b.WriteString("\nRatios above the target (≤ 1.03× the raw call's p50) are bold. \"raw + timeout\" is the raw call under the same per-call context.WithTimeout(ctx, 10s) that certcache puts around every call, measured in the same rounds.\n\n")
 	b.WriteString("Goroutines and sockets (/proc/self/fd entries that link to socket:) before opening and after closing each backend's caches and clients:\n\n")
 	b.WriteString("| backend | goroutines before | after | sockets before | after | grew? |\n|---|--:|--:|--:|--:|---|\n")
 	for _, r := range rep.Resources {

@@ -84,6 +84,35 @@ func TestComparePair(t *testing.T) {
 	}
 }
 
+func TestCompareThree(t *testing.T) {
+	// Every side runs every round, whatever the order.
+	var counts [3]int
+	op := func(i int) Op {
+		return func(context.Context) error { counts[i]++; time.Sleep(time.Millisecond); return nil }
+	}
+	cfg := Config{Rounds: 4, Round: 20 * time.Millisecond}
+	st, err := Compare(context.Background(), cfg, 1, op(0), op(1), op(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range st {
+		if s.Ops < 4 || counts[i] == 0 || s.P50 < time.Millisecond {
+			t.Errorf("side %d: %+v (%d calls)", i, s, counts[i])
+		}
+	}
+	firsts := map[int]bool{}
+	for r := 0; r < 6; r++ {
+		o := roundOrder(3, r)
+		firsts[o[0]] = true
+		if len(o) != 3 || o[0]+o[1]+o[2] != 3 {
+			t.Errorf("roundOrder(3, %d) = %v", r, o)
+		}
+	}
+	if len(firsts) != 3 {
+		t.Errorf("not every side goes first in six rounds: %v", firsts)
+	}
+}
+
 func TestCountAllocs(t *testing.T) {
 	var sink []byte
 	a, err := CountAllocs(context.Background(), 20*time.Millisecond, func(context.Context) error {
@@ -105,7 +134,7 @@ func sampleRows() []Row {
 	}
 	return []Row{
 		{Backend: "redis", Raw: "go-redis", Op: "GetHit", Conc: 1, Ours: st(101 * time.Microsecond), RawS: st(100 * time.Microsecond),
-			OursAllocs: &Allocs{PerOp: 12, BytesPerOp: 5000}, RawAllocs: &Allocs{PerOp: 9, BytesPerOp: 4800}},
+			OursAllocs: &Allocs{PerOp: 12, BytesPerOp: 5000}, RawAllocs: &Allocs{PerOp: 9, BytesPerOp: 4800}, RawTimeout: &Stats{P50: 100 * time.Microsecond}},
 		{Backend: "redis", Raw: "go-redis", Op: "Put", Conc: 1, Ours: st(150 * time.Microsecond), RawS: st(100 * time.Microsecond)},
 		{Backend: "redis", Raw: "go-redis", Op: "Put", Conc: 16, Ours: st(time.Millisecond), RawS: st(time.Millisecond)},
 		{Backend: "memory <front>", Raw: "map+RWMutex", Op: "GetHit", Conc: 1, Ours: st(300), RawS: st(200),
@@ -120,7 +149,8 @@ func TestWriteTableAndMisses(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := b.String()
-	for _, want := range []string{"| redis | go-redis | GetHit | 1 | 101.0 µs | 100.0 µs | 1.01 |", "| **1.50** |", "| 12.0 | 9.0 |", "| 300 ns | 200 ns |"} {
+	for _, want := range []string{"| redis | go-redis | GetHit | 101.0 µs | 100.0 µs | 1.01 | 100.0 µs | 1.01 | 12.0 | 9.0 | 5000 | 4800 |",
+		"| redis | Put | 16 | 1.00 ms | 1.00 ms | 1.00 |", "| **1.50** |", "| 300 ns | 200 ns |"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
@@ -157,7 +187,8 @@ func TestWriteCSV(t *testing.T) {
 	if len(recs) != 5 || len(recs[0]) != len(recs[1]) {
 		t.Fatalf("csv: %v", recs)
 	}
-	if recs[1][4] != "101000" || recs[1][6] != "1.0100" || recs[1][13] != "12.00" || recs[2][13] != "" {
+	if recs[1][4] != "101000" || recs[1][6] != "1.0100" || recs[1][13] != "12.00" || recs[2][13] != "" ||
+		recs[1][17] != "100000" || recs[1][18] != "1.0100" || recs[2][17] != "" {
 		t.Errorf("row: %v", recs[1])
 	}
 }

@@ -137,6 +137,12 @@ func TestBenchReport(t *testing.T) {
 		Machine: DescribeMachine(), Config: cfg, Started: started, Slack: *flagSlack,
 		Command: "go test -tags benchreport -run TestBenchReport -timeout 30m ./internal/benchreport -args -out bench-results",
 	}
+	floor, err := Compare(ctx, cfg, 1, func(context.Context) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep.TimerFloor = floor[0].P50
+	t.Logf("timer floor: an empty op measures %s p50", fmtDur(rep.TimerFloor))
 	total := Resources{Name: "whole run", GoroutinesBefore: runtime.NumGoroutine(), SocketsBefore: CountSockets()}
 	var failures []string
 	for _, s := range setups {
@@ -188,12 +194,18 @@ func measureBackend(ctx context.Context, t *testing.T, cfg Config, concs []int, 
 			}
 		}
 		for _, c := range concs {
-			o, r, err := ComparePair(ctx, cfg, c, ours[op], b.rawOps[op])
+			sides := []Op{ours[op], b.rawOps[op]}
+			if c == 1 {
+				sides = append(sides, withTimeout(b.rawOps[op]))
+			}
+			st, err := Compare(ctx, cfg, c, sides...)
 			if err != nil {
 				return rows, fmt.Errorf("%s at concurrency %d: %w", op, c, err)
 			}
+			o, r := st[0], st[1]
 			row := Row{Backend: b.name, Raw: b.raw, Op: op, Conc: c, Ours: o, RawS: r}
 			if c == 1 {
+				row.RawTimeout = &st[2]
 				oa, err := CountAllocs(ctx, cfg.AllocPass, ours[op])
 				if err != nil {
 					return rows, fmt.Errorf("%s allocations (ours): %w", op, err)
@@ -204,12 +216,22 @@ func measureBackend(ctx context.Context, t *testing.T, cfg Config, concs []int, 
 				}
 				row.OursAllocs, row.RawAllocs = &oa, &ra
 			}
-			t.Logf("%-12s %-7s c=%-2d ours p50 %-9s raw p50 %-9s ratio %.3f  p99 %s / %s  ops/s %.0f / %.0f",
-				b.name, op, c, fmtDur(o.P50), fmtDur(r.P50), row.Ratio(), fmtDur(o.P99), fmtDur(r.P99), o.OpsPerSec, r.OpsPerSec)
+			t.Logf("%-12s %-7s c=%-2d ours p50 %-9s raw p50 %-9s ratio %.3f (to raw+timeout %.3f)  p99 %s / %s  ops/s %.0f / %.0f",
+				b.name, op, c, fmtDur(o.P50), fmtDur(r.P50), row.Ratio(), row.TimeoutRatio(), fmtDur(o.P99), fmtDur(r.P99), o.OpsPerSec, r.OpsPerSec)
 			rows = append(rows, row)
 		}
 	}
 	return rows, nil
+}
+
+// withTimeout runs op under the per-call timeout certcache's portable
+// layer applies (portable.go callContext).
+func withTimeout(op Op) Op {
+	return func(ctx context.Context) error {
+		cctx, cancel := context.WithTimeout(ctx, certcache.DefaultTimeout)
+		defer cancel()
+		return op(cctx)
+	}
 }
 
 // oursOps are the three operations through a certcache.Cache.
@@ -345,6 +367,14 @@ func open(t *testing.T, ctx context.Context, rawURL string, value []byte) certca
 	return c
 }
 
+// withParam adds a query parameter to a URL that may have some already.
+func withParam(u, kv string) string {
+	if strings.Contains(u, "?") {
+		return u + "&" + kv
+	}
+	return u + "?" + kv
+}
+
 // mapOps is the floor for the in-process caches: a map behind an
 // RWMutex, copying in on Put and out on Get, as a hand-written cache would.
 func mapOps(value []byte) (map[string]Op, func()) {
@@ -468,7 +498,7 @@ func setupSQLite(t *testing.T, ctx context.Context, value []byte) *bench {
 func startRedis(t *testing.T) setup {
 	_, u := testenv.Redis(t)
 	return func(t *testing.T, ctx context.Context, value []byte) *bench {
-		c := open(t, ctx, u+"?prefix=bench", value)
+		c := open(t, ctx, withParam(u, "prefix=bench"), value)
 		// The options the backend's URL produces (redis/redis.go newClient).
 		o, err := goredis.ParseURL(u)
 		if err != nil {
@@ -496,7 +526,7 @@ func startRedis(t *testing.T) setup {
 func startPostgres(t *testing.T) setup {
 	_, u := testenv.Postgres(t)
 	return func(t *testing.T, ctx context.Context, value []byte) *bench {
-		c := open(t, ctx, u+"?table=bench", value)
+		c := open(t, ctx, withParam(u, "table=bench"), value)
 		// The pool the backend's URL produces: pgxpool.ParseConfig of the
 		// same URL (sql/postgres.go openPostgres).
 		pc, err := pgxpool.ParseConfig(u)
@@ -536,7 +566,7 @@ func startPostgres(t *testing.T) setup {
 func startMariaDB(t *testing.T) setup {
 	srv, u := testenv.MariaDB(t)
 	return func(t *testing.T, ctx context.Context, value []byte) *bench {
-		c := open(t, ctx, u+"?table=bench", value)
+		c := open(t, ctx, withParam(u, "table=bench"), value)
 		// The connector the backend's URL produces (sql/mysql.go
 		// mysqlConfig: the DSN tcp(HOST)/DB, then the user and password).
 		cfg, err := mysql.ParseDSN("tcp(" + srv.Addr(0) + ")/certcache")
