@@ -36,14 +36,20 @@
 // ~/.pgpass apply as in libpq. The database must use the UTF8 encoding.
 //
 // MySQL and MariaDB: the URL becomes the driver's DSN
-// USER:PASSWORD@tcp(HOST:PORT)/DATABASE?PARAMS (the port defaults to 3306),
-// and every other parameter is the driver's own (tls, timeout, readTimeout,
-// writeTimeout, charset, interpolateParams, …; see mysql.ParseDSN), or one
-// of these session variables: time_zone, sql_mode, transaction_isolation,
-// wait_timeout, innodb_lock_wait_timeout, lock_wait_timeout. The server's
+// USER:PASSWORD@tcp(HOST:PORT)/DATABASE?PARAMS (the port defaults to 3306;
+// the user and password are handed to the driver as they are, so any
+// character works once escaped in the URL), and every other parameter is
+// the driver's own (tls, readTimeout, writeTimeout, charset,
+// interpolateParams, …; see mysql.ParseDSN), or one of these session
+// variables: time_zone, sql_mode, transaction_isolation, wait_timeout,
+// innodb_lock_wait_timeout, lock_wait_timeout. The driver's own timeout
+// (for dialing) cannot be set from the URL, where timeout is certcache's
+// per-call timeout, which bounds dialing too. The server's
 // max_allowed_packet must be at least 9 MiB (9437184, or simply 16M) so
-// that values of certcache.MaxValueSize fit; MariaDB's default (16M) and
-// MySQL 8's (64M) are enough, older defaults (4M) are not.
+// that values of certcache.MaxValueSize fit (17 MiB with
+// interpolateParams=true, which escapes values into the statement);
+// MariaDB's default (16M) and MySQL 8's (64M) are enough, older defaults
+// (4M) are not.
 //
 // SQLite: the database file is created, with mode 0600, on first use. It is
 // opened in WAL mode with a busy timeout, so several processes and handles
@@ -68,7 +74,7 @@
 //	CREATE TABLE autocert_cache ("key" text COLLATE "C" PRIMARY KEY,
 //		"value" bytea NOT NULL, updated_at timestamptz NOT NULL DEFAULT now());  -- PostgreSQL
 //	CREATE TABLE autocert_cache (`key` VARBINARY(1024) NOT NULL PRIMARY KEY,
-//		`value` LONGBLOB NOT NULL, updated_at TIMESTAMP(6) NOT NULL);             -- MySQL
+//		`value` LONGBLOB NOT NULL, updated_at DATETIME(6) NOT NULL) ENGINE=InnoDB;  -- MySQL
 //
 // # Keys
 //
