@@ -2,6 +2,7 @@ package sqlcache_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/conformance"
 	"golang.org/x/crypto/acme/autocert"
 )
 
@@ -144,4 +146,90 @@ func hammer(t *testing.T, d time.Duration, caches ...certcache.Cache) {
 	total := 0
 	ops.Range(func(_, v any) bool { total += v.(int); return true })
 	t.Logf("%d Put+Get pairs in %v", total, d)
+}
+
+// rawOps are a driver's raw calls, with the same SQL as the backend's.
+type rawOps struct {
+	get func(ctx context.Context, key string) ([]byte, error) // nil, nil for no row
+	put func(ctx context.Context, key string, v []byte) error
+}
+
+// dbOps are rawOps on a database/sql DB.
+func dbOps(db *sql.DB, get, put string) rawOps {
+	return rawOps{
+		get: func(ctx context.Context, key string) ([]byte, error) {
+			var v []byte
+			err := db.QueryRowContext(ctx, get, key).Scan(&v)
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil, nil
+			}
+			return v, err
+		},
+		put: func(ctx context.Context, key string, v []byte) error {
+			_, err := db.ExecContext(ctx, put, key, v)
+			return err
+		},
+	}
+}
+
+// benchRaw measures the raw calls doing the same work as
+// conformance.RunBenchmarks: "raw" with context.Background(), as an SDK
+// user would write it, and "raw-timeout" with a context.WithTimeout per
+// call, as certcache's per-call timeout does (a context that can end makes
+// pgx and modernc.org/sqlite watch it, which costs a few microseconds).
+func benchRaw(b *testing.B, ops rawOps) {
+	v := conformance.CertValue()
+	if err := ops.put(context.Background(), "raw.example", v); err != nil {
+		b.Fatal(err)
+	}
+	for _, mode := range []string{"raw", "raw-timeout"} {
+		call := func(f func(ctx context.Context) error) error {
+			if mode == "raw" {
+				return f(context.Background())
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), certcache.DefaultTimeout)
+			defer cancel()
+			return f(ctx)
+		}
+		b.Run(mode, func(b *testing.B) {
+			b.Run("GetHit", func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(len(v)))
+				for b.Loop() {
+					if err := call(func(ctx context.Context) error {
+						got, err := ops.get(ctx, "raw.example")
+						if err == nil && got == nil {
+							err = errors.New("miss")
+						}
+						return err
+					}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run("GetMiss", func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if err := call(func(ctx context.Context) error {
+						got, err := ops.get(ctx, "missing.example")
+						if err == nil && got != nil {
+							err = errors.New("hit")
+						}
+						return err
+					}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run("Put", func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(len(v)))
+				for b.Loop() {
+					if err := call(func(ctx context.Context) error { return ops.put(ctx, "raw-put.example", v) }); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
 }

@@ -174,48 +174,8 @@ func BenchmarkMariaDB(b *testing.B) {
 	}
 	defer c.Close()
 	b.Run("certcache", func(b *testing.B) { conformance.RunBenchmarks(b, c) })
-	benchRawDB(b, rawMySQL(b, u),
+	benchRaw(b, dbOps(rawMySQL(b, u),
 		"SELECT `value` FROM `bench` WHERE `key` = ?",
 		"INSERT INTO `bench` (`key`, `value`, updated_at) VALUES (?, ?, UTC_TIMESTAMP(6)) "+
-			"ON DUPLICATE KEY UPDATE `value` = VALUES(`value`), updated_at = VALUES(updated_at)")
-}
-
-// benchRawDB measures the raw database/sql calls doing the same work as
-// RunBenchmarks, with the same SQL, on the same database.
-func benchRawDB(b *testing.B, db *sql.DB, get, put string) {
-	ctx := context.Background()
-	v := conformance.CertValue()
-	if _, err := db.ExecContext(ctx, put, "raw.example", v); err != nil {
-		b.Fatal(err)
-	}
-	b.Run("raw", func(b *testing.B) {
-		b.Run("GetHit", func(b *testing.B) {
-			b.ReportAllocs()
-			b.SetBytes(int64(len(v)))
-			for b.Loop() {
-				var got []byte
-				if err := db.QueryRowContext(ctx, get, "raw.example").Scan(&got); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-		b.Run("GetMiss", func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				var got []byte
-				if err := db.QueryRowContext(ctx, get, "missing.example").Scan(&got); err != sql.ErrNoRows { //nolint:errorlint
-					b.Fatal(err)
-				}
-			}
-		})
-		b.Run("Put", func(b *testing.B) {
-			b.ReportAllocs()
-			b.SetBytes(int64(len(v)))
-			for b.Loop() {
-				if _, err := db.ExecContext(ctx, put, "raw-put.example", v); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	})
+			"ON DUPLICATE KEY UPDATE `value` = VALUES(`value`), updated_at = VALUES(updated_at)"))
 }

@@ -2,6 +2,7 @@ package sqlcache_test
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/certcache/certcache/internal/conformance"
 	"github.com/certcache/certcache/internal/testenv"
 	sqlcache "github.com/certcache/certcache/sql"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -159,38 +161,18 @@ func BenchmarkPostgres(b *testing.B) {
 		put = `INSERT INTO "bench" ("key", "value", updated_at) VALUES ($1, $2, now()) ` +
 			`ON CONFLICT ("key") DO UPDATE SET "value" = EXCLUDED."value", updated_at = EXCLUDED.updated_at`
 	)
-	v := conformance.CertValue()
-	if _, err := pool.Exec(ctx, put, "raw.example", v); err != nil {
-		b.Fatal(err)
-	}
-	b.Run("raw", func(b *testing.B) {
-		b.Run("GetHit", func(b *testing.B) {
-			b.ReportAllocs()
-			b.SetBytes(int64(len(v)))
-			for b.Loop() {
-				var got []byte
-				if err := pool.QueryRow(ctx, get, "raw.example").Scan(&got); err != nil {
-					b.Fatal(err)
-				}
+	benchRaw(b, rawOps{
+		get: func(ctx context.Context, key string) ([]byte, error) {
+			var v []byte
+			err := pool.QueryRow(ctx, get, key).Scan(&v)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil, nil
 			}
-		})
-		b.Run("GetMiss", func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				var got []byte
-				if err := pool.QueryRow(ctx, get, "missing.example").Scan(&got); err == nil {
-					b.Fatal("hit")
-				}
-			}
-		})
-		b.Run("Put", func(b *testing.B) {
-			b.ReportAllocs()
-			b.SetBytes(int64(len(v)))
-			for b.Loop() {
-				if _, err := pool.Exec(ctx, put, "raw-put.example", v); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+			return v, err
+		},
+		put: func(ctx context.Context, key string, v []byte) error {
+			_, err := pool.Exec(ctx, put, key, v)
+			return err
+		},
 	})
 }

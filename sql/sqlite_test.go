@@ -142,8 +142,8 @@ func BenchmarkSQLite(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	benchRawDB(b, db,
+	benchRaw(b, dbOps(db,
 		`SELECT "value" FROM "bench" WHERE "key" = ?`,
 		`INSERT INTO "bench" ("key", "value", updated_at) VALUES (?, ?, CURRENT_TIMESTAMP) `+
-			`ON CONFLICT ("key") DO UPDATE SET "value" = excluded."value", updated_at = excluded.updated_at`)
+			`ON CONFLICT ("key") DO UPDATE SET "value" = excluded."value", updated_at = excluded.updated_at`))
 }
