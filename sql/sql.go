@@ -55,7 +55,8 @@
 // opened in WAL mode with a busy timeout, so several processes and handles
 // share one file; it must be on a local file system (WAL needs shared
 // memory). The parameter busy_timeout (a duration, default 10s) bounds the
-// wait for a lock.
+// wait for another connection's lock; keep it within timeout, as SQLite may
+// not notice the end of a call's context while it waits.
 //
 // MySQL and SQLite also take the database/sql pool settings max_open_conns,
 // max_idle_conns (integers), conn_max_lifetime and conn_max_idle_time
