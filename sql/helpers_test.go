@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"strings"
 	"sync"
@@ -16,17 +15,6 @@ import (
 	"github.com/certcache/certcache/internal/conformance"
 	"golang.org/x/crypto/acme/autocert"
 )
-
-// closedAddr returns a loopback address nothing listens on.
-func closedAddr(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
 
 func open(t testing.TB, u string) certcache.Cache {
 	t.Helper()

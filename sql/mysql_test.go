@@ -22,7 +22,7 @@ func TestMariaDBConformance(t *testing.T) {
 		},
 		OpenBroken: func(t testing.TB) (certcache.Cache, error) {
 			return certcache.Open(context.Background(),
-				"mysql://certcache:"+testenv.MariaDBPassword+"@"+closedAddr(t)+"/certcache?timeout=2s")
+				"mysql://certcache:"+testenv.MariaDBPassword+"@"+testenv.ClosedAddr(t)+"/certcache?timeout=2s")
 		},
 		BrokenIsUnavailable: true,
 		Outage: func(t testing.TB) (certcache.Cache, func(), func()) {

@@ -23,7 +23,7 @@ func TestPostgresConformance(t *testing.T) {
 		},
 		OpenBroken: func(t testing.TB) (certcache.Cache, error) {
 			return certcache.Open(context.Background(),
-				"postgres://certcache:"+testenv.PostgresPassword+"@"+closedAddr(t)+"/certcache?timeout=2s&connect_timeout=1")
+				"postgres://certcache:"+testenv.PostgresPassword+"@"+testenv.ClosedAddr(t)+"/certcache?timeout=2s&connect_timeout=1")
 		},
 		BrokenIsUnavailable: true,
 		Outage: func(t testing.TB) (certcache.Cache, func(), func()) {
