@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/certcache/certcache"
 	"golang.org/x/crypto/acme/autocert"
@@ -26,7 +27,14 @@ type dialect struct {
 	createRace func(error) bool
 	// classify marks errors that mean the server is unreachable.
 	classify func(error) error
+	// retry reports an error after which the statement, rolled back by the
+	// server (a deadlock victim), may simply run again. Nil: none.
+	retry func(error) bool
 }
+
+// maxRetries bounds how often do runs a statement that the server rolled
+// back as a deadlock victim; every statement here is idempotent.
+const maxRetries = 5
 
 // queries are a dialect's statements for one table.
 type queries struct {
@@ -75,17 +83,33 @@ func newDriver(d *dialect, c conn, table string, own bool) (*tableDriver, error)
 // exists, so a failed create is tried again by the next call, and a user
 // that may read and write but not create works on a table made for it.
 func (dr *tableDriver) do(ctx context.Context, op func() error) error {
-	err := op()
+	err := dr.run(ctx, op)
 	if err != nil && dr.d.noTable(err) {
 		if cerr := dr.c.exec(ctx, dr.q.create); cerr != nil && !dr.d.createRace(cerr) {
 			return dr.d.classify(fmt.Errorf("create table %s: %w", dr.table, cerr))
 		}
-		err = op()
+		err = dr.run(ctx, op)
 	}
 	if err == nil || err == autocert.ErrCacheMiss { //nolint:errorlint // our own bare sentinel
 		return err
 	}
 	return dr.d.classify(err)
+}
+
+// run runs op, again after a deadlock: InnoDB picks a victim among
+// concurrent upserts and deletes of one key even in autocommit mode.
+func (dr *tableDriver) run(ctx context.Context, op func() error) error {
+	for i := 1; ; i++ {
+		err := op()
+		if err == nil || dr.d.retry == nil || !dr.d.retry(err) || i == maxRetries || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(i) * time.Millisecond):
+		}
+	}
 }
 
 func (dr *tableDriver) Get(ctx context.Context, key string) ([]byte, error) {

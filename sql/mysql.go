@@ -29,6 +29,7 @@ var mysqlDialect = &dialect{
 	del:        "DELETE FROM %[1]s WHERE %[2]s = ?",
 	noTable:    func(err error) bool { return mysqlErrno(err) == 1146 }, // ER_NO_SUCH_TABLE
 	createRace: func(err error) bool { return mysqlErrno(err) == 1050 }, // ER_TABLE_EXISTS_ERROR
+	retry:      func(err error) bool { return mysqlErrno(err) == 1213 }, // ER_LOCK_DEADLOCK
 	classify: func(err error) error {
 		switch mysqlErrno(err) {
 		case 1040, 1053, 1927: // too many connections, server shutdown, connection killed

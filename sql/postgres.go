@@ -36,6 +36,8 @@ var postgres = &dialect{
 		c := pgCode(err)
 		return c == "23505" || c == "42710" || c == "42P07"
 	},
+	// deadlock_detected and serialization_failure roll the statement back.
+	retry: func(err error) bool { c := pgCode(err); return c == "40P01" || c == "40001" },
 	classify: func(err error) error {
 		c := pgCode(err)
 		// Class 08 is connection exception; 57P01-03 are a server shutting
