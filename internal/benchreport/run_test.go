@@ -269,21 +269,28 @@ func checkHit(v []byte, err error, n int) error {
 }
 
 // profile writes a CPU profile of op at concurrency 1 over cfg's rounds,
-// and an allocation profile of the same calls.
+// then an allocation profile of a pass of the same length with every
+// 512th byte sampled (apart, so that sampling does not show in the CPU
+// profile).
 func profile(ctx context.Context, cfg Config, out, name string, op Op) error {
+	d := time.Duration(cfg.Rounds) * cfg.Round
 	cpu, err := os.Create(filepath.Join(out, name+".cpu.pprof"))
 	if err != nil {
 		return err
 	}
 	defer cpu.Close()
-	old := runtime.MemProfileRate
-	runtime.MemProfileRate = 512
-	defer func() { runtime.MemProfileRate = old }()
 	if err := pprof.StartCPUProfile(cpu); err != nil {
 		return err
 	}
-	_, err = runRound(ctx, op, 1, time.Duration(cfg.Rounds)*cfg.Round)
+	_, err = runRound(ctx, op, 1, d)
 	pprof.StopCPUProfile()
+	if err != nil {
+		return err
+	}
+	old := runtime.MemProfileRate
+	runtime.MemProfileRate = 512
+	_, err = runRound(ctx, op, 1, d)
+	runtime.MemProfileRate = old
 	if err != nil {
 		return err
 	}
