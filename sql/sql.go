@@ -58,9 +58,12 @@
 // wait for another connection's lock; keep it within timeout, as SQLite may
 // not notice the end of a call's context while it waits.
 //
-// MySQL and SQLite also take the database/sql pool settings max_open_conns,
-// max_idle_conns (integers), conn_max_lifetime and conn_max_idle_time
-// (durations). An unknown or repeated parameter is an error that names it.
+// MySQL and SQLite also take the database/sql pool settings max_open_conns
+// (default certcache.DefaultMaxConns(), ten per CPU, so that a stuck server
+// does not collect a connection per waiting caller; 0 means no bound),
+// max_idle_conns (default 2), conn_max_lifetime and conn_max_idle_time
+// (durations). PostgreSQL's pool is pgxpool's (pool_max_conns). An unknown
+// or repeated parameter is an error that names it.
 //
 // # Tables
 //
@@ -151,7 +154,7 @@ type poolSettings struct {
 
 func readPool(q *urlquery.Reader) poolSettings {
 	return poolSettings{
-		maxOpen:     q.Int("max_open_conns", 0),
+		maxOpen:     q.Int("max_open_conns", certcache.DefaultMaxConns()),
 		maxIdle:     q.Int("max_idle_conns", 2),
 		maxLifetime: q.Duration("conn_max_lifetime", 0),
 		maxIdleDur:  q.Duration("conn_max_idle_time", 0),
