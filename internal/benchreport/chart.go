@@ -24,8 +24,9 @@ func WriteChart(w io.Writer, rows []Row, conc int, title string) error {
 		width    = 980
 		labelW   = 230 // left column: backend and op
 		plotL    = labelW + 10
-		plotR    = 820
-		ratioX   = 900
+		plotR    = 780
+		ratioX   = 850
+		ratioTX  = 935
 		top      = 78
 		groupH   = 30
 		barH     = 11
@@ -58,6 +59,8 @@ func WriteChart(w io.Writer, rows []Row, conc int, title string) error {
 	fmt.Fprintf(&b, `<rect x="10" y="34" width="14" height="%d" fill="#1f6feb"/><text x="30" y="44">certcache (ours)</text>`+"\n", barH)
 	fmt.Fprintf(&b, `<rect x="150" y="34" width="14" height="%d" fill="#9aa4ad"/><text x="170" y="44">raw SDK / driver call on the same server</text>`+"\n", barH)
 	fmt.Fprintf(&b, `<text x="%d" y="44" text-anchor="middle" font-weight="bold">p50 ratio</text>`+"\n", ratioX)
+	fmt.Fprintf(&b, `<text x="%d" y="38" text-anchor="middle" font-size="10" fill="#57606a">ratio to raw</text>`+"\n", ratioTX)
+	fmt.Fprintf(&b, `<text x="%d" y="50" text-anchor="middle" font-size="10" fill="#57606a">+ same timeout</text>`+"\n", ratioTX)
 	// Axis: a line per decade, labelled.
 	for d := decLo; d <= decHi; d++ {
 		ns := math.Pow(10, d)
@@ -93,8 +96,11 @@ func WriteChart(w io.Writer, rows []Row, conc int, title string) error {
 			color = "#cf222e"
 		}
 		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" font-weight="bold" fill="%s">%.2f×</text>`+"\n", ratioX, y+barH+6, color, ratio)
+		if tr := r.TimeoutRatio(); !math.IsNaN(tr) {
+			fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" fill="#57606a">%.2f×</text>`+"\n", ratioTX, y+barH+6, tr)
+		}
 	}
-	fmt.Fprintf(&b, `<text x="10" y="%d" fill="#57606a" font-size="11">p50 latency, log scale; ratio = ours p50 / raw p50 (target ≤ %.2f, green); concurrency %d</text>`+"\n",
+	fmt.Fprintf(&b, `<text x="10" y="%d" fill="#57606a" font-size="11">p50 latency, log scale; ratio = ours p50 / raw p50 (target ≤ %.2f, green); grey: ours / the raw call under the same per-call context.WithTimeout; concurrency %d</text>`+"\n",
 		top+len(sel)*groupH+24, TargetRatio, conc)
 	b.WriteString("</svg>\n")
 	_, err := w.Write(b.Bytes())
