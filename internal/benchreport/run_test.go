@@ -484,7 +484,7 @@ func sqlOps(db *sql.DB, get, put string, value []byte) map[string]Op {
 // applyDefaultPool sets what the sql backend's URL opener sets when the
 // URL names no pool parameter (sql/sql.go readPool).
 func applyDefaultPool(db *sql.DB) {
-	db.SetMaxOpenConns(0)
+	db.SetMaxOpenConns(certcache.DefaultMaxConns())
 	db.SetMaxIdleConns(2)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
