@@ -38,6 +38,27 @@ func Postgres(t testing.TB) (*Server, string) {
 	return s, PostgresUserURL(s, PostgresUser, PostgresPassword)
 }
 
+// PostgresTLS starts PostgreSQL serving TLS with a certificate for
+// 127.0.0.1 and localhost issued by ca, accepting TCP logins only over TLS,
+// and returns it with the URL of database certcache for PostgresUser,
+// without an sslmode (the test adds it).
+func PostgresTLS(t testing.TB, ca *CA) (*Server, string) {
+	t.Helper()
+	cert, key := ca.Issue(t, "127.0.0.1", "localhost")
+	s := Start(t, Spec{
+		Image: "postgres",
+		Files: map[string][]byte{"/tls/server.pem": cert, "/tls/server.key": key},
+		Cmd:   func(s *Server) []string { return []string{"pg-start", s.Port(0), s.Bind, "tls"} },
+		Ready: func(ctx context.Context, s *Server) error {
+			_, err := s.TryExec("/usr/local/pgbin/pg_isready", "-q", "-h", "127.0.0.1", "-p", s.Port(0), "-d", "certcache")
+			return err
+		},
+		StartupTimeout: 2 * time.Minute,
+	})
+	u := url.URL{Scheme: "postgres", User: url.UserPassword(PostgresUser, PostgresPassword), Host: s.Addr(0), Path: "/certcache"}
+	return s, u.String()
+}
+
 // PostgresUserURL returns the URL of database certcache on s for a user.
 func PostgresUserURL(s *Server, user, password string) string {
 	u := url.URL{Scheme: "postgres", User: url.UserPassword(user, password), Host: s.Addr(0), Path: "/certcache", RawQuery: "sslmode=disable"}

@@ -1,0 +1,55 @@
+package sqlcache_test
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/conformance"
+	"github.com/certcache/certcache/internal/testenv"
+	"golang.org/x/crypto/acme/autocert"
+)
+
+// TestPostgresTLS runs the suite with sslmode=verify-full against a server
+// whose certificate comes from a CA made for this run, trusted through
+// sslrootcert; a wrong CA, and a plain connection to a server that accepts
+// only TLS, fail with clear errors that are not misses.
+func TestPostgresTLS(t *testing.T) {
+	ca := testenv.NewCA(t, "certcache postgres test CA")
+	_, base := testenv.PostgresTLS(t, ca)
+	caFile := url.QueryEscape(ca.WriteFile(t))
+	t.Run("Conformance", func(t *testing.T) {
+		conformance.Run(t, conformance.Harness{
+			Open: func(t testing.TB, ns string) (certcache.Cache, error) {
+				table := "t_" + strings.ReplaceAll(ns, "-", "_")
+				return certcache.Open(context.Background(), base+"?sslmode=verify-full&sslrootcert="+caFile+"&table="+table)
+			},
+			Secrets: []string{testenv.PostgresPassword},
+		})
+	})
+	for _, tc := range []struct{ name, query, want string }{
+		{"WrongCA", "sslmode=verify-full&sslrootcert=" + url.QueryEscape(testenv.NewCA(t, "other CA").WriteFile(t)), "certificate"},
+		{"PlainRefused", "sslmode=disable", "no pg_hba.conf entry"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := certcache.Open(context.Background(), base+"?timeout=5s&"+tc.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_, err = c.Get(context.Background(), "example.com")
+			if err == nil || errors.Is(err, autocert.ErrCacheMiss) {
+				t.Fatalf("Get = %v, want a non-miss error", err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not contain %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), testenv.PostgresPassword) {
+				t.Errorf("error shows the password: %v", err)
+			}
+		})
+	}
+}
