@@ -145,7 +145,7 @@ func TestDefaultPrefix(t *testing.T) {
 }
 
 func TestOpenErrors(t *testing.T) {
-	for _, tc := range []struct{ url, want string }{
+	conformance.RunOpenErrors(t, []conformance.OpenCase{
 		{"redis://h:6379/0?prefx=a", "unknown parameter prefx"},
 		{"redis://h:6379/0?prefix=a&prefix=b", "prefix given 2 times"},
 		{"redis://h:6379/0?prefix=", "prefix is empty"},
@@ -158,24 +158,7 @@ func TestOpenErrors(t *testing.T) {
 		{"redis+sentinel://:" + testPassword + "@h:26379/0", "needs master_name"},
 		{"redis+cluster://h:1?addr=nonsense", "addr"},
 		{"redis://:" + testPassword + "@h:6379/0?password=" + testPassword + "&x=" + testPassword, "unknown parameter"},
-	} {
-		t.Run(tc.url, func(t *testing.T) {
-			c, err := certcache.Open(context.Background(), tc.url)
-			if err == nil {
-				c.Close()
-				t.Fatalf("Open succeeded")
-			}
-			if !errors.Is(err, certcache.ErrInvalidURL) {
-				t.Errorf("%v does not match ErrInvalidURL", err)
-			}
-			if !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("error %q does not contain %q", err, tc.want)
-			}
-			if strings.Contains(err.Error(), testPassword) {
-				t.Errorf("error reveals the password: %v", err)
-			}
-		})
-	}
+	}, testPassword)
 }
 
 // TestOpenDoesNotDial: Open succeeds with the server down, so an instance

@@ -12,13 +12,14 @@ import (
 	"testing"
 
 	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/conformance"
 	"github.com/certcache/certcache/internal/testenv"
 	"golang.org/x/crypto/acme/autocert"
 )
 
 func TestOpenErrors(t *testing.T) {
 	const secret = "AKIAsecretLEAK"
-	for _, tc := range []struct{ url, want string }{
+	conformance.RunOpenErrors(t, []conformance.OpenCase{
 		{"s3://b/p?region=eu-west-1&bogus=1&other=2", "unknown parameter bogus, other"},
 		{"s3://b/p?region=eu-west-1&region=us-east-1", "region given 2 times"},
 		{"s3://b/p?region=", "region is empty"},
@@ -50,27 +51,7 @@ func TestOpenErrors(t *testing.T) {
 		{"s3://b/a%0Ab?region=eu-west-1", "control character"},
 		{"s3://b/" + strings.Repeat("p", 300) + "?region=eu-west-1", "path segment of 300 bytes"},
 		{"s3://b/" + strings.Repeat("p/", 300) + "?region=eu-west-1", "599 bytes, limit 512"},
-	} {
-		t.Run(tc.url, func(t *testing.T) {
-			c, err := certcache.Open(context.Background(), tc.url)
-			if err == nil {
-				c.Close()
-				t.Fatalf("Open succeeded")
-			}
-			if !errors.Is(err, certcache.ErrInvalidURL) {
-				t.Errorf("%v does not match ErrInvalidURL", err)
-			}
-			if !strings.HasPrefix(err.Error(), "certcache/s3: open: ") {
-				t.Errorf("error %q does not name the backend", err)
-			}
-			if !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("error %q does not contain %q", err, tc.want)
-			}
-			if strings.Contains(err.Error(), secret) {
-				t.Errorf("error reveals the secret: %v", err)
-			}
-		})
-	}
+	}, secret)
 }
 
 // TestOpenConfig: the region, profile and endpoint come from the SDK's

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/conformance"
 	sqlcache "github.com/certcache/certcache/sql"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/crypto/acme/autocert"
@@ -19,7 +20,7 @@ const testPassword = "s3cr3t-open-pw"
 
 func TestOpenErrors(t *testing.T) {
 	pw := "u:" + testPassword + "@"
-	for _, tc := range []struct{ url, want string }{
+	conformance.RunOpenErrors(t, []conformance.OpenCase{
 		{"postgres://" + pw + "h/db?tabel=x", "unknown parameter tabel"},
 		{"postgresql://" + pw + "h/db?bogus=1&other=2", "unknown parameter bogus, other"},
 		{"postgres://h/db?table=a&table=b", "table given 2 times"},
@@ -43,30 +44,13 @@ func TestOpenErrors(t *testing.T) {
 		{"sqlite:///tmp/", "names no file"},
 		{"sqlite://" + pw + "x.db", "want sqlite:///ABSOLUTE"},
 		{"sqlite:///tmp/x%3Fy.db", "holds '?'"},
-	} {
-		t.Run(tc.url, func(t *testing.T) {
-			c, err := certcache.Open(context.Background(), tc.url)
-			if err == nil {
-				c.Close()
-				t.Fatalf("Open succeeded")
-			}
-			if !errors.Is(err, certcache.ErrInvalidURL) {
-				t.Errorf("%v does not match ErrInvalidURL", err)
-			}
-			if !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("error %q does not contain %q", err, tc.want)
-			}
-			if strings.Contains(err.Error(), testPassword) {
-				t.Errorf("error reveals the password: %v", err)
-			}
-		})
-	}
+	}, testPassword)
 }
 
 // TestOpenAccepts: the drivers' own parameters pass through, and Open
 // contacts no server (none listens on h).
 func TestOpenAccepts(t *testing.T) {
-	for _, u := range []string{
+	conformance.RunOpenAccepts(t, []string{
 		"postgres://u:p@h/db?sslmode=require&pool_max_conns=4&connect_timeout=3&search_path=certs&application_name=x&statement_cache_capacity=64",
 		"postgresql://h:5433/db?table=T_1-x&target_session_attrs=read-write",
 		"mysql://u:p@h:3307/db?tls=skip-verify&readTimeout=3s&charset=utf8mb4&interpolateParams=true&sql_mode=ANSI&loc=Europe%2FParis",
@@ -74,14 +58,7 @@ func TestOpenAccepts(t *testing.T) {
 		"mysql://h/db",
 		"sqlite:///nonexistent-dir/x.db?busy_timeout=2s&max_open_conns=4",
 		"sqlite://rel/x.db?table=certs",
-	} {
-		c, err := certcache.Open(context.Background(), u)
-		if err != nil {
-			t.Errorf("Open(%q): %v", u, err)
-			continue
-		}
-		c.Close()
-	}
+	})
 }
 
 // TestTableNames: a table name is checked before it reaches SQL: quotes,
