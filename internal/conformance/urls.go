@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/certcache/certcache"
+	"golang.org/x/crypto/acme/autocert"
 )
 
 // OpenCase is a URL that Open must refuse, and a part of the error message
@@ -59,6 +60,30 @@ func RunOpenAccepts(t *testing.T, urls []string) {
 		}
 		if err := c.Close(); err != nil {
 			t.Errorf("Close of %q: %v", u, err)
+		}
+	}
+}
+
+// GetFailsWith opens rawURL and checks that a Get fails with an error that
+// is not a miss, says want, and shows none of secrets: for a server the
+// cache must not trust (a wrong CA) or that refuses it.
+func GetFailsWith(t *testing.T, rawURL, want string, secrets ...string) {
+	t.Helper()
+	c, err := certcache.Open(context.Background(), rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.Get(context.Background(), "example.com")
+	if err == nil || errors.Is(err, autocert.ErrCacheMiss) {
+		t.Fatalf("Get = %v, want a non-miss error", err)
+	}
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not contain %q", err, want)
+	}
+	for _, s := range secrets {
+		if s != "" && strings.Contains(err.Error(), s) {
+			t.Errorf("error reveals a secret: %v", err)
 		}
 	}
 }
