@@ -1,6 +1,8 @@
 package certcache
 
 import (
+	redactpkg "github.com/certcache/certcache/internal/redact"
+
 	"context"
 	"fmt"
 	"net/url"
@@ -310,15 +312,8 @@ func redact(err error, secrets []string) error {
 		return err
 	}
 	msg := err.Error()
-	changed := false
-	for _, s := range secrets {
-		if strings.Contains(msg, s) {
-			msg = strings.ReplaceAll(msg, s, "xxxxx")
-			changed = true
-		}
+	if red := redactpkg.String(msg, secrets); red != msg {
+		return &redactedError{msg: red, err: err}
 	}
-	if !changed {
-		return err
-	}
-	return &redactedError{msg: msg, err: err}
+	return err
 }

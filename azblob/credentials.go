@@ -12,6 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/redact"
 )
 
 // The environment variables Azure's tools use for storage credentials.
@@ -57,7 +58,7 @@ func newClient(cfg *config, getenv func(string) string) (*client, error) {
 		}
 		c.client, err = azblob.NewClientFromConnectionString(cs, opts)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %s", envConnectionString, redact(err.Error(), c.secrets))
+			return nil, fmt.Errorf("%s: %s", envConnectionString, redact.String(err.Error(), c.secrets))
 		}
 		return c, nil
 	}
@@ -98,7 +99,7 @@ func newClient(cfg *config, getenv func(string) string) (*client, error) {
 		}
 		c.client, err = azblob.NewClientWithNoCredential(svc+"?"+sas, opts)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %s", envSAS, redact(err.Error(), c.secrets))
+			return nil, fmt.Errorf("%s: %s", envSAS, redact.String(err.Error(), c.secrets))
 		}
 		return c, nil
 	}

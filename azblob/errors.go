@@ -10,6 +10,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/redact"
 )
 
 // azError is an SDK error with a message of our own: one line, no request
@@ -54,7 +55,7 @@ func (d *driver) wrap(err error) error {
 			e.msg = strings.ReplaceAll(e.msg, ue.URL, withoutQuery(ue.URL))
 		}
 	}
-	e.msg = redact(e.msg, d.secrets)
+	e.msg = redact.String(e.msg, d.secrets)
 	return e
 }
 
@@ -91,14 +92,4 @@ func withoutQuery(rawURL string) string {
 	}
 	u.User = nil
 	return u.String()
-}
-
-// redact replaces every secret in msg.
-func redact(msg string, secrets []string) string {
-	for _, s := range secrets {
-		if s != "" {
-			msg = strings.ReplaceAll(msg, s, "xxxxx")
-		}
-	}
-	return msg
 }
