@@ -36,6 +36,10 @@ type driver struct {
 	prefix string // "" or ending in "/"
 	sse    types.ServerSideEncryption
 	kmsKey *string
+
+	// closeIdle closes the idle connections of a client built from a URL;
+	// nil for a client the user handed to New, which is theirs.
+	closeIdle func()
 }
 
 var _ certcache.Driver = (*driver)(nil)
@@ -158,9 +162,15 @@ func (d *driver) Delete(ctx context.Context, key string) error {
 	return d.classify(err)
 }
 
-// Close releases nothing: an SDK client holds only idle connections, which
-// its transport closes after their idle timeout.
-func (d *driver) Close() error { return nil }
+// Close closes the idle connections of a client built from a URL, so that
+// a closed cache leaves no sockets or goroutines behind (the transport
+// would otherwise keep them for its 90 s idle timeout).
+func (d *driver) Close() error {
+	if d.closeIdle != nil {
+		d.closeIdle()
+	}
+	return nil
+}
 
 // isNoSuchKey reports whether err says the object does not exist. Only the
 // NoSuchKey code counts: a bare 404 may come from a wrong endpoint, and a

@@ -6,9 +6,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"net/url"
 	"strings"
+
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -152,15 +153,16 @@ func openURL(ctx context.Context, u *url.URL) (certcache.Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	if d.client, err = p.newClient(ctx); err != nil {
+	if d.client, d.closeIdle, err = p.newClient(ctx); err != nil {
 		return nil, err
 	}
 	return d, nil
 }
 
-// newClient builds the S3 client from the SDK's default configuration chain.
-// It reads the environment and the shared configuration files, nothing else.
-func (p *urlParams) newClient(ctx context.Context) (*s3.Client, error) {
+// newClient builds the S3 client from the SDK's default configuration chain,
+// and a func that closes its idle connections. It reads the environment and
+// the shared configuration files, nothing else.
+func (p *urlParams) newClient(ctx context.Context) (*s3.Client, func(), error) {
 	loadOpts := []func(*config.LoadOptions) error{
 		func(o *config.LoadOptions) error {
 			// AWS_DEFAULTS_MODE=auto asks the instance metadata service
@@ -190,22 +192,36 @@ func (p *urlParams) newClient(ctx context.Context) (*s3.Client, error) {
 	if err != nil {
 		var noProfile config.SharedConfigProfileNotExistError
 		if errors.As(err, &noProfile) {
-			return nil, fmt.Errorf("%w: profile %q is not in the shared configuration files", certcache.ErrInvalidURL, noProfile.Profile)
+			return nil, nil, fmt.Errorf("%w: profile %q is not in the shared configuration files", certcache.ErrInvalidURL, noProfile.Profile)
 		}
-		return nil, fmt.Errorf("%w: loading AWS configuration: %w", certcache.ErrInvalidURL, err)
+		return nil, nil, fmt.Errorf("%w: loading AWS configuration: %w", certcache.ErrInvalidURL, err)
+	}
+	// Fix the transport the SDK built from ours (with a CA bundle, say) so
+	// that Close can close its idle connections; a BuildableClient keeps
+	// its transport to itself. Like the SDK's client, ours follows no
+	// redirect.
+	closeIdle := func() {}
+	if bc, ok := cfg.HTTPClient.(*awshttp.BuildableClient); ok {
+		tr := bc.GetTransport()
+		cfg.HTTPClient = &http.Client{
+			Transport:     tr,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+		closeIdle = tr.CloseIdleConnections
 	}
 	if cfg.Region == "" {
 		if p.endpoint == "" && cfg.BaseEndpoint == nil {
-			return nil, fmt.Errorf("%w: no region: set region= in the URL, AWS_REGION, or the profile's region", certcache.ErrInvalidURL)
+			return nil, nil, fmt.Errorf("%w: no region: set region= in the URL, AWS_REGION, or the profile's region", certcache.ErrInvalidURL)
 		}
 		cfg.Region = endpointRegion
 	}
-	return s3.NewFromConfig(cfg, func(o *s3.Options) {
+	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
 		if p.endpoint != "" {
 			o.BaseEndpoint = aws.String(p.endpoint)
 		}
 		if p.pathStyle {
 			o.UsePathStyle = true
 		}
-	}), nil
+	})
+	return client, closeIdle, nil
 }

@@ -169,3 +169,48 @@ func clientConns(t testing.TB, port string) int {
 	}
 	return n
 }
+
+// TestCloseReleasesConnections: after Close, a cache built from a URL
+// holds no connection to its server and no goroutine, so a program that
+// reopens caches does not accumulate them.
+func TestCloseReleasesConnections(t *testing.T) {
+	for _, tg := range targets {
+		t.Run(tg.name, func(t *testing.T) {
+			srv, raw := tg.start(t)
+			px := newProxy(t, srv.Addr(0))
+			_, port, _ := net.SplitHostPort(px.addr())
+			baseGoroutines := ourGoroutines()
+			c, err := certcache.Open(context.Background(), strings.ReplaceAll(raw, srv.Addr(0), px.addr()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			for i := 0; i < 8; i++ { // several connections at once
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					mustWork(t, c)
+				}()
+			}
+			wg.Wait()
+			open := clientConns(t, port)
+			if err := c.Close(); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for clientConns(t, port) > 0 && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
+			if n := clientConns(t, port); n > 0 {
+				t.Errorf("%d of %d connections still open 10 s after Close", n, open)
+			}
+			for ourGoroutines() > baseGoroutines && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
+			if g := ourGoroutines(); g > baseGoroutines {
+				t.Errorf("goroutines: %d before Open, %d after Close", baseGoroutines, g)
+			}
+			t.Logf("%s: %d connections open before Close, 0 after", tg.name, open)
+		})
+	}
+}
