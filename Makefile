@@ -7,7 +7,7 @@ export CERTCACHE_TEST_REQUIRE ?= 1
 
 FUZZTIME ?= 15s
 
-.PHONY: test testenv check unit bench fuzz
+.PHONY: test testenv check unit bench bench-micro fuzz
 
 test: testenv check
 	$(GO) test -race -count=1 -timeout 60m ./...
@@ -27,10 +27,18 @@ testenv:
 check:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags benchreport ./internal/benchreport
 
 # unit runs what needs no Docker (mem://, file://, parsers).
 unit:
 	CERTCACHE_TEST_REQUIRE=0 $(GO) test -race -count=1 ./...
 
+# bench measures every backend beside its raw SDK/driver call on the same
+# test servers and writes bench-results/bench.{md,csv,svg} (see
+# BENCHMARKS.md).
 bench: testenv
+	$(GO) test -tags benchreport -run '^TestBenchReport$$' -count=1 -v -timeout 30m ./internal/benchreport -args -out bench-results
+
+# bench-micro runs the packages' own Go benchmarks.
+bench-micro: testenv
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -225,3 +225,21 @@ func ExampleOpen() {
 	fmt.Println(err == autocert.ErrCacheMiss)
 	// Output: true
 }
+
+func BenchmarkMem(b *testing.B) {
+	c, err := certcache.Open(context.Background(), "mem://")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	conformance.RunBenchmarks(b, c)
+}
+
+func BenchmarkFile(b *testing.B) {
+	c, err := certcache.Open(context.Background(), "file://"+b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	conformance.RunBenchmarks(b, c)
+}

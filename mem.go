@@ -85,3 +85,6 @@ func (s *memStore) Delete(_ context.Context, key string) error {
 }
 
 func (s *memStore) Close() error { return nil }
+
+// neverBlocks tells the portable layer that calls need no deadline.
+func (s *memStore) neverBlocks() {}

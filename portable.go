@@ -26,6 +26,7 @@ func newPortable(backend string, d Driver, o *Options, secrets []string) *portab
 	if o != nil && o.Timeout > 0 {
 		c.timeout = o.Timeout
 	}
+	_, c.neverBlocks = d.(interface{ neverBlocks() })
 	return c
 }
 
@@ -36,6 +37,11 @@ type portable struct {
 	timeout time.Duration
 	secrets []string
 	closed  atomic.Bool
+
+	// neverBlocks: the driver answers from process memory (mem://), so a
+	// per-call deadline would bound nothing and only cost a timer and four
+	// allocations per call. The caller's context is still checked first.
+	neverBlocks bool
 }
 
 var _ Cache = (*portable)(nil)
@@ -124,11 +130,16 @@ func (c *portable) check(ctx context.Context, op, key string) error {
 // callContext bounds one call by the per-call timeout. A context that already
 // has an earlier deadline keeps it.
 func (c *portable) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.neverBlocks {
+		return ctx, noCancel
+	}
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= c.timeout {
-		return ctx, func() {}
+		return ctx, noCancel
 	}
 	return context.WithTimeout(ctx, c.timeout)
 }
+
+func noCancel() {}
 
 // fail wraps a driver error. SDKs report an expired context in many ways
 // (their own timeout errors, "use of closed connection"); fail makes the
