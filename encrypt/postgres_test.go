@@ -28,16 +28,9 @@ func TestConformancePostgres(t *testing.T) {
 				"postgres://certcache:"+testenv.PostgresPassword+"@"+testenv.ClosedAddr(t)+"/certcache?sslmode=disable&connect_timeout=1&timeout=3s&encryption_key="+ref)
 		},
 		BrokenIsUnavailable: true,
-		Outage: func(t testing.TB) (certcache.Cache, func(), func()) {
-			srv, u := testenv.Postgres(t)
-			c, err := certcache.Open(context.Background(), u+"&table=outage&timeout=5s&encryption_key="+ref)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return c, func() { srv.Stop(t) }, func() { srv.Restart(t) }
-		},
-		Timeout: 20 * time.Second,
-		Secrets: append(keySecrets(key), testenv.PostgresPassword),
+		Outage:              conformance.OutageOn(testenv.Postgres, func(u string) string { return u + "&table=outage&timeout=5s&encryption_key=" + ref }),
+		Timeout:             20 * time.Second,
+		Secrets:             append(keySecrets(key), testenv.PostgresPassword),
 	})
 }
 

@@ -30,16 +30,9 @@ func TestConformanceRedis(t *testing.T) {
 				"redis://:"+redisPassword+"@"+testenv.ClosedAddr(t)+"/0?timeout=2s&dial_timeout=1s&encryption_key="+ref)
 		},
 		BrokenIsUnavailable: true,
-		Outage: func(t testing.TB) (certcache.Cache, func(), func()) {
-			srv, u := testenv.Redis(t)
-			c, err := certcache.Open(context.Background(), u+"?prefix=outage&timeout=2s&encryption_key="+ref)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return c, func() { srv.Stop(t) }, func() { srv.Restart(t) }
-		},
-		Timeout: 5 * time.Second,
-		Secrets: append(keySecrets(key), redisPassword),
+		Outage:              conformance.OutageOn(testenv.Redis, func(u string) string { return u + "?prefix=outage&timeout=2s&encryption_key=" + ref }),
+		Timeout:             5 * time.Second,
+		Secrets:             append(keySecrets(key), redisPassword),
 	})
 }
 

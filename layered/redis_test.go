@@ -27,15 +27,8 @@ func TestConformanceRedis(t *testing.T) {
 			return certcache.Open(bg(), "redis://"+testenv.ClosedAddr(t)+"/0?timeout=2s&dial_timeout=1s&memory=true")
 		},
 		BrokenIsUnavailable: true,
-		Outage: func(t testing.TB) (certcache.Cache, func(), func()) {
-			srv, u := testenv.Redis(t)
-			c, err := certcache.Open(bg(), u+"?prefix=outage&timeout=2s&memory=true")
-			if err != nil {
-				t.Fatal(err)
-			}
-			return c, func() { srv.Stop(t) }, func() { srv.Restart(t) }
-		},
-		Timeout: 5 * time.Second,
+		Outage:              conformance.OutageOn(testenv.Redis, func(u string) string { return u + "?prefix=outage&timeout=2s&memory=true" }),
+		Timeout:             5 * time.Second,
 	})
 }
 

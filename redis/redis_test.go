@@ -29,16 +29,9 @@ func TestConformance(t *testing.T) {
 				"redis://:"+testPassword+"@"+testenv.ClosedAddr(t)+"/0?timeout=2s&dial_timeout=1s")
 		},
 		BrokenIsUnavailable: true,
-		Outage: func(t testing.TB) (certcache.Cache, func(), func()) {
-			srv, u := testenv.Redis(t)
-			c, err := certcache.Open(context.Background(), u+"?prefix=outage&timeout=2s")
-			if err != nil {
-				t.Fatal(err)
-			}
-			return c, func() { srv.Stop(t) }, func() { srv.Restart(t) }
-		},
-		Timeout: 5 * time.Second,
-		Secrets: []string{testPassword},
+		Outage:              conformance.OutageOn(testenv.Redis, func(u string) string { return u + "?prefix=outage&timeout=2s" }),
+		Timeout:             5 * time.Second,
+		Secrets:             []string{testPassword},
 	})
 }
 

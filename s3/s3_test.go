@@ -92,14 +92,8 @@ func TestConformance(t *testing.T) {
 			return certcache.Open(context.Background(), cacheURL("http://"+testenv.ClosedAddr(t), "broken", "&timeout=2s"))
 		},
 		BrokenIsUnavailable: true,
-		Outage: func(t testing.TB) (certcache.Cache, func(), func()) {
-			srv, endpoint := minio(t, testenv.MinIO)
-			c, err := certcache.Open(context.Background(), cacheURL(endpoint, "outage", "&timeout=2s"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return c, func() { srv.Stop(t) }, func() { srv.Restart(t) }
-		},
+		Outage: conformance.OutageOn(func(t testing.TB) (*testenv.Server, string) { return minio(t, testenv.MinIO) },
+			func(endpoint string) string { return cacheURL(endpoint, "outage", "&timeout=2s") }),
 		Timeout: 5 * time.Second,
 		Secrets: []string{testenv.MinIOPassword},
 	})

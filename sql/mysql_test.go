@@ -25,16 +25,9 @@ func TestMariaDBConformance(t *testing.T) {
 				"mysql://certcache:"+testenv.MariaDBPassword+"@"+testenv.ClosedAddr(t)+"/certcache?timeout=2s")
 		},
 		BrokenIsUnavailable: true,
-		Outage: func(t testing.TB) (certcache.Cache, func(), func()) {
-			srv, u := testenv.MariaDB(t)
-			c, err := certcache.Open(context.Background(), withParam(u, "table=outage&timeout=2s"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return c, func() { srv.Stop(t) }, func() { srv.Restart(t) }
-		},
-		Timeout: 5 * time.Second,
-		Secrets: []string{testenv.MariaDBPassword},
+		Outage:              conformance.OutageOn(testenv.MariaDB, func(u string) string { return withParam(u, "table=outage&timeout=2s") }),
+		Timeout:             5 * time.Second,
+		Secrets:             []string{testenv.MariaDBPassword},
 	})
 }
 

@@ -26,16 +26,9 @@ func TestPostgresConformance(t *testing.T) {
 				"postgres://certcache:"+testenv.PostgresPassword+"@"+testenv.ClosedAddr(t)+"/certcache?timeout=2s&connect_timeout=1")
 		},
 		BrokenIsUnavailable: true,
-		Outage: func(t testing.TB) (certcache.Cache, func(), func()) {
-			srv, u := testenv.Postgres(t)
-			c, err := certcache.Open(context.Background(), withParam(u, "table=outage&timeout=2s"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return c, func() { srv.Stop(t) }, func() { srv.Restart(t) }
-		},
-		Timeout: 5 * time.Second,
-		Secrets: []string{testenv.PostgresPassword},
+		Outage:              conformance.OutageOn(testenv.Postgres, func(u string) string { return withParam(u, "table=outage&timeout=2s") }),
+		Timeout:             5 * time.Second,
+		Secrets:             []string{testenv.PostgresPassword},
 	})
 }
 

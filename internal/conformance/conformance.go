@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/testenv"
 	"golang.org/x/crypto/acme/autocert"
 )
 
@@ -593,5 +594,20 @@ func (s *suite) checkSecrets(t testing.TB, op string, err error) {
 		if secret != "" && strings.Contains(err.Error(), secret) {
 			t.Errorf("%s error reveals a secret: %v", op, err)
 		}
+	}
+}
+
+// OutageOn returns a Harness.Outage for a backend on a server in a
+// container: it starts a server of its own with start, opens a cache on
+// cacheURL(u), u being the URL start returned, and stops and restarts that
+// server.
+func OutageOn(start func(testing.TB) (*testenv.Server, string), cacheURL func(u string) string) func(testing.TB) (certcache.Cache, func(), func()) {
+	return func(t testing.TB) (certcache.Cache, func(), func()) {
+		srv, u := start(t)
+		c, err := certcache.Open(context.Background(), cacheURL(u))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, func() { srv.Stop(t) }, func() { srv.Restart(t) }
 	}
 }
