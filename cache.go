@@ -53,7 +53,8 @@
 //     returns a slice the caller owns.
 //   - Delete of a missing key returns nil.
 //   - Every call honours ctx and is bounded by a per-call timeout (Options.Timeout
-//     or the URL's timeout parameter).
+//     or the URL's timeout parameter). mem://, which answers from process
+//     memory and never blocks, checks ctx and needs no timer.
 //   - Keys are stored exactly: distinct keys never collide and no key escapes
 //     the cache's namespace (prefix, directory, table). A key the cache cannot
 //     store (empty, longer than MaxKeyLen bytes, not UTF-8, or holding control
