@@ -2,13 +2,13 @@ package azblob
 
 import (
 	"context"
-	"io"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/internal/keyname"
+	"github.com/certcache/certcache/internal/readall"
 	"golang.org/x/crypto/acme/autocert"
 )
 
@@ -67,14 +67,11 @@ func (d *driver) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, d.wrap(err)
 	}
 	defer resp.Body.Close()
-	if n := resp.ContentLength; n != nil && *n >= 0 && *n <= certcache.MaxValueSize {
-		data := make([]byte, *n)
-		if _, err := io.ReadFull(resp.Body, data); err != nil {
-			return nil, d.wrap(err)
-		}
-		return data, nil
+	size := int64(-1)
+	if resp.ContentLength != nil {
+		size = *resp.ContentLength
 	}
-	data, err := io.ReadAll(resp.Body)
+	data, err := readall.Sized(resp.Body, size)
 	if err != nil {
 		return nil, d.wrap(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/internal/keyname"
+	"github.com/certcache/certcache/internal/readall"
 	"golang.org/x/crypto/acme/autocert"
 )
 
@@ -112,33 +112,11 @@ func (d *driver) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, d.classify(err)
 	}
 	defer out.Body.Close()
-	data, err := readAll(out.Body, aws.ToInt64(out.ContentLength))
+	data, err := readall.Sized(out.Body, aws.ToInt64(out.ContentLength))
 	if err != nil {
 		return nil, d.classify(fmt.Errorf("reading object: %w", err))
 	}
 	return data, nil
-}
-
-// readAll reads r to its end (so that the SDK's checksum validation, which
-// runs at EOF, sees every byte), in one allocation when size is right.
-func readAll(r io.Reader, size int64) ([]byte, error) {
-	if size < 0 || size > certcache.MaxValueSize {
-		size = 0
-	}
-	b := make([]byte, 0, size+1)
-	for {
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)] // grow
-		}
-	}
 }
 
 func (d *driver) Put(ctx context.Context, key string, data []byte) error {
