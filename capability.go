@@ -1,0 +1,154 @@
+package certcache
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"time"
+)
+
+// Optional driver capabilities. A Driver may also implement LeaseDriver and
+// ListDriver; NewCache finds them once, the way io.Copy finds io.WriterTo,
+// and the Cache it returns offers them (see AcquireLease and List) with the
+// same validation, timeouts and error wrapping as Get. internal/conformance
+// proves each capability for every backend that has it.
+
+// ErrLeaseHeld means a lease is held by someone else and has not expired.
+var ErrLeaseHeld = errors.New("lease held by another holder")
+
+// ErrLeaseLost means the token no longer holds the lease: it expired, was
+// released, or was taken over by another holder after it expired.
+var ErrLeaseLost = errors.New("lease lost")
+
+// LeaseDriver is the optional capability of a driver to keep leases: named
+// mutual-exclusion claims with a time to live, shared by every process that
+// opens the same store and namespace. The portable layer makes the token (a
+// random string no other holder has) and validates name like a key; ttl is at
+// least a second.
+//
+// Expiry is judged by the store's clock wherever the store has one (Redis
+// PX, the SQL server's now(), the object store's own times), so that nodes
+// whose clocks are skewed still agree. A lease's storage never collides with
+// a cache key: leases never appear to Get, Put, Delete or List.
+//
+//   - AcquireLease takes the lease for token if it is free or has expired,
+//     and returns an error wrapping ErrLeaseHeld otherwise. Acquiring a
+//     lease that token already holds extends it, as RefreshLease does.
+//   - RefreshLease extends the lease to ttl from now if token holds it and it
+//     has not expired, and returns an error wrapping ErrLeaseLost otherwise.
+//   - ReleaseLease frees the lease if token holds it, and does nothing
+//     (returns nil) otherwise.
+//
+// A store that cannot be reached returns an error, never success: an
+// acquisition that may or may not have landed is reported as failed.
+type LeaseDriver interface {
+	AcquireLease(ctx context.Context, name, token string, ttl time.Duration) error
+	RefreshLease(ctx context.Context, name, token string, ttl time.Duration) error
+	ReleaseLease(ctx context.Context, name, token string) error
+}
+
+// Entry describes one stored key in a listing.
+type Entry struct {
+	Key     string    // the key exactly as it was Put
+	Size    int64     // the stored value's size in bytes (as stored: sealed values count their overhead)
+	ModTime time.Time // when the value was last written, by the store's clock; zero if the store does not keep it
+}
+
+// ListDriver is the optional capability of a driver to list the keys of its
+// namespace. List yields every key that begins with prefix ("" for all) —
+// each exactly once, in no particular order — and never a lease or an
+// internal key. It streams: a store of 100,000 keys is read in pages, never
+// held in memory at once. It stops at the first error, which it yields with
+// a zero Entry, and when ctx ends or the caller stops ranging.
+type ListDriver interface {
+	List(ctx context.Context, prefix string) iter.Seq2[Entry, error]
+}
+
+// ErrUnsupported means a Cache's backend lacks an optional capability
+// (leases, listing). It is errors.ErrUnsupported, so either matches.
+var ErrUnsupported = errors.ErrUnsupported
+
+// DefaultLeaseTTL is the time to live of the leases that coordinate
+// issuance when neither Options.LeaseTTL nor the URL's lease_ttl says
+// otherwise. It matches autocert's own pause after a failed order
+// (createCertRetryAfter, one minute): a fleet whose order failed, or whose
+// ordering node died, tries again after about the time one node alone would
+// have. A holder refreshes its lease every third of the TTL while its order
+// runs, so a slow order keeps it.
+const DefaultLeaseTTL = time.Minute
+
+// Lease is a lease held through a Cache; see AcquireLease.
+type Lease struct {
+	Name  string // the lease's name
+	token string
+	ttl   time.Duration
+	c     *portable
+}
+
+// Token returns the random string that proves this holder holds the lease.
+func (l *Lease) Token() string { return l.token }
+
+// TTL returns the time to live the lease is acquired and refreshed with.
+func (l *Lease) TTL() time.Duration { return l.ttl }
+
+// Refresh extends the lease to its TTL from now. It fails with an error
+// matching ErrLeaseLost if the lease expired or was taken over.
+func (l *Lease) Refresh(ctx context.Context) error {
+	return l.c.refreshLease(ctx, l.Name, l.token, l.ttl)
+}
+
+// Release frees the lease. Releasing a lease that was lost does nothing.
+func (l *Lease) Release(ctx context.Context) error {
+	return l.c.releaseLease(ctx, l.Name, l.token)
+}
+
+// AcquireLease acquires the lease called name on c's store for ttl, for
+// callers that coordinate work across a fleet (the certmagic adapter's
+// locks, for one). It fails with an error matching ErrLeaseHeld while
+// another holder's lease runs, and with ErrUnsupported if c's backend has no
+// leases. Wrappers (a memory front, encryption) are looked through: leases
+// live in the backend.
+func AcquireLease(ctx context.Context, c Cache, name string, ttl time.Duration) (*Lease, error) {
+	p := findPortable(c)
+	if p == nil {
+		return nil, newError("", "lease", name, ErrUnsupported)
+	}
+	return p.acquireLease(ctx, name, ttl)
+}
+
+// List yields the keys of c's namespace that begin with prefix, with their
+// sizes and modification times, streaming from the store; see ListDriver.
+// Wrappers are looked through. If c's backend cannot list, List yields one
+// error matching ErrUnsupported.
+func List(ctx context.Context, c Cache, prefix string) iter.Seq2[Entry, error] {
+	p := findPortable(c)
+	if p == nil {
+		return func(yield func(Entry, error) bool) {
+			yield(Entry{}, newError("", "list", "", ErrUnsupported))
+		}
+	}
+	return p.list(ctx, prefix)
+}
+
+// findPortable finds the portable layer under c, looking through wrappers
+// that expose what they wrap: Unwrap() Cache (encryption) or Unwrap()
+// []Cache (a layered Stack, whose last tier is its authority).
+func findPortable(c Cache) *portable {
+	for depth := 0; c != nil && depth < 16; depth++ {
+		switch w := c.(type) {
+		case *portable:
+			return w
+		case interface{ Unwrap() Cache }:
+			c = w.Unwrap()
+		case interface{ Unwrap() []Cache }:
+			tiers := w.Unwrap()
+			if len(tiers) == 0 {
+				return nil
+			}
+			c = tiers[len(tiers)-1]
+		default:
+			return nil
+		}
+	}
+	return nil
+}

@@ -1,0 +1,122 @@
+package certcache
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"iter"
+	"time"
+)
+
+// minLeaseTTL is the shortest lease time to live: below a second, the
+// round trip to a distant store and clock granularity (Redis PX is exact,
+// SQL timestamps and object stores' times are not) eat the lease.
+const minLeaseTTL = time.Second
+
+// newToken returns a random lease token no other holder has.
+func newToken() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// leases returns the driver's LeaseDriver, or an error for op.
+func (c *portable) leases(ctx context.Context, op, name string) (LeaseDriver, error) {
+	ld, ok := c.d.(LeaseDriver)
+	if !ok {
+		return nil, newError(c.backend, op, name, fmt.Errorf("%w: %s has no leases", ErrUnsupported, c.backend))
+	}
+	if err := c.check(ctx, op, name); err != nil {
+		return nil, err
+	}
+	return ld, nil
+}
+
+func (c *portable) acquireLease(ctx context.Context, name string, ttl time.Duration) (*Lease, error) {
+	ttl = max(ttl, minLeaseTTL)
+	ld, err := c.leases(ctx, "lease", name)
+	if err != nil {
+		return nil, err
+	}
+	token := newToken()
+	cctx, cancel := c.callContext(ctx)
+	defer cancel()
+	if err := ld.AcquireLease(cctx, name, token, ttl); err != nil {
+		return nil, c.fail(ctx, cctx, "lease", name, err)
+	}
+	return &Lease{Name: name, token: token, ttl: ttl, c: c}, nil
+}
+
+func (c *portable) refreshLease(ctx context.Context, name, token string, ttl time.Duration) error {
+	ld, err := c.leases(ctx, "refresh lease", name)
+	if err != nil {
+		return err
+	}
+	cctx, cancel := c.callContext(ctx)
+	defer cancel()
+	if err := ld.RefreshLease(cctx, name, token, ttl); err != nil {
+		return c.fail(ctx, cctx, "refresh lease", name, err)
+	}
+	return nil
+}
+
+func (c *portable) releaseLease(ctx context.Context, name, token string) error {
+	ld, err := c.leases(ctx, "release lease", name)
+	if err != nil {
+		return err
+	}
+	cctx, cancel := c.callContext(ctx)
+	defer cancel()
+	if err := ld.ReleaseLease(cctx, name, token); err != nil {
+		return c.fail(ctx, cctx, "release lease", name, err)
+	}
+	return nil
+}
+
+// list streams the driver's listing. The per-call timeout bounds the wait
+// for each entry, not the whole listing, which may be long: a store that
+// stops answering mid-listing fails within the timeout.
+func (c *portable) list(ctx context.Context, prefix string) iter.Seq2[Entry, error] {
+	return func(yield func(Entry, error) bool) {
+		ld, ok := c.d.(ListDriver)
+		if !ok {
+			yield(Entry{}, newError(c.backend, "list", prefix, fmt.Errorf("%w: %s cannot list", ErrUnsupported, c.backend)))
+			return
+		}
+		if c.closed.Load() {
+			yield(Entry{}, newError(c.backend, "list", prefix, ErrClosed))
+			return
+		}
+		if err := ctx.Err(); err != nil {
+			yield(Entry{}, newError(c.backend, "list", prefix, err))
+			return
+		}
+		lctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		var stall *time.Timer
+		if !c.neverBlocks {
+			// A watchdog per entry, stopped while the caller handles an
+			// entry and restarted when the driver is asked for the next.
+			stall = time.AfterFunc(c.timeout, cancel)
+			defer stall.Stop()
+		}
+		for e, err := range ld.List(lctx, prefix) {
+			if err != nil {
+				yield(Entry{}, c.fail(ctx, lctx, "list", prefix, err))
+				return
+			}
+			if stall != nil && !stall.Stop() {
+				// The watchdog fired: the listing's context is over.
+				yield(Entry{}, c.fail(ctx, lctx, "list", prefix, context.DeadlineExceeded))
+				return
+			}
+			if !yield(e, nil) {
+				return
+			}
+			if stall != nil {
+				stall.Reset(c.timeout)
+			}
+		}
+	}
+}
