@@ -15,6 +15,8 @@ package keyname
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"strings"
 )
 
 const hexDigits = "0123456789ABCDEF"
@@ -57,4 +59,55 @@ func Encode(key string, max int) string {
 func plain(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
 		c == '.' || c == '_' || c == '+' || c == '-'
+}
+
+// Decode reverses Encode for a name Encode produced. For a name that Encode
+// shortened (a key too long for max), the key cannot be recovered from the
+// name: Decode returns hashed true and key holds only the decoded part
+// before the digest; the caller must find the whole key elsewhere (object
+// metadata, a side file). A name Encode cannot have produced (a stray file,
+// a temporary file) is an error.
+func Decode(name string) (key string, hashed bool, err error) {
+	if name == "" || name[0] == '.' {
+		return "", false, fmt.Errorf("keyname: %q is not an encoded key", name)
+	}
+	if i := strings.IndexByte(name, '~'); i >= 0 {
+		if len(name)-i != hashedLen || !isHex(name[i+1:]) {
+			return "", false, fmt.Errorf("keyname: %q is not an encoded key", name)
+		}
+		name, hashed = name[:i], true
+	}
+	b := make([]byte, 0, len(name))
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c == '%' && i+2 < len(name) && unhex(name[i+1]) >= 0 && unhex(name[i+2]) >= 0:
+			b = append(b, byte(unhex(name[i+1])<<4|unhex(name[i+2])))
+			i += 2
+		case plain(c):
+			b = append(b, c)
+		default:
+			return "", false, fmt.Errorf("keyname: %q is not an encoded key", name)
+		}
+	}
+	return string(b), hashed, nil
+}
+
+func unhex(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'A' <= c && c <= 'F':
+		return int(c - 'A' + 10)
+	}
+	return -1
+}
+
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !('0' <= s[i] && s[i] <= '9' || 'a' <= s[i] && s[i] <= 'f') {
+			return false
+		}
+	}
+	return true
 }

@@ -57,3 +57,36 @@ func FuzzEncodeInjective(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeInvertsEncode(f *testing.F) {
+	for _, k := range []string{"example.com", "a/b", "..", "~x", "ü", strings.Repeat("x/", 200)} {
+		f.Add(k)
+	}
+	f.Fuzz(func(t *testing.T, key string) {
+		if key == "" {
+			return // not a valid key; Encode is never given one
+		}
+		name := Encode(key, 255)
+		got, hashed, err := Decode(name)
+		if err != nil {
+			t.Fatalf("Decode(Encode(%q)) = %v", key, err)
+		}
+		if hashed != (len(name) != len(Encode(key, 1<<20))) {
+			t.Fatalf("Decode(%q) hashed = %v", name, hashed)
+		}
+		if !hashed && got != key {
+			t.Fatalf("Decode(Encode(%q)) = %q", key, got)
+		}
+		if hashed && !strings.HasPrefix(key, got) {
+			t.Fatalf("Decode(%q) = %q, not a prefix of %q", name, got, key)
+		}
+	})
+}
+
+func TestDecodeRefusesStrayNames(t *testing.T) {
+	for _, name := range []string{"", ".tmp-123", "a%2", "a%zz", "a b", "x~123"} {
+		if k, _, err := Decode(name); err == nil {
+			t.Errorf("Decode(%q) = %q, want an error", name, k)
+		}
+	}
+}
