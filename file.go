@@ -73,7 +73,17 @@ func (d *dirDriver) Get(ctx context.Context, key string) ([]byte, error) {
 }
 
 func (d *dirDriver) Put(ctx context.Context, key string, data []byte) error {
-	_, err := run(ctx, func() (struct{}, error) { return struct{}{}, d.write(d.path(key), data) })
+	_, err := run(ctx, func() (struct{}, error) {
+		name := d.path(key)
+		if side := d.fullKeyPath(filepath.Base(name)); side != "" {
+			// The whole key first: a listing that finds the value finds
+			// its key too.
+			if err := d.write(side, []byte(key)); err != nil {
+				return struct{}{}, err
+			}
+		}
+		return struct{}{}, d.write(name, data)
+	})
 	return err
 }
 

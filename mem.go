@@ -3,8 +3,11 @@ package certcache
 import (
 	"context"
 	"fmt"
+	"iter"
 	"net/url"
+	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/crypto/acme/autocert"
 )
@@ -53,11 +56,24 @@ func openMem(_ context.Context, u *url.URL) (Driver, error) {
 // memStore is the mem:// driver. Its Close is a no-op so that a named store
 // outlives the caches opened on it.
 type memStore struct {
-	mu sync.RWMutex
-	m  map[string][]byte
+	mu     sync.RWMutex
+	m      map[string]memValue
+	leases map[string]memLease // apart from m: a lease is never a key
 }
 
-func newMemStore() *memStore { return &memStore{m: make(map[string][]byte)} }
+type memValue struct {
+	data []byte
+	mod  time.Time
+}
+
+type memLease struct {
+	token   string
+	expires time.Time
+}
+
+func newMemStore() *memStore {
+	return &memStore{m: make(map[string]memValue), leases: make(map[string]memLease)}
+}
 
 func (s *memStore) Get(_ context.Context, key string) ([]byte, error) {
 	s.mu.RLock()
@@ -66,11 +82,11 @@ func (s *memStore) Get(_ context.Context, key string) ([]byte, error) {
 	if !ok {
 		return nil, autocert.ErrCacheMiss
 	}
-	return append([]byte{}, v...), nil // the caller owns what it gets
+	return append([]byte{}, v.data...), nil // the caller owns what it gets
 }
 
 func (s *memStore) Put(_ context.Context, key string, data []byte) error {
-	v := append([]byte{}, data...) // the caller may reuse data
+	v := memValue{append([]byte{}, data...), time.Now()} // the caller may reuse data
 	s.mu.Lock()
 	s.m[key] = v
 	s.mu.Unlock()
@@ -85,6 +101,71 @@ func (s *memStore) Delete(_ context.Context, key string) error {
 }
 
 func (s *memStore) Close() error { return nil }
+
+// List yields the keys that begin with prefix. The keys are copied out in
+// one pass under the read lock (a string header each, the strings shared
+// with the map), so a Put is never blocked while the caller works through
+// the listing; each entry is looked up again as it is yielded, and a key
+// deleted meanwhile is left out.
+func (s *memStore) List(ctx context.Context, prefix string) iter.Seq2[Entry, error] {
+	return func(yield func(Entry, error) bool) {
+		s.mu.RLock()
+		keys := make([]string, 0, len(s.m))
+		for k := range s.m {
+			if strings.HasPrefix(k, prefix) {
+				keys = append(keys, k)
+			}
+		}
+		s.mu.RUnlock()
+		for _, k := range keys {
+			if err := ctx.Err(); err != nil {
+				yield(Entry{}, err)
+				return
+			}
+			s.mu.RLock()
+			v, ok := s.m[k]
+			s.mu.RUnlock()
+			if ok && !yield(Entry{Key: k, Size: int64(len(v.data)), ModTime: v.mod}, nil) {
+				return
+			}
+		}
+	}
+}
+
+// AcquireLease implements LeaseDriver on the process's clock, which is the
+// store's clock here.
+func (s *memStore) AcquireLease(_ context.Context, name, token string, ttl time.Duration) error {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l, ok := s.leases[name]; ok && l.token != token && now.Before(l.expires) {
+		return ErrLeaseHeld
+	}
+	s.leases[name] = memLease{token, now.Add(ttl)}
+	return nil
+}
+
+// RefreshLease implements LeaseDriver.
+func (s *memStore) RefreshLease(_ context.Context, name, token string, ttl time.Duration) error {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l, ok := s.leases[name]; !ok || l.token != token || !now.Before(l.expires) {
+		return ErrLeaseLost
+	}
+	s.leases[name] = memLease{token, now.Add(ttl)}
+	return nil
+}
+
+// ReleaseLease implements LeaseDriver.
+func (s *memStore) ReleaseLease(_ context.Context, name, token string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l, ok := s.leases[name]; ok && l.token == token {
+		delete(s.leases, name)
+	}
+	return nil
+}
 
 // neverBlocks tells the portable layer that calls need no deadline.
 func (s *memStore) neverBlocks() {}

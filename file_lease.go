@@ -1,0 +1,121 @@
+package certcache
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/certcache/certcache/internal/keyname"
+)
+
+// file:// leases are hidden files beside the values (".lease-" and the
+// encoded name: no key's file starts with a dot), read and written only
+// while the directory's lock file ".leases" is locked with flock(2), which
+// makes each lease operation atomic across every process on the machine
+// (and on NFS, where Linux maps flock to POSIX locks). Expiry is judged by
+// the file system's clock: each operation first writes the lock file and
+// takes its modification time as "now", so that processes whose clocks
+// disagree with a network file system's still agree on expiry.
+
+func (d *dirDriver) leasePath(name string) string {
+	return filepath.Join(d.dir, ".lease-"+keyname.Encode(name, maxFileName-len(".lease-")))
+}
+
+// AcquireLease implements LeaseDriver.
+func (d *dirDriver) AcquireLease(ctx context.Context, name, token string, ttl time.Duration) error {
+	return d.withLeases(ctx, func(now time.Time) error {
+		holder, expires, err := d.readLease(name)
+		if err != nil {
+			return err
+		}
+		if holder != "" && holder != token && now.Before(expires) {
+			return ErrLeaseHeld
+		}
+		return d.writeLease(name, token, now.Add(ttl))
+	})
+}
+
+// RefreshLease implements LeaseDriver.
+func (d *dirDriver) RefreshLease(ctx context.Context, name, token string, ttl time.Duration) error {
+	return d.withLeases(ctx, func(now time.Time) error {
+		holder, expires, err := d.readLease(name)
+		if err != nil {
+			return err
+		}
+		if holder != token || !now.Before(expires) {
+			return ErrLeaseLost
+		}
+		return d.writeLease(name, token, now.Add(ttl))
+	})
+}
+
+// ReleaseLease implements LeaseDriver.
+func (d *dirDriver) ReleaseLease(ctx context.Context, name, token string) error {
+	return d.withLeases(ctx, func(time.Time) error {
+		holder, _, err := d.readLease(name)
+		if err != nil || holder != token {
+			return err
+		}
+		if err := os.Remove(d.leasePath(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	})
+}
+
+// readLease returns the holder of lease name and when it expires; no holder
+// for a lease that does not exist or cannot be parsed (a write cut short by
+// a crash), which is then free.
+func (d *dirDriver) readLease(name string) (holder string, expires time.Time, err error) {
+	b, err := os.ReadFile(d.leasePath(name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", time.Time{}, nil
+	}
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	tok, exp, ok := strings.Cut(strings.TrimSpace(string(b)), " ")
+	ns, perr := strconv.ParseInt(exp, 10, 64)
+	if !ok || perr != nil || tok == "" {
+		return "", time.Time{}, nil
+	}
+	return tok, time.Unix(0, ns), nil
+}
+
+func (d *dirDriver) writeLease(name, token string, expires time.Time) error {
+	return os.WriteFile(d.leasePath(name), []byte(token+" "+strconv.FormatInt(expires.UnixNano(), 10)+"\n"), 0o600)
+}
+
+// withLeases runs f under the directory's lease lock, with the file
+// system's current time.
+func (d *dirDriver) withLeases(ctx context.Context, f func(now time.Time) error) error {
+	_, err := run(ctx, func() (struct{}, error) {
+		if err := os.MkdirAll(d.dir, 0o700); err != nil {
+			return struct{}{}, err
+		}
+		lf, err := os.OpenFile(filepath.Join(d.dir, ".leases"), os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return struct{}{}, err
+		}
+		defer lf.Close()
+		unlock, err := lockFile(lf)
+		if err != nil {
+			return struct{}{}, err
+		}
+		defer unlock()
+		if _, err := lf.WriteAt([]byte{'\n'}, 0); err != nil {
+			return struct{}{}, err
+		}
+		fi, err := lf.Stat()
+		if err != nil {
+			return struct{}{}, err
+		}
+		return struct{}{}, f(fi.ModTime())
+	})
+	return err
+}
