@@ -32,7 +32,15 @@
 // Every URL also accepts these parameters, handled here once for all
 // backends:
 //
-//	timeout  the per-call timeout, a Go duration ("5s"); default DefaultTimeout
+//	timeout        the per-call timeout, a Go duration ("5s"), of every call;
+//	               default DefaultTimeout, and DefaultGetTimeout for Get
+//	get_timeout    the timeout of Get alone, which autocert calls under the
+//	               lock every handshake takes; default timeout if given,
+//	               else DefaultGetTimeout
+//	breaker        true or false: fail calls at once while the store is
+//	               known to be down (see ErrCircuitOpen); default true
+//	breaker_probe  how often the open breaker probes the store, a Go
+//	               duration; default DefaultBreakerProbeInterval
 //
 // Packages that wrap every backend (a memory front, encryption at rest) may
 // register further parameters with RegisterWrapper. A parameter no one
@@ -53,8 +61,14 @@
 //     returns a slice the caller owns.
 //   - Delete of a missing key returns nil.
 //   - Every call honours ctx and is bounded by a per-call timeout (Options.Timeout
-//     or the URL's timeout parameter). mem://, which answers from process
-//     memory and never blocks, checks ctx and needs no timer.
+//     or the URL's timeout parameter; Get's own with GetTimeout or
+//     get_timeout). mem://, which answers from process memory and never
+//     blocks, checks ctx and needs no timer.
+//   - Once a call has found the store unable to answer (ErrUnavailable),
+//     calls fail at once with ErrCircuitOpen, never a miss, until a
+//     background probe sees the store answer again: a store that hangs costs
+//     the handshakes of a node one Get timeout per outage, not one per new
+//     name (see DefaultGetTimeout). breaker=false turns this off.
 //   - Keys are stored exactly: distinct keys never collide and no key escapes
 //     the cache's namespace (prefix, directory, table). A key the cache cannot
 //     store (empty, longer than MaxKeyLen bytes, not UTF-8, or holding control
@@ -89,11 +103,37 @@ type Cache interface {
 	Close() error
 }
 
-// DefaultTimeout bounds each Get, Put and Delete when neither Options.Timeout
-// nor the URL's timeout parameter says otherwise. autocert itself allows a
-// whole certificate order five minutes; a cache call on the handshake path
-// should fail long before that so the client sees an error, not a hang.
+// DefaultTimeout bounds each Put and Delete (and lease call) when neither
+// Options.Timeout nor the URL's timeout parameter says otherwise; Get has the
+// shorter DefaultGetTimeout. autocert itself allows a whole certificate order
+// five minutes; a cache call should fail long before that so the client sees
+// an error, not a hang.
+//
+// Put is generous because of where autocert calls it: after an order, to
+// share the new certificate with every other node, outside the lock every
+// handshake takes (only the handshakes for that one name wait for it). A Put
+// cut short by a slow store costs a certificate order on each other node and
+// a share of Let's Encrypt's rate limits; ten seconds more for one client is
+// the cheaper loss.
 const DefaultTimeout = 10 * time.Second
+
+// DefaultGetTimeout bounds each Get when neither Options.GetTimeout,
+// Options.Timeout nor the URL's get_timeout or timeout parameter says
+// otherwise.
+//
+// Get is short because autocert calls it, for a name it has not loaded yet,
+// while it holds the mutex that every TLS handshake on the node takes first
+// (Manager.stateMu), cached names included: while a Get waits, the whole
+// node's TLS waits. The circuit breaker limits a store that hangs to one
+// such wait per outage, and this is its length. Three seconds is well above
+// what a healthy store takes even at its tail (Redis and SQL answer in
+// milliseconds; an object store's slow request with an SDK retry, or a new
+// TLS connection to a distant region, in well under two seconds) and short
+// enough that the one stall is a hiccup a client retries through rather
+// than a stall it gives up on. A Get cut short is an error, never a miss: at
+// worst a new name's first handshake fails and is retried; autocert orders
+// nothing.
+const DefaultGetTimeout = 3 * time.Second
 
 // MaxKeyLen is the longest key, in bytes, that every backend stores.
 // autocert's longest keys (a 253-byte domain name with "+token", or an
@@ -141,7 +181,26 @@ type Driver interface {
 // Options configure the portable layer that NewCache puts around a Driver.
 // The zero value (or nil) gives the defaults.
 type Options struct {
-	// Timeout bounds each Get, Put and Delete, on top of the caller's
-	// context. If zero, DefaultTimeout.
+	// Timeout bounds each Put, Delete and lease call, on top of the
+	// caller's context, and each Get unless GetTimeout is set. If zero,
+	// DefaultTimeout (and DefaultGetTimeout for Get).
 	Timeout time.Duration
+
+	// GetTimeout bounds each Get, which autocert calls while holding the
+	// lock every handshake on the node takes (see DefaultGetTimeout). If
+	// zero, Timeout if that is set, else DefaultGetTimeout.
+	GetTimeout time.Duration
+
+	// DisableBreaker turns the circuit breaker off: every call then waits
+	// for the store up to its timeout, even while the store is known to be
+	// down. By default a call that finds the store unable to answer
+	// (ErrUnavailable) opens the breaker; calls then fail at once with
+	// ErrCircuitOpen until a background probe sees the store answer again.
+	// See BreakerStatsOf.
+	DisableBreaker bool
+
+	// BreakerProbeInterval is how often, while the breaker is open, a
+	// background probe asks the store whether it answers again. If zero,
+	// DefaultBreakerProbeInterval.
+	BreakerProbeInterval time.Duration
 }

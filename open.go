@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -81,7 +82,8 @@ func Register(scheme string, b Backend) {
 }
 
 // RegisterWrapper makes w available to Open on every backend. It panics if
-// one of w's parameters is already taken, or is "timeout".
+// one of w's parameters is already taken, or is one of the parameters every
+// backend shares (timeout, get_timeout, breaker, breaker_probe).
 func RegisterWrapper(w Wrapper) {
 	if w.Wrap == nil || len(w.Params) == 0 {
 		panic("certcache: RegisterWrapper needs Params and a Wrap func")
@@ -89,7 +91,7 @@ func RegisterWrapper(w Wrapper) {
 	registry.mu.Lock()
 	defer registry.mu.Unlock()
 	if registry.params == nil {
-		registry.params = map[string]bool{paramTimeout: true}
+		registry.params = map[string]bool{paramTimeout: true, paramGetTimeout: true, paramBreaker: true, paramBreakerProbe: true}
 	}
 	for _, p := range w.Params {
 		if registry.params[p] {
@@ -129,7 +131,13 @@ var knownParams = map[string]string{
 	"encryption_key": "encrypt", "encryption_keys": "encrypt", "encryption_migrate": "encrypt",
 }
 
-const paramTimeout = "timeout"
+// The parameters every backend shares, handled by takeCommonParams.
+const (
+	paramTimeout      = "timeout"
+	paramGetTimeout   = "get_timeout"
+	paramBreaker      = "breaker"
+	paramBreakerProbe = "breaker_probe"
+)
 
 // Open opens the cache that rawURL names; see the package documentation for
 // the URL forms. Open checks the URL and builds the client but does not
@@ -201,20 +209,67 @@ func Open(ctx context.Context, rawURL string) (Cache, error) {
 // takeCommonParams removes the parameters every backend shares from q.
 func takeCommonParams(q url.Values) (*Options, error) {
 	o := &Options{}
-	vs, ok := q[paramTimeout]
-	if !ok {
-		return o, nil
+	var err error
+	if o.Timeout, err = takeDuration(q, paramTimeout); err != nil {
+		return nil, err
 	}
-	delete(q, paramTimeout)
-	if len(vs) != 1 {
-		return nil, fmt.Errorf("%w: parameter %s given %d times", ErrInvalidURL, paramTimeout, len(vs))
+	if o.GetTimeout, err = takeDuration(q, paramGetTimeout); err != nil {
+		return nil, err
 	}
-	d, err := time.ParseDuration(vs[0])
-	if err != nil || d <= 0 {
-		return nil, fmt.Errorf("%w: parameter %s=%q: want a positive duration such as 5s", ErrInvalidURL, paramTimeout, vs[0])
+	if err := takeBreakerParams(q, o); err != nil {
+		return nil, err
 	}
-	o.Timeout = d
 	return o, nil
+}
+
+// takeBreakerParams removes breaker and breaker_probe from q into o.
+func takeBreakerParams(q url.Values, o *Options) error {
+	on, set, err := takeParam(q, paramBreaker)
+	if err != nil {
+		return err
+	}
+	if set {
+		b, perr := strconv.ParseBool(on)
+		if perr != nil {
+			return fmt.Errorf("%w: parameter %s=%q: want true or false", ErrInvalidURL, paramBreaker, on)
+		}
+		o.DisableBreaker = !b
+	}
+	if o.BreakerProbeInterval, err = takeDuration(q, paramBreakerProbe); err != nil {
+		return err
+	}
+	if o.DisableBreaker && o.BreakerProbeInterval > 0 {
+		return fmt.Errorf("%w: parameter %s with %s=false: a breaker that is off does not probe", ErrInvalidURL, paramBreakerProbe, paramBreaker)
+	}
+	return nil
+}
+
+// takeParam removes name from q and returns its value; set is false if q
+// does not have it. A repeated parameter is an error.
+func takeParam(q url.Values, name string) (v string, set bool, err error) {
+	vs, ok := q[name]
+	if !ok {
+		return "", false, nil
+	}
+	delete(q, name)
+	if len(vs) != 1 {
+		return "", false, fmt.Errorf("%w: parameter %s given %d times", ErrInvalidURL, name, len(vs))
+	}
+	return vs[0], true, nil
+}
+
+// takeDuration removes name from q and parses it as a positive duration; 0
+// if q does not have it.
+func takeDuration(q url.Values, name string) (time.Duration, error) {
+	v, set, err := takeParam(q, name)
+	if err != nil || !set {
+		return 0, err
+	}
+	d, perr := time.ParseDuration(v)
+	if perr != nil || d <= 0 {
+		return 0, fmt.Errorf("%w: parameter %s=%q: want a positive duration such as 5s", ErrInvalidURL, name, v)
+	}
+	return d, nil
 }
 
 // parseURL parses rawURL without ever putting its password in an error:

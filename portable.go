@@ -22,21 +22,38 @@ func NewCache(backend string, d Driver, o *Options) Cache {
 // newPortable is NewCache with the secrets of the URL the cache was opened
 // with, which no error may show.
 func newPortable(backend string, d Driver, o *Options, secrets []string) *portable {
-	c := &portable{backend: backend, d: d, timeout: DefaultTimeout, secrets: secrets}
-	if o != nil && o.Timeout > 0 {
-		c.timeout = o.Timeout
+	c := &portable{backend: backend, d: d, timeout: DefaultTimeout, getTimeout: DefaultGetTimeout, secrets: secrets}
+	probe := DefaultBreakerProbeInterval
+	if o != nil {
+		if o.Timeout > 0 {
+			// An explicit Timeout bounds Get too, unless GetTimeout says
+			// otherwise: "timeout=30s" keeps meaning every call.
+			c.timeout, c.getTimeout = o.Timeout, o.Timeout
+		}
+		if o.GetTimeout > 0 {
+			c.getTimeout = o.GetTimeout
+		}
+		if o.BreakerProbeInterval > 0 {
+			probe = o.BreakerProbeInterval
+		}
 	}
 	_, c.neverBlocks = d.(interface{ neverBlocks() })
+	// mem:// never blocks and never fails for want of an answer: no breaker.
+	if !c.neverBlocks && (o == nil || !o.DisableBreaker) {
+		c.brk = newBreaker(backend, d.Get, probe, c.getTimeout)
+	}
 	return c
 }
 
 // portable is the Cache every backend is wrapped in.
 type portable struct {
-	backend string
-	d       Driver
-	timeout time.Duration
-	secrets []string
-	closed  atomic.Bool
+	backend    string
+	d          Driver
+	timeout    time.Duration // Put, Delete, leases, each listed entry
+	getTimeout time.Duration // Get, under autocert's lock
+	secrets    []string
+	closed     atomic.Bool
+	brk        *breaker // nil when turned off, or for mem://
 
 	// neverBlocks: the driver answers from process memory (mem://), so a
 	// per-call deadline would bound nothing and only cost a timer and four
@@ -51,7 +68,11 @@ func (c *portable) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := c.check(ctx, "get", key); err != nil {
 		return nil, err
 	}
-	cctx, cancel := c.callContext(ctx)
+	st, err := c.brk.admit("get", key)
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := c.within(ctx, c.getTimeout)
 	defer cancel()
 	data, err := c.d.Get(cctx, key)
 	if err == nil {
@@ -66,7 +87,7 @@ func (c *portable) Get(ctx context.Context, key string) ([]byte, error) {
 		// and becomes a context error.
 		return nil, autocert.ErrCacheMiss
 	}
-	return nil, c.fail(ctx, cctx, "get", key, err)
+	return nil, c.brk.failed(ctx, st, c.fail(ctx, cctx, "get", key, err))
 }
 
 // Put implements autocert.Cache.
@@ -77,10 +98,14 @@ func (c *portable) Put(ctx context.Context, key string, data []byte) error {
 	if len(data) > MaxValueSize {
 		return newError(c.backend, "put", key, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), MaxValueSize))
 	}
+	st, err := c.brk.admit("put", key)
+	if err != nil {
+		return err
+	}
 	cctx, cancel := c.callContext(ctx)
 	defer cancel()
 	if err := c.d.Put(cctx, key, data); err != nil {
-		return c.fail(ctx, cctx, "put", key, err)
+		return c.brk.failed(ctx, st, c.fail(ctx, cctx, "put", key, err))
 	}
 	return nil
 }
@@ -90,10 +115,14 @@ func (c *portable) Delete(ctx context.Context, key string) error {
 	if err := c.check(ctx, "delete", key); err != nil {
 		return err
 	}
+	st, err := c.brk.admit("delete", key)
+	if err != nil {
+		return err
+	}
 	cctx, cancel := c.callContext(ctx)
 	defer cancel()
 	if err := c.d.Delete(cctx, key); err != nil && !errors.Is(err, autocert.ErrCacheMiss) {
-		return c.fail(ctx, cctx, "delete", key, err)
+		return c.brk.failed(ctx, st, c.fail(ctx, cctx, "delete", key, err))
 	}
 	return nil
 }
@@ -103,6 +132,7 @@ func (c *portable) Close() error {
 	if c.closed.Swap(true) {
 		return nil
 	}
+	c.brk.shutdown() // no probe uses the driver after this
 	if err := c.d.Close(); err != nil {
 		return newError(c.backend, "close", "", redact(err, c.secrets))
 	}
@@ -130,13 +160,18 @@ func (c *portable) check(ctx context.Context, op, key string) error {
 // callContext bounds one call by the per-call timeout. A context that already
 // has an earlier deadline keeps it.
 func (c *portable) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return c.within(ctx, c.timeout)
+}
+
+// within bounds one call by timeout, as callContext does.
+func (c *portable) within(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
 	if c.neverBlocks {
 		return ctx, noCancel
 	}
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= c.timeout {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= timeout {
 		return ctx, noCancel
 	}
-	return context.WithTimeout(ctx, c.timeout)
+	return context.WithTimeout(ctx, timeout)
 }
 
 func noCancel() {}
@@ -155,7 +190,11 @@ func (c *portable) fail(ctx, cctx context.Context, op, key string, err error) er
 		}
 		return newError(c.backend, op, key, err)
 	case cctx.Err() != nil:
-		return newError(c.backend, op, key, fmt.Errorf("%w: no answer within %v: %w", ErrUnavailable, c.timeout, err))
+		timeout := c.timeout
+		if op == "get" {
+			timeout = c.getTimeout
+		}
+		return newError(c.backend, op, key, fmt.Errorf("%w: no answer within %v: %w", ErrUnavailable, timeout, err))
 	}
 	return newError(c.backend, op, key, err)
 }

@@ -1,0 +1,291 @@
+package certcache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/acme/autocert"
+)
+
+// The circuit breaker.
+//
+// autocert calls Cache.Get for a name it has not loaded while it holds the
+// mutex every TLS handshake on the node takes first (Manager.stateMu in
+// Manager.cert), cached names included. A store that hangs therefore costs
+// every handshake on the node one full Get timeout for every new name asked
+// for. The breaker bounds that to one timeout per outage: after a call shows
+// that the store cannot answer, calls fail at once, and background probes
+// find out when it answers again.
+//
+//   - Closed (the healthy state): calls go to the driver. A call that fails
+//     with ErrUnavailable (no answer within the timeout, a refused or reset
+//     connection) while its caller still waits opens the breaker. A miss, a
+//     denied request, an invalid key, a value too large or a caller who gave
+//     up (cancelled or expired context) never does: the store answered, or
+//     was never asked.
+//   - Open: every Get, Put, Delete and lease call fails at once with an error
+//     matching ErrCircuitOpen and so ErrUnavailable — never a miss, so
+//     autocert orders nothing — that says since when and after what. There
+//     is no half-open state letting real calls through: on a frozen store
+//     such a call would hold autocert's lock for a full timeout again.
+//     Instead a goroutine probes the driver (Get of probeKey) every
+//     Options.BreakerProbeInterval, each probe bounded by about a second;
+//     the first answer that is not unavailability (a hit, a miss, even a
+//     refusal) closes the breaker. One probe at a time is allowed the full
+//     Get timeout, so that a store slower than a second but within the
+//     timeout is not locked out for good.
+//
+// The hot path of a healthy store is one atomic pointer load: the state is
+// an immutable *breakerState swapped by compare-and-swap, a new one at every
+// transition, so a failure seen by a call that started before the breaker
+// last opened or closed cannot reopen it (its CAS fails).
+//
+// Why not github.com/sony/gobreaker/v2 (v2.4.0, read for this): its
+// Execute takes a mutex and reads the clock twice per call, before and
+// after, and State() takes the same mutex, where the healthy path here must
+// cost an atomic load; its half-open state lets real calls through, which
+// is what must not happen; and it finds recovery only lazily, when a call
+// arrives after its timeout, where recovery here is found by background
+// probes within a second. What would be left of it (counting failures to a
+// threshold of one, two states) is less code than the adapter around it.
+
+// ErrCircuitOpen means a call was refused without reaching the store
+// because the circuit breaker is open: an earlier call found the store
+// unable to answer, and no background probe has seen it answer since. It
+// wraps ErrUnavailable, so errors.Is(err, ErrUnavailable) holds too.
+var ErrCircuitOpen = fmt.Errorf("%w: circuit open", ErrUnavailable)
+
+// DefaultBreakerProbeInterval is how often, while the breaker is open, a
+// background probe asks the store whether it answers again, when neither
+// Options.BreakerProbeInterval nor the URL's breaker_probe says otherwise.
+// A store that comes back is used again within about this interval plus a
+// round trip; an outage costs the store four small reads a second.
+const DefaultBreakerProbeInterval = 250 * time.Millisecond
+
+// breakerProbeTimeout bounds most probes. A probe is a Get of one small key;
+// a store that cannot answer it within a second is not one to send
+// handshakes to. (One probe at a time gets the full Get timeout instead;
+// see watch.)
+const breakerProbeTimeout = time.Second
+
+// probeKey is the key probes read. It is a valid key on every backend and
+// one autocert never uses (its keys are domain names, optionally with the
+// suffixes +rsa, +token and +http-01, and acme_account+key); it is never
+// written, so a probe is a miss, which is an answer.
+const probeKey = "certcache+breaker-probe"
+
+// breaker is the circuit breaker of one portable cache.
+type breaker struct {
+	st       atomic.Pointer[breakerState]
+	get      func(ctx context.Context, key string) ([]byte, error) // the driver's Get
+	backend  string
+	interval time.Duration // between probes
+	short    time.Duration // most probes' timeout
+	long     time.Duration // the Get timeout, for one probe at a time
+
+	mu      sync.Mutex // guards stopped and wg.Add against shutdown
+	stopped bool
+	stop    chan struct{}
+	wg      sync.WaitGroup // the probing goroutine
+
+	opened, closed, fastFailed, probes atomic.Uint64
+}
+
+// breakerState is one state of a breaker; never modified once published.
+type breakerState struct {
+	open  bool
+	since time.Time     // when it opened
+	cause string        // the failure that opened it, without the backend prefix
+	err   error         // what calls fail with while open
+	done  chan struct{} // closed when this open state ends
+}
+
+func newBreaker(backend string, get func(context.Context, string) ([]byte, error), interval, getTimeout time.Duration) *breaker {
+	b := &breaker{
+		get:      get,
+		backend:  backend,
+		interval: interval,
+		short:    min(breakerProbeTimeout, getTimeout),
+		long:     getTimeout,
+		stop:     make(chan struct{}),
+	}
+	b.st.Store(&breakerState{})
+	return b
+}
+
+// admit returns the state a call starts in, and the error to fail it with
+// at once if the breaker is open. A nil breaker admits everything.
+func (b *breaker) admit(op, key string) (*breakerState, error) {
+	if b == nil {
+		return nil, nil
+	}
+	s := b.st.Load()
+	if s.open {
+		b.fastFailed.Add(1)
+		return s, newError(b.backend, op, key, s.err)
+	}
+	return s, nil
+}
+
+// failed opens the breaker if err shows that the store cannot answer and
+// the call began in state s. ctx is the caller's: a caller who gave up says
+// nothing about the store. It returns err.
+func (b *breaker) failed(ctx context.Context, s *breakerState, err error) error {
+	if b == nil || s == nil || ctx.Err() != nil || !errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	if b.st.Load() != s {
+		return err // opened by another call, or closed again since this one began
+	}
+	now := time.Now()
+	cause := strings.TrimPrefix(err.Error(), "certcache/"+b.backend+": ")
+	ns := &breakerState{
+		open:  true,
+		since: now,
+		cause: cause,
+		err:   fmt.Errorf("%w since %s after: %s", ErrCircuitOpen, now.Format("15:04:05.000"), cause),
+		done:  make(chan struct{}),
+	}
+	if !b.st.CompareAndSwap(s, ns) {
+		return err
+	}
+	b.opened.Add(1)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.stopped {
+		b.wg.Add(1)
+		go b.watch(ns)
+	}
+	return err
+}
+
+// watch probes the store while s is the state, until a probe closes the
+// breaker or the cache is closed. A probe starts at once and then every
+// interval, whether or not the earlier ones returned: on a store that drops
+// requests, waiting for each probe's timeout would delay recovery by it.
+// One probe at a time gets the full Get timeout, the others the short one,
+// so that at most short/interval+1 probes are in flight.
+func (b *breaker) watch(s *breakerState) {
+	defer b.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	var inflight sync.WaitGroup
+	defer func() {
+		cancel() // a probe in flight on a frozen store ends now
+		inflight.Wait()
+	}()
+	var longBusy atomic.Bool
+	tick := time.NewTicker(b.interval)
+	defer tick.Stop()
+	for {
+		timeout, long := b.short, false
+		if b.long > b.short && longBusy.CompareAndSwap(false, true) {
+			timeout, long = b.long, true
+		}
+		b.probes.Add(1)
+		inflight.Add(1)
+		go func() {
+			defer inflight.Done()
+			if long {
+				defer longBusy.Store(false)
+			}
+			if b.answers(ctx, timeout) && b.st.CompareAndSwap(s, &breakerState{}) {
+				b.closed.Add(1)
+				close(s.done)
+			}
+		}()
+		select {
+		case <-s.done:
+			return
+		case <-b.stop:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// answers reports whether the store answered a probe within timeout: a
+// hit, a miss, or any error that is not unavailability (a store that
+// refuses a request is up).
+func (b *breaker) answers(ctx context.Context, timeout time.Duration) bool {
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	_, err := b.get(pctx, probeKey)
+	switch {
+	case pctx.Err() != nil:
+		return false // no answer in time (or the cache is closing)
+	case err == nil || errors.Is(err, autocert.ErrCacheMiss):
+		return true
+	case errors.Is(err, ErrUnavailable) || isUnavailable(err):
+		return false
+	}
+	return true
+}
+
+// shutdown stops probing and waits for the probes in flight; the driver may
+// be closed after it returns.
+func (b *breaker) shutdown() {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	if !b.stopped {
+		b.stopped = true
+		close(b.stop)
+	}
+	b.mu.Unlock()
+	b.wg.Wait()
+}
+
+// BreakerStats is a snapshot of a Cache's circuit breaker, for logs and
+// metrics. It is a plain struct, so expvar can publish it:
+//
+//	expvar.Publish("certcache_breaker", expvar.Func(func() any { s, _ := certcache.BreakerStatsOf(cache); return s }))
+type BreakerStats struct {
+	// Open says the breaker is open now: calls fail at once with
+	// ErrCircuitOpen.
+	Open bool
+	// OpenSince is when it opened; zero while closed.
+	OpenSince time.Time
+	// Cause is the failure that opened it ("get \"example.com\": backend
+	// unavailable: no answer within 3s: …"); empty while closed.
+	Cause string
+
+	// Opened counts the times the breaker opened.
+	Opened uint64
+	// Closed counts the times a probe found the store answering and closed it.
+	Closed uint64
+	// FastFailed counts the calls refused at once while it was open.
+	FastFailed uint64
+	// Probes counts the probes sent while it was open.
+	Probes uint64
+}
+
+// BreakerStatsOf returns the breaker counters of c, looking through
+// wrappers (a memory front, encryption) to the backend's portable layer.
+// ok is false when c has no breaker: it was turned off (breaker=false,
+// Options.DisableBreaker), the backend is mem://, which never blocks, or c
+// was not made by Open or NewCache.
+func BreakerStatsOf(c Cache) (stats BreakerStats, ok bool) {
+	p := findPortable(c)
+	if p == nil || p.brk == nil {
+		return BreakerStats{}, false
+	}
+	b := p.brk
+	s := b.st.Load()
+	stats = BreakerStats{
+		Open:       s.open,
+		Opened:     b.opened.Load(),
+		Closed:     b.closed.Load(),
+		FastFailed: b.fastFailed.Load(),
+		Probes:     b.probes.Load(),
+	}
+	if s.open {
+		stats.OpenSince, stats.Cause = s.since, s.cause
+	}
+	return stats, true
+}
