@@ -1,20 +1,3 @@
-// Command certcache demonstrates the certcache library.
-//
-//	go run ./cmd/certcache demo [-cache URL] [-domain NAME] [-v]
-//
-// demo runs a real ACME issuance on this machine, with nothing to set up:
-// Pebble, Let's Encrypt's ACME test server, runs inside the process (see
-// internal/acmetest); autocert obtains a certificate from it into a
-// certcache cache; the demo serves HTTPS with that certificate on a loopback
-// port, fetches a page over TLS verified against Pebble's root, and prints
-// the certificate and where it is cached. Run it again: the certificate is
-// served from the cache and Pebble sees zero new orders.
-//
-// The cache defaults to the directory certcache-demo in the system's
-// temporary directory (file://…); -cache picks any certcache URL, such as
-// redis://127.0.0.1:6379/0. Nothing listens on ports 80 or 443: Pebble's
-// validation authority connects back to the demo's own loopback ports, and a
-// small DNS server inside the process resolves every name to 127.0.0.1.
 package main
 
 import (
@@ -22,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log"
@@ -36,35 +18,33 @@ import (
 	"time"
 
 	"github.com/certcache/certcache"
-	_ "github.com/certcache/certcache/azblob"
 	"github.com/certcache/certcache/internal/acmetest"
-	_ "github.com/certcache/certcache/redis"
-	_ "github.com/certcache/certcache/s3"
-	_ "github.com/certcache/certcache/sql"
 	"golang.org/x/crypto/acme"
 	"golang.org/x/crypto/acme/autocert"
 )
 
-func main() {
-	if len(os.Args) < 2 || os.Args[1] != "demo" {
-		fmt.Fprintln(os.Stderr, "usage: certcache demo [-cache URL] [-domain NAME] [-v]")
-		os.Exit(2)
-	}
-	fs := flag.NewFlagSet("demo", flag.ExitOnError)
+// runDemo is the demo subcommand.
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("demo", "[-cache URL] [-domain NAME] [-v]",
+		"Runs a real ACME issuance against Pebble inside this process into the cache,\n"+
+			"serves HTTPS with the certificate and fetches a page over verified TLS.", stdout, stderr)
 	cacheURL := fs.String("cache", defaultCacheURL(), "certcache URL of the cache")
 	domain := fs.String("domain", "demo.certcache.test", "domain name to obtain a certificate for (resolved to 127.0.0.1 for Pebble)")
 	verbose := fs.Bool("v", false, "print Pebble's log")
-	fs.Parse(os.Args[2:])
+	if _, code, ok := parseArgs(fs, args, 0, 0); !ok {
+		return code
+	}
 	var pebbleLog io.Writer
 	if *verbose {
-		pebbleLog = os.Stderr
+		pebbleLog = stderr
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	if _, err := demo(ctx, os.Stdout, *cacheURL, *domain, pebbleLog); err != nil {
-		fmt.Fprintln(os.Stderr, "certcache demo:", err)
-		os.Exit(1)
+	if _, err := demo(ctx, stdout, *cacheURL, *domain, pebbleLog); err != nil {
+		fmt.Fprintln(stderr, "certcache demo:", err)
+		return 1
 	}
+	return 0
 }
 
 func defaultCacheURL() string {
