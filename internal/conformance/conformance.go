@@ -52,6 +52,16 @@ type Harness struct {
 	// it, plus slack for a loaded machine.
 	Timeout time.Duration
 
+	// SealedSizes says that listed sizes are of sealed values (encryption
+	// at rest) and so larger than what was Put.
+	SealedSizes bool
+
+	// URL, if set, returns the URL of namespace ns, as Open would open it.
+	// LeaseExclusion then also races contenders in other processes (the
+	// test binary run again): a backend shared by processes on one machine
+	// (file, SQLite) must exclude across processes, not only goroutines.
+	URL func(ns string) string
+
 	// Secrets are strings that must never appear in an error message: the
 	// passwords and keys in the harness's URLs.
 	Secrets []string
@@ -83,6 +93,20 @@ func Run(t *testing.T, h Harness) {
 		{"ConcurrentNoTornValues", s.testConcurrent},
 		{"BrokenBackendIsNotAMiss", s.testBroken},
 		{"OutageAndRecovery", s.testOutage},
+		{"LeaseExclusion", s.testLeaseExclusion},
+		{"LeaseExpiryAndTakeover", s.testLeaseExpiry},
+		{"LeaseNonHolder", s.testLeaseNonHolder},
+		{"LeaseRefreshExtends", s.testLeaseRefresh},
+		{"LeaseNamesAndNamespaces", s.testLeaseNames},
+		{"LeaseBrokenBackend", s.testLeaseBroken},
+		{"LeaseOutageAndRecovery", s.testLeaseOutage},
+		{"ListAfterPutAndDelete", s.testListPutDelete},
+		{"ListPrefix", s.testListPrefix},
+		{"ListNamespacesAreIsolated", s.testListNamespaces},
+		{"ListHostileKeys", s.testListHostile},
+		{"ListStopsEarly", s.testListStop},
+		{"ListManyKeysBoundedMemory", s.testListMany},
+		{"ListBrokenBackend", s.testListBroken},
 	} {
 		t.Run(tc.name, tc.fn)
 	}
