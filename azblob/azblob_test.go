@@ -79,11 +79,15 @@ func randomKey() string {
 func TestConformance(t *testing.T) {
 	_, ep := testenv.Azurite(t)
 	useKey(t, dev)
+	// The container is created by the first call that needs it.
+	nsURL := func(ns string) string {
+		return "azblob://certs/" + ns + "?create_container=true&timeout=5s&endpoint=" + ep
+	}
 	conformance.Run(t, conformance.Harness{
 		Open: func(t testing.TB, ns string) (certcache.Cache, error) {
-			// The container is created by the first call that needs it.
-			return certcache.Open(context.Background(), "azblob://certs/"+ns+"?create_container=true&timeout=5s&endpoint="+ep)
+			return certcache.Open(context.Background(), nsURL(ns))
 		},
+		URL: nsURL,
 		OpenBroken: func(t testing.TB) (certcache.Cache, error) {
 			return certcache.Open(context.Background(), "azblob://certs?timeout=2s&endpoint=http://"+testenv.ClosedAddr(t)+"/"+dev.Name)
 		},

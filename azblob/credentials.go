@@ -2,13 +2,16 @@ package azblob
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/certcache/certcache"
@@ -45,6 +48,7 @@ func newClient(cfg *config, getenv func(string) string) (*client, error) {
 	opts := &azblob.ClientOptions{ClientOptions: azcore.ClientOptions{
 		Transport: &http.Client{Transport: tr},
 		Telemetry: policy.TelemetryOptions{ApplicationID: "certcache"},
+		Retry:     policy.RetryOptions{ShouldRetry: shouldRetry},
 	}}
 	c := &client{closeIdle: tr.CloseIdleConnections}
 	var err error
@@ -111,6 +115,30 @@ func newClient(cfg *config, getenv func(string) string) (*client, error) {
 	}
 	c.client, err = azblob.NewClient(svc, cred, opts)
 	return c, err
+}
+
+// retryStatusCodes are the statuses azcore retries by default (408, 429,
+// 500, 502, 503, 504; see policy.RetryOptions.StatusCodes): a ShouldRetry
+// func replaces that list, so shouldRetry keeps it.
+var retryStatusCodes = []int{
+	http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
+	http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout,
+}
+
+// shouldRetry is azcore's retry decision with one exception: a refused
+// connection is not retried. azcore retries every transport error three
+// times with backoff (0.8 s, 2.4 s, 5.6 s), so a stopped store took about
+// 8.5 s to report, most of a TLS handshake's patience, although a refusal
+// is immediate and certain: nothing listens at the address, and the
+// request never reached a server, so it left no side effect to make safe
+// either. The caller (autocert, or the next handshake) tries again later.
+// Throttling (429), server errors (5xx), resets and timeouts of a store that
+// does answer keep the SDK's retries.
+func shouldRetry(resp *http.Response, err error) bool {
+	if err != nil {
+		return !errors.Is(err, syscall.ECONNREFUSED)
+	}
+	return runtime.HasStatusCode(resp, retryStatusCodes...)
 }
 
 // connectionStringSecrets returns the secret parts of a connection string

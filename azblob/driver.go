@@ -2,10 +2,12 @@ package azblob
 
 import (
 	"context"
+	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/internal/keyname"
 	"github.com/certcache/certcache/internal/readall"
@@ -19,10 +21,12 @@ const maxBlobName = 1024
 // driver is the certcache.Driver over an azblob client and one container.
 type driver struct {
 	client    *azblob.Client
+	cc        *container.Client // client's client for container
 	container string
 	prefix    string // "" or ending in "/"
 	maxName   int    // the longest encoded key that fits after prefix
 	create    bool   // create the container when it is missing
+	listPage  int32  // blobs per List request
 
 	// Set for a client built from a URL: secrets no error may show, and a
 	// func that closes the client's idle connections.
@@ -30,14 +34,22 @@ type driver struct {
 	closeIdle func()
 }
 
-var _ certcache.Driver = (*driver)(nil)
+var (
+	_ certcache.Driver      = (*driver)(nil)
+	_ certcache.LeaseDriver = (*driver)(nil)
+	_ certcache.ListDriver  = (*driver)(nil)
+)
 
 func newDriver(client *azblob.Client, container, prefix string, create bool) *driver {
 	if prefix != "" {
 		prefix += "/"
 	}
 	// Two bytes stay free for the escape of a final dot (see blobName).
-	return &driver{client: client, container: container, prefix: prefix, maxName: maxBlobName - len(prefix) - 2, create: create}
+	return &driver{
+		client: client, cc: client.ServiceClient().NewContainerClient(container), container: container,
+		prefix: prefix, maxName: maxBlobName - len(prefix) - 2, create: create,
+		listPage: defaultListPage,
+	}
 }
 
 // blobName maps key to its blob: keyname.Encode under the prefix. Azure
@@ -47,11 +59,41 @@ func newDriver(client *azblob.Client, container, prefix string, create bool) *dr
 // ending in "%2E" is "%2E" itself (the key "."), which no key ending in a
 // dot maps to.
 func (d *driver) blobName(key string) string {
-	name := keyname.Encode(key, d.maxName)
+	return d.prefix + encodeName(key, d.maxName)
+}
+
+// encodeName is keyname.Encode with a final dot escaped (see blobName).
+func encodeName(s string, max int) string {
+	name := keyname.Encode(s, max)
 	if name[len(name)-1] == '.' {
 		name = name[:len(name)-1] + "%2E"
 	}
-	return d.prefix + name
+	return name
+}
+
+// shortened reports whether an encoded name is keyname's shortened form,
+// "<start of the encoding>~<SHA-256 of the key>", from which the key
+// cannot be decoded; "~" never occurs in the plain form.
+func shortened(name string) bool { return strings.IndexByte(name, '~') >= 0 }
+
+// keyMeta is the metadata that records the key of a blob whose name is
+// shortened, percent-encoded (metadata values are ASCII header values), so
+// that List can name the key. Other blobs carry no metadata: their names
+// decode to their keys.
+const keyMeta = "certcachekey"
+
+// putOptions returns the upload options for the blob name of key: nil, or
+// the key in metadata when name is shortened.
+func putOptions(key, name string) *azblob.UploadBufferOptions {
+	if !shortened(name) {
+		return nil
+	}
+	return &azblob.UploadBufferOptions{Metadata: map[string]*string{keyMeta: ptr(escapeAll(key))}}
+}
+
+// escapeAll is keyname's plain percent-encoding of s, never shortened.
+func escapeAll(s string) string {
+	return keyname.Encode(s, max(3*len(s), keyname.MinMax))
 }
 
 func (d *driver) Get(ctx context.Context, key string) ([]byte, error) {
@@ -82,7 +124,8 @@ func (d *driver) Put(ctx context.Context, key string, data []byte) error {
 	return d.wrap(d.inContainer(ctx, func() error {
 		// A value this small is one Put Blob request, which replaces the
 		// blob atomically: readers see the old value or the new one.
-		_, err := d.client.UploadBuffer(ctx, d.container, d.blobName(key), data, nil)
+		name := d.blobName(key)
+		_, err := d.client.UploadBuffer(ctx, d.container, name, data, putOptions(key, name))
 		return err
 	}))
 }

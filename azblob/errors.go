@@ -93,3 +93,9 @@ func withoutQuery(rawURL string) string {
 	u.User = nil
 	return u.String()
 }
+
+// isStatus reports whether err is an error response with HTTP status code.
+func isStatus(err error, code int) bool {
+	var re *azcore.ResponseError
+	return errors.As(err, &re) && re.StatusCode == code
+}
