@@ -113,6 +113,32 @@ func (s *stubStore) Delete(ctx context.Context, key string) error {
 
 func (s *stubStore) Close() error { return nil }
 
+// Leases: "held.example" is always held by someone else; any other name is
+// free. Enough to see which failures open the breaker.
+func (s *stubStore) AcquireLease(ctx context.Context, name, _ string, _ time.Duration) error {
+	return s.leaseCall(ctx, name)
+}
+
+func (s *stubStore) RefreshLease(ctx context.Context, name, _ string, _ time.Duration) error {
+	return s.leaseCall(ctx, name)
+}
+
+func (s *stubStore) ReleaseLease(ctx context.Context, name, _ string) error {
+	return s.leaseCall(ctx, name)
+}
+
+func (s *stubStore) leaseCall(ctx context.Context, name string) error {
+	if err := s.do(ctx, name, func() {}); err != nil {
+		return err
+	}
+	if name == "held.example" {
+		return ErrLeaseHeld
+	}
+	return nil
+}
+
+var _ LeaseDriver = (*stubStore)(nil)
+
 func stubCache(t testing.TB, s *stubStore, o *Options) *portable {
 	t.Helper()
 	c := newPortable("stub", s, o, nil)
@@ -585,7 +611,7 @@ func TestOpenBreakerParams(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := c.(*portable)
+		p := findPortable(c)
 		if (p.brk != nil) != tc.breaker || (p.brk != nil && p.brk.interval != tc.probe) || p.getTimeout != tc.get {
 			t.Errorf("%q: breaker %v, get timeout %v; want breaker %v probing every %v, get timeout %v",
 				tc.query, p.brk, p.getTimeout, tc.breaker, tc.probe, tc.get)
@@ -632,5 +658,47 @@ func BenchmarkBreakerGetHit(b *testing.B) {
 			})
 		})
 		c.Close()
+	}
+}
+
+// TestBreakerLeases: lease calls go through the breaker like Get: a store
+// that cannot answer opens it, and then every lease call fails at once; a
+// lease held by another is an answer, not an outage.
+func TestBreakerLeases(t *testing.T) {
+	ctx := context.Background()
+	s := newStubStore()
+	c := stubCache(t, s, &Options{BreakerProbeInterval: time.Hour})
+	l, err := AcquireLease(ctx, c, "mine.example", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AcquireLease(ctx, c, "held.example", time.Minute); !errors.Is(err, ErrLeaseHeld) {
+		t.Fatalf("AcquireLease(held) = %v, want ErrLeaseHeld", err)
+	}
+	if st := stats(t, c); st.Opened != 0 {
+		t.Fatalf("a held lease opened the breaker: %+v", st)
+	}
+	s.set(storeRefusing)
+	if _, err := AcquireLease(ctx, c, "other.example", time.Minute); !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrCircuitOpen) {
+		t.Fatalf("AcquireLease on a refusing store = %v, want the store's ErrUnavailable", err)
+	}
+	calls := s.calls.Load()
+	for _, call := range []struct {
+		op string
+		fn func() error
+	}{
+		{"AcquireLease", func() error { _, err := AcquireLease(ctx, c, "other.example", time.Minute); return err }},
+		{"Refresh", func() error { return l.Refresh(ctx) }},
+		{"Release", func() error { return l.Release(ctx) }},
+	} {
+		if err := call.fn(); !errors.Is(err, ErrCircuitOpen) {
+			t.Errorf("%s with the breaker open = %v, want ErrCircuitOpen", call.op, err)
+		}
+	}
+	if n := s.calls.Load() - calls; n != 0 {
+		t.Errorf("%d lease calls reached the store with the breaker open", n)
+	}
+	if st := stats(t, c); st.Opened != 1 || st.FastFailed != 3 {
+		t.Errorf("stats = %+v, want opened once, 3 fast failures", st)
 	}
 }

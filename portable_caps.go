@@ -39,11 +39,15 @@ func (c *portable) acquireLease(ctx context.Context, name string, ttl time.Durat
 	if err != nil {
 		return nil, err
 	}
+	st, err := c.brk.admit("lease", name)
+	if err != nil {
+		return nil, err
+	}
 	token := newToken()
 	cctx, cancel := c.callContext(ctx)
 	defer cancel()
 	if err := ld.AcquireLease(cctx, name, token, ttl); err != nil {
-		return nil, c.fail(ctx, cctx, "lease", name, err)
+		return nil, c.brk.failed(ctx, st, c.fail(ctx, cctx, "lease", name, err))
 	}
 	return &Lease{Name: name, token: token, ttl: ttl, c: c}, nil
 }
@@ -53,10 +57,14 @@ func (c *portable) refreshLease(ctx context.Context, name, token string, ttl tim
 	if err != nil {
 		return err
 	}
+	st, err := c.brk.admit("refresh lease", name)
+	if err != nil {
+		return err
+	}
 	cctx, cancel := c.callContext(ctx)
 	defer cancel()
 	if err := ld.RefreshLease(cctx, name, token, ttl); err != nil {
-		return c.fail(ctx, cctx, "refresh lease", name, err)
+		return c.brk.failed(ctx, st, c.fail(ctx, cctx, "refresh lease", name, err))
 	}
 	return nil
 }
@@ -66,10 +74,14 @@ func (c *portable) releaseLease(ctx context.Context, name, token string) error {
 	if err != nil {
 		return err
 	}
+	st, err := c.brk.admit("release lease", name)
+	if err != nil {
+		return err
+	}
 	cctx, cancel := c.callContext(ctx)
 	defer cancel()
 	if err := ld.ReleaseLease(cctx, name, token); err != nil {
-		return c.fail(ctx, cctx, "release lease", name, err)
+		return c.brk.failed(ctx, st, c.fail(ctx, cctx, "release lease", name, err))
 	}
 	return nil
 }
