@@ -48,9 +48,26 @@ func (c dbConn) value(ctx context.Context, query, key string) ([]byte, error) {
 	return v, err
 }
 
-func (c dbConn) exec(ctx context.Context, query string, args ...any) error {
-	_, err := c.db.ExecContext(ctx, query, args...)
-	return err
+func (c dbConn) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := c.db.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (c dbConn) query(ctx context.Context, query string, args []any, row func(scan func(dest ...any) error) error) error {
+	rows, err := c.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := row(rows.Scan); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 func (c dbConn) close() error { return c.db.Close() }

@@ -17,8 +17,25 @@ type dialect struct {
 	quote byte   // identifier quote character
 
 	// Statement templates; %[1]s is the quoted table, %[2]s the quoted key
-	// column, %[3]s the quoted value column.
+	// column, %[3]s the quoted value column, %[4]s the quoted lease table
+	// (see leaseTable).
 	create, get, put, del string
+
+	// Leases (see lease.go): createLeases makes the lease table; acquire
+	// takes (name, token, ttl), refresh (ttl, name, token), release (name,
+	// token), holds (name, token), and ttl turns a duration into the ttl
+	// argument. holds, if set, is a query counting the unexpired leases of
+	// (name, token): the dialect's rows-affected count cannot tell whether
+	// acquire took the lease, so the driver asks.
+	createLeases, acquire, refresh, release, holds string
+	ttl                                            func(time.Duration) any
+
+	// Listing (see list.go): list selects key, size and modification time
+	// with %[5]s as the WHERE condition; param(n) is the n-th (1-based)
+	// placeholder; entry scans one row.
+	list  string
+	param func(n int) string
+	entry func(scan func(dest ...any) error) (certcache.Entry, error)
 
 	// noTable reports an error that says the table does not exist.
 	noTable func(error) bool
@@ -36,16 +53,39 @@ type dialect struct {
 // back as a deadlock victim; every statement here is idempotent.
 const maxRetries = 5
 
-// queries are a dialect's statements for one table.
+// queries are a dialect's statements for one table and its lease table.
 type queries struct {
 	create, get, put, del string
+
+	createLeases, acquire, refresh, release, holds string
+
+	// list[first][bounded]: list[1] reads the first page, from the start
+	// of the range on (>=), list[0] the next, after the last key seen (>);
+	// list[…][1] also stops before the range's end.
+	list [2][2]string
 }
 
 func (d *dialect) queries(table string) queries {
 	t := quoteIdent(table, d.quote)
 	k, v := quoteIdent("key", d.quote), quoteIdent("value", d.quote)
-	f := func(s string) string { return fmt.Sprintf(s, t, k, v) }
-	return queries{create: f(d.create), get: f(d.get), put: f(d.put), del: f(d.del)}
+	l := quoteIdent(leaseTable(table), d.quote)
+	f := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		return fmt.Sprintf(s, t, k, v, l)
+	}
+	q := queries{
+		create: f(d.create), get: f(d.get), put: f(d.put), del: f(d.del),
+		createLeases: f(d.createLeases), acquire: f(d.acquire), refresh: f(d.refresh),
+		release: f(d.release), holds: f(d.holds),
+	}
+	for first, op := range []string{" > ", " >= "} {
+		for bounded, hi := range []string{"", " AND " + k + " < " + d.param(2)} {
+			q.list[first][bounded] = fmt.Sprintf(d.list, t, k, v, l, k+op+d.param(1)+hi)
+		}
+	}
+	return q
 }
 
 // conn runs statements: a pgxpool.Pool or a database/sql DB.
@@ -53,20 +93,29 @@ type conn interface {
 	// value runs a query with one argument that returns one binary column,
 	// copied; no row is autocert.ErrCacheMiss.
 	value(ctx context.Context, query, key string) ([]byte, error)
-	exec(ctx context.Context, query string, args ...any) error
+	// exec runs a statement and returns the number of rows it affected.
+	exec(ctx context.Context, query string, args ...any) (int64, error)
+	// query runs a query and calls row for each row it returns, with a
+	// function that scans the row; the rows are closed when query returns.
+	query(ctx context.Context, query string, args []any, row func(scan func(dest ...any) error) error) error
 	close() error
 }
 
 // tableDriver is the certcache.Driver for every dialect.
 type tableDriver struct {
-	d     *dialect
-	c     conn
-	q     queries
-	table string
-	own   bool // Close closes c
+	d      *dialect
+	c      conn
+	q      queries
+	table  string
+	leases string // the lease table's name
+	own    bool   // Close closes c
 }
 
-var _ certcache.Driver = (*tableDriver)(nil)
+var (
+	_ certcache.Driver      = (*tableDriver)(nil)
+	_ certcache.LeaseDriver = (*tableDriver)(nil)
+	_ certcache.ListDriver  = (*tableDriver)(nil)
+)
 
 func newDriver(d *dialect, c conn, table string, own bool) (*tableDriver, error) {
 	if table == "" {
@@ -75,18 +124,28 @@ func newDriver(d *dialect, c conn, table string, own bool) (*tableDriver, error)
 	if err := checkTable(table); err != nil {
 		return nil, err
 	}
-	return &tableDriver{d: d, c: c, q: d.queries(table), table: table, own: own}, nil
+	return &tableDriver{d: d, c: c, q: d.queries(table), table: table, leases: leaseTable(table), own: own}, nil
 }
 
-// do runs op. The table is created lazily: when op finds no table, do
-// creates it and runs op once more. Nothing remembers that the table
-// exists, so a failed create is tried again by the next call, and a user
-// that may read and write but not create works on a table made for it.
+// do runs op on the cache table; doLeases runs op on the lease table.
 func (dr *tableDriver) do(ctx context.Context, op func() error) error {
+	return dr.doOn(ctx, dr.table, dr.q.create, op)
+}
+
+func (dr *tableDriver) doLeases(ctx context.Context, op func() error) error {
+	return dr.doOn(ctx, dr.leases, dr.q.createLeases, op)
+}
+
+// doOn runs op, which uses table. The table is created lazily: when op
+// finds no table, doOn creates it with create and runs op once more.
+// Nothing remembers that the table exists, so a failed create is tried
+// again by the next call, and a user that may read and write but not
+// create works on a table made for it.
+func (dr *tableDriver) doOn(ctx context.Context, table, create string, op func() error) error {
 	err := dr.run(ctx, op)
 	if err != nil && dr.d.noTable(err) {
-		if cerr := dr.c.exec(ctx, dr.q.create); cerr != nil && !dr.d.createRace(cerr) {
-			return dr.d.classify(fmt.Errorf("create table %s: %w", dr.table, cerr))
+		if _, cerr := dr.c.exec(ctx, create); cerr != nil && !dr.d.createRace(cerr) {
+			return dr.d.classify(fmt.Errorf("create table %s: %w", table, cerr))
 		}
 		err = dr.run(ctx, op)
 	}
@@ -131,11 +190,11 @@ func (dr *tableDriver) Put(ctx context.Context, key string, data []byte) error {
 	if data == nil {
 		data = []byte{} // nil would be NULL
 	}
-	return dr.do(ctx, func() error { return dr.c.exec(ctx, dr.q.put, key, data) })
+	return dr.do(ctx, func() error { _, err := dr.c.exec(ctx, dr.q.put, key, data); return err })
 }
 
 func (dr *tableDriver) Delete(ctx context.Context, key string) error {
-	return dr.do(ctx, func() error { return dr.c.exec(ctx, dr.q.del, key) })
+	return dr.do(ctx, func() error { _, err := dr.c.exec(ctx, dr.q.del, key); return err })
 }
 
 func (dr *tableDriver) Close() error {

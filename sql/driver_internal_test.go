@@ -3,7 +3,14 @@ package sqlcache
 import (
 	"context"
 	"errors"
+	"fmt"
+	"github.com/certcache/certcache"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/go-sql-driver/mysql"
 )
@@ -16,14 +23,17 @@ type scriptConn struct {
 
 func (c *scriptConn) value(context.Context, string, string) ([]byte, error) { return nil, nil }
 func (c *scriptConn) close() error                                          { return nil }
-func (c *scriptConn) exec(context.Context, string, ...any) error {
+func (c *scriptConn) exec(context.Context, string, ...any) (int64, error) {
 	c.calls++
 	if len(c.errs) == 0 {
-		return nil
+		return 1, nil
 	}
 	err := c.errs[0]
 	c.errs = c.errs[1:]
-	return err
+	return 0, err
+}
+func (c *scriptConn) query(context.Context, string, []any, func(func(...any) error) error) error {
+	return errors.New("scriptConn: query")
 }
 
 // TestDeadlockRetry: a statement InnoDB rolled back as a deadlock victim
@@ -57,5 +67,208 @@ func TestDeadlockRetry(t *testing.T) {
 				t.Errorf("%d statements ran, want %d", c.calls, tc.wantCalls)
 			}
 		})
+	}
+}
+
+// TestKeyRange: every valid key that begins with the prefix lies in the
+// range keyRange returns, whose bounds are valid UTF-8 (PostgreSQL text);
+// a prefix no valid key can begin with gives no range.
+func TestKeyRange(t *testing.T) {
+	for _, tc := range []struct {
+		prefix, lo, hi string
+		ok             bool
+	}{
+		{"", "", "", true},
+		{"a", "a", "b", true},
+		{"a%_\\", "a%_\\", "a%_]", true},
+		{"é", "é", "ê", true},
+		{"a\U0010FFFF", "a\U0010FFFF", "b", true},
+		{"\U0010FFFF\U0010FFFF", "\U0010FFFF\U0010FFFF", "", true},
+		{"x\uD7FF", "x\uD7FF", "x\uE000", true},
+		{"ab\xc3", "ab", "ac", true}, // é cut short
+		{"\xe2\x82", "", "", true},   // € cut short
+		{"a\xff", "", "", false},     // never in UTF-8
+		{"a\xc3(", "", "", false},    // a broken character, not a short one
+		{"a\x00", "", "", false},     // control characters are refused in keys
+		{"a\u0085b", "", "", false},  // C1 control
+		{"~", "~", "\x7f", true},     // the bound need not be a valid key
+		{"a.example+rsa", "a.example+rsa", "a.example+rsb", true},
+	} {
+		lo, hi, ok := keyRange(tc.prefix)
+		if lo != tc.lo || hi != tc.hi || ok != tc.ok {
+			t.Errorf("keyRange(%q) = %q, %q, %v; want %q, %q, %v", tc.prefix, lo, hi, ok, tc.lo, tc.hi, tc.ok)
+		}
+	}
+
+	// Every prefix of every key, cut at every byte, against every key.
+	runes := []rune{'a', 'b', '%', '_', '\\', '~', 0xa0, 'é', 0x7ff, 0x800, 0xd7ff, 0xe000, 0xffff, 0x10000, 0x10ffff}
+	var keys []string
+	for _, r1 := range runes {
+		for _, r2 := range runes {
+			keys = append(keys, string([]rune{r1, r2}), string([]rune{r1, r2, 'a'}))
+		}
+	}
+	for _, k := range keys {
+		for n := 0; n <= len(k); n++ {
+			p := k[:n]
+			lo, hi, ok := keyRange(p)
+			if !ok || !utf8.ValidString(lo) || !utf8.ValidString(hi) {
+				t.Fatalf("keyRange(%q) = %q, %q, %v", p, lo, hi, ok)
+			}
+			for _, other := range keys {
+				if strings.HasPrefix(other, p) && (other < lo || hi != "" && other >= hi) {
+					t.Errorf("key %q begins with %q but is outside [%q, %q)", other, p, lo, hi)
+				}
+			}
+		}
+	}
+}
+
+// TestLeaseTable: a lease table's name fits every server's identifier
+// limit, is one no cache table can have (checkTable refuses it), and is
+// distinct for distinct cache tables, long ones included.
+func TestLeaseTable(t *testing.T) {
+	seen := map[string]string{}
+	long := strings.Repeat("t", 50)
+	var tables []string
+	for n := 1; n <= maxTableLen; n++ {
+		tables = append(tables, strings.Repeat("t", n), strings.Repeat("u", n-1)+"x")
+	}
+	for i := 0; i < 100; i++ {
+		tables = append(tables, fmt.Sprintf("%s%013d", long, i)) // 63 bytes, the first 50 alike
+	}
+	for _, table := range tables {
+		if err := checkTable(table); err != nil {
+			t.Fatalf("test table %q: %v", table, err)
+		}
+		l := leaseTable(table)
+		if len(l) > maxTableLen {
+			t.Errorf("leaseTable(%q) = %q, %d bytes", table, l, len(l))
+		}
+		if checkTable(l) == nil {
+			t.Errorf("leaseTable(%q) = %q, which a cache table may be called", table, l)
+		}
+		if other, dup := seen[l]; dup {
+			t.Errorf("leaseTable(%q) = leaseTable(%q) = %q", table, other, l)
+		}
+		seen[l] = table
+	}
+	if got := leaseTable(DefaultTable); got != "autocert_cache$leases" {
+		t.Errorf("leaseTable(%q) = %q", DefaultTable, got)
+	}
+}
+
+// countConn counts the queries a conn runs.
+type countConn struct {
+	conn
+	queries int
+}
+
+func (c *countConn) query(ctx context.Context, q string, args []any, row func(func(...any) error) error) error {
+	c.queries++
+	return c.conn.query(ctx, q, args, row)
+}
+
+// TestListPages: a listing reads listPage keys a statement, continuing
+// after the last key (no key twice, none left out), stops reading when the
+// caller stops, and ends with the context's error when it ends.
+func TestListPages(t *testing.T) {
+	ctx := context.Background()
+	d, err := openSQLite(ctx, &url.URL{Scheme: "sqlite", Path: filepath.Join(t.TempDir(), "pages.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dr := d.(*tableDriver)
+	defer dr.Close()
+	cc := &countConn{conn: dr.c}
+	dr.c = cc
+	const n = 2*listPage + 1
+	want := make([]string, n)
+	for i := range want {
+		want[i] = fmt.Sprintf("k%04d", i)
+		if err := dr.Put(ctx, want[i], []byte(want[i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := dr.Put(ctx, "other", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		prefix  string
+		stop    int // stop ranging after this many keys; 0: never
+		want    []string
+		queries int
+	}{
+		{"k", 0, want, 3},
+		{"", 0, append(want[:n:n], "other"), 3},
+		{"k0", 0, want[:1000], 3}, // a full last page needs one more statement to see the end
+		{"k1", 0, want[1000:], 1},
+		{"k", 1, want[:1], 1},
+		{"k", listPage + 1, want[:listPage+1], 2},
+	} {
+		cc.queries = 0
+		var got []string
+		for e, err := range dr.List(ctx, tc.prefix) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Size != int64(len(e.Key)) && e.Key != "other" || e.ModTime.IsZero() {
+				t.Errorf("%+v: wrong size or no time", e)
+			}
+			got = append(got, e.Key)
+			if len(got) == tc.stop {
+				break
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("List(%q) stopped at %d: %d keys, want %d", tc.prefix, tc.stop, len(got), len(tc.want))
+		}
+		if cc.queries != tc.queries {
+			t.Errorf("List(%q) stopped at %d: %d statements, want %d", tc.prefix, tc.stop, cc.queries, tc.queries)
+		}
+	}
+
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var last error
+	seen := 0
+	for _, err := range dr.List(cctx, "k") {
+		if err != nil {
+			last = err
+			continue
+		}
+		if seen++; seen == listPage {
+			cancel()
+		}
+	}
+	if seen != listPage || !errors.Is(last, context.Canceled) {
+		t.Errorf("cancelled after %d keys: listed %d, ended with %v", listPage, seen, last)
+	}
+}
+
+// TestPostgresPoolSize: a postgres:// URL's pool holds up to
+// certcache.DefaultMaxConns() connections, as the other backends' do,
+// unless pool_max_conns says otherwise. Opening dials nothing.
+func TestPostgresPoolSize(t *testing.T) {
+	for _, tc := range []struct {
+		query string
+		want  int32
+	}{
+		{"", int32(certcache.DefaultMaxConns())},
+		{"?pool_max_conns=3", 3},
+		{"?pool_max_conns=500&table=t", 500},
+	} {
+		u, err := url.Parse("postgres://u:p@h/db" + tc.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := openPostgres(context.Background(), u)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.query, err)
+		}
+		if got := d.(*tableDriver).c.(pgConn).pool.Config().MaxConns; got != tc.want {
+			t.Errorf("%q: MaxConns = %d, want %d", tc.query, got, tc.want)
+		}
+		d.Close()
 	}
 }

@@ -1,6 +1,8 @@
 package sqlcache
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 
@@ -43,4 +45,26 @@ func checkTable(name string) error {
 func quoteIdent(name string, q byte) string {
 	s := string(q)
 	return s + strings.ReplaceAll(name, s, s+s) + s
+}
+
+// leaseSuffix ends the name of a cache table's lease table. checkTable
+// never accepts a '$', so no cache table, of this namespace or of another,
+// can have a lease table's name: leases and cache keys never share a table.
+// PostgreSQL and MySQL even accept '$' in unquoted identifiers, so a person
+// can type autocert_cache$leases in psql or mysql as it is.
+const leaseSuffix = "$leases"
+
+// leaseTable returns the name of the table that holds table's leases:
+// table + "$leases" while that fits in maxTableLen bytes, and otherwise the
+// first 39 bytes of table, '$', 16 hex digits of table's SHA-256 and
+// "$leases" (63 bytes). The long form has two '$' and the short form one,
+// so they never meet; two long tables share a lease table only if their
+// first 39 bytes and 64 bits of their hashes agree.
+func leaseTable(table string) string {
+	if len(table)+len(leaseSuffix) <= maxTableLen {
+		return table + leaseSuffix
+	}
+	sum := sha256.Sum256([]byte(table))
+	h := hex.EncodeToString(sum[:8])
+	return table[:maxTableLen-len(leaseSuffix)-1-len(h)] + "$" + h + leaseSuffix
 }

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/internal/urlquery"
@@ -26,7 +28,43 @@ var mysqlDialect = &dialect{
 	get: "SELECT %[3]s FROM %[1]s WHERE %[2]s = ?",
 	put: "INSERT INTO %[1]s (%[2]s, %[3]s, updated_at) VALUES (?, ?, UTC_TIMESTAMP(6)) " +
 		"ON DUPLICATE KEY UPDATE %[3]s = VALUES(%[3]s), updated_at = VALUES(updated_at)",
-	del:        "DELETE FROM %[1]s WHERE %[2]s = ?",
+	del: "DELETE FROM %[1]s WHERE %[2]s = ?",
+	// Times are UTC_TIMESTAMP(6), the server's clock in UTC whatever the
+	// session's time_zone, and one value for the whole statement.
+	createLeases: "CREATE TABLE IF NOT EXISTS %[4]s (name VARBINARY(1024) NOT NULL PRIMARY KEY, " +
+		"token VARBINARY(255) NOT NULL, expires_at DATETIME(6) NOT NULL) ENGINE=InnoDB",
+	// Both IFs test the same condition, and token is assigned first: MySQL
+	// assigns left to right, so the second IF sees the new token (ours if
+	// the first IF took the lease, another holder's if not, and the
+	// condition again holds exactly when the first did), and MariaDB with
+	// SIMULTANEOUS_ASSIGNMENT sees the old row, as the first IF did. Either
+	// way both columns change together or not at all.
+	acquire: "INSERT INTO %[4]s (name, token, expires_at) VALUES (?, ?, UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND) " +
+		"ON DUPLICATE KEY UPDATE " +
+		"token = IF(expires_at <= UTC_TIMESTAMP(6) OR token = VALUES(token), VALUES(token), token), " +
+		"expires_at = IF(expires_at <= UTC_TIMESTAMP(6) OR token = VALUES(token), VALUES(expires_at), expires_at)",
+	refresh: "UPDATE %[4]s SET expires_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND " +
+		"WHERE name = ? AND token = ? AND expires_at > UTC_TIMESTAMP(6)",
+	release: "DELETE FROM %[4]s WHERE name = ? AND token = ?",
+	// The rows-affected count of an upsert is 1 both for a new row and,
+	// with clientFoundRows (a URL may set it, and a NewDB user's DSN), for
+	// a row the IFs left alone: acquire asks whether it holds the lease.
+	holds: "SELECT COUNT(*) FROM %[4]s WHERE name = ? AND token = ? AND expires_at > UTC_TIMESTAMP(6)",
+	ttl:   func(d time.Duration) any { return d.Microseconds() },
+	// updated_at is a DATETIME in UTC; its distance from the epoch in
+	// microseconds needs neither parseTime nor the session's time_zone.
+	list: "SELECT %[2]s, LENGTH(%[3]s), TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', updated_at) " +
+		"FROM %[1]s WHERE %[5]s ORDER BY %[2]s LIMIT " + strconv.Itoa(listPage),
+	param: func(int) string { return "?" },
+	entry: func(scan func(...any) error) (certcache.Entry, error) {
+		var e certcache.Entry
+		var us int64
+		if err := scan(&e.Key, &e.Size, &us); err != nil {
+			return certcache.Entry{}, err
+		}
+		e.ModTime = time.UnixMicro(us).UTC()
+		return e, nil
+	},
 	noTable:    func(err error) bool { return mysqlErrno(err) == 1146 }, // ER_NO_SUCH_TABLE
 	createRace: func(err error) bool { return mysqlErrno(err) == 1050 }, // ER_TABLE_EXISTS_ERROR
 	retry:      func(err error) bool { return mysqlErrno(err) == 1213 }, // ER_LOCK_DEADLOCK

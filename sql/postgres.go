@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/internal/urlquery"
@@ -26,7 +29,26 @@ var postgres = &dialect{
 	get: `SELECT %[3]s FROM %[1]s WHERE %[2]s = $1`,
 	put: `INSERT INTO %[1]s (%[2]s, %[3]s, updated_at) VALUES ($1, $2, now()) ` +
 		`ON CONFLICT (%[2]s) DO UPDATE SET %[3]s = EXCLUDED.%[3]s, updated_at = EXCLUDED.updated_at`,
-	del:     `DELETE FROM %[1]s WHERE %[2]s = $1`,
+	del: `DELETE FROM %[1]s WHERE %[2]s = $1`,
+	// now() is the time the statement's transaction began: one value for
+	// the whole statement. RowsAffected counts the rows the statement
+	// wrote, so 0 means the WHERE clause refused.
+	createLeases: `CREATE TABLE IF NOT EXISTS %[4]s (name text COLLATE "C" PRIMARY KEY, ` +
+		`token text NOT NULL, expires_at timestamptz NOT NULL)`,
+	acquire: `INSERT INTO %[4]s AS l (name, token, expires_at) VALUES ($1, $2, now() + $3::bigint * interval '1 microsecond') ` +
+		`ON CONFLICT (name) DO UPDATE SET token = EXCLUDED.token, expires_at = EXCLUDED.expires_at ` +
+		`WHERE l.expires_at <= now() OR l.token = EXCLUDED.token`,
+	refresh: `UPDATE %[4]s SET expires_at = now() + $1::bigint * interval '1 microsecond' ` +
+		`WHERE name = $2 AND token = $3 AND expires_at > now()`,
+	release: `DELETE FROM %[4]s WHERE name = $1 AND token = $2`,
+	ttl:     func(d time.Duration) any { return d.Microseconds() },
+	list:    `SELECT %[2]s, octet_length(%[3]s), updated_at FROM %[1]s WHERE %[5]s ORDER BY %[2]s LIMIT ` + strconv.Itoa(listPage),
+	param:   func(n int) string { return "$" + strconv.Itoa(n) },
+	entry: func(scan func(...any) error) (certcache.Entry, error) {
+		var e certcache.Entry
+		err := scan(&e.Key, &e.Size, &e.ModTime)
+		return e, err
+	},
 	noTable: func(err error) bool { return pgCode(err) == "42P01" }, // undefined_table
 	// Two sessions creating one table at once collide on the catalogs'
 	// unique indexes (pg_type's, as unique_violation), or find the other's
@@ -88,9 +110,23 @@ func (c pgConn) value(ctx context.Context, query, key string) ([]byte, error) {
 	return v, err
 }
 
-func (c pgConn) exec(ctx context.Context, query string, args ...any) error {
-	_, err := c.pool.Exec(ctx, query, args...)
-	return err
+func (c pgConn) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	tag, err := c.pool.Exec(ctx, query, args...)
+	return tag.RowsAffected(), err
+}
+
+func (c pgConn) query(ctx context.Context, query string, args []any, row func(scan func(dest ...any) error) error) error {
+	rows, err := c.pool.Query(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := row(rows.Scan); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 func (c pgConn) close() error {
@@ -126,6 +162,12 @@ func openPostgres(_ context.Context, u *url.URL) (certcache.Driver, error) {
 	}
 	if err := checkTable(table); err != nil {
 		return nil, err
+	}
+	if _, set := rest["pool_max_conns"]; !set {
+		// pgxpool's own default, max(4, NumCPU), is far below the other
+		// backends' bound; a burst of callers would queue for connections
+		// that MySQL or SQLite would have given them.
+		cfg.MaxConns = int32(min(certcache.DefaultMaxConns(), math.MaxInt32))
 	}
 	// NewWithConfig dials nothing unless pool_min_conns asks for idle
 	// connections, and then in the background.

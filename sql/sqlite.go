@@ -10,7 +10,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/internal/urlquery"
@@ -25,15 +27,51 @@ var sqliteDialect = &dialect{
 	create: `CREATE TABLE IF NOT EXISTS %[1]s (%[2]s TEXT NOT NULL PRIMARY KEY, ` +
 		`%[3]s BLOB NOT NULL, updated_at TEXT NOT NULL)`,
 	get: `SELECT %[3]s FROM %[1]s WHERE %[2]s = ?`,
-	put: `INSERT INTO %[1]s (%[2]s, %[3]s, updated_at) VALUES (?, ?, CURRENT_TIMESTAMP) ` +
+	// updated_at is UTC text, YYYY-MM-DD HH:MM:SS.SSS (the milliseconds
+	// since this package lists; CURRENT_TIMESTAMP's form, without them,
+	// is in older rows).
+	put: `INSERT INTO %[1]s (%[2]s, %[3]s, updated_at) VALUES (?, ?, ` + sqliteNow + `) ` +
 		`ON CONFLICT (%[2]s) DO UPDATE SET %[3]s = excluded.%[3]s, updated_at = excluded.updated_at`,
 	del: `DELETE FROM %[1]s WHERE %[2]s = ?`,
+	// expires_at is UTC text in sqliteNow's form, which sorts as it
+	// compares. 'now' is the machine's clock, which every process sharing
+	// the file reads, with one value for the whole statement.
+	createLeases: `CREATE TABLE IF NOT EXISTS %[4]s (name TEXT NOT NULL PRIMARY KEY, ` +
+		`token TEXT NOT NULL, expires_at TEXT NOT NULL)`,
+	acquire: `INSERT INTO %[4]s (name, token, expires_at) VALUES (?1, ?2, strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now', ?3)) ` +
+		`ON CONFLICT (name) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at ` +
+		`WHERE %[4]s.expires_at <= ` + sqliteNow + ` OR %[4]s.token = excluded.token`,
+	refresh: `UPDATE %[4]s SET expires_at = strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now', ?1) ` +
+		`WHERE name = ?2 AND token = ?3 AND expires_at > ` + sqliteNow,
+	release: `DELETE FROM %[4]s WHERE name = ?1 AND token = ?2`,
+	// A modifier: "+60.000 seconds".
+	ttl:   func(d time.Duration) any { return fmt.Sprintf("%+.3f seconds", d.Seconds()) },
+	list:  `SELECT %[2]s, length(%[3]s), updated_at FROM %[1]s WHERE %[5]s ORDER BY %[2]s LIMIT ` + strconv.Itoa(listPage),
+	param: func(n int) string { return "?" + strconv.Itoa(n) },
+	entry: func(scan func(...any) error) (certcache.Entry, error) {
+		var e certcache.Entry
+		var at string
+		if err := scan(&e.Key, &e.Size, &at); err != nil {
+			return certcache.Entry{}, err
+		}
+		// Parsing accepts the fraction the layout leaves out.
+		t, err := time.Parse(time.DateTime, at)
+		if err != nil {
+			return certcache.Entry{}, fmt.Errorf("key %q: updated_at: %w", e.Key, err)
+		}
+		e.ModTime = t
+		return e, nil
+	},
 	// modernc.org/sqlite reports both as SQLITE_ERROR; only the message
 	// tells them apart.
 	noTable:    func(err error) bool { return strings.Contains(err.Error(), "no such table") },
 	createRace: func(err error) bool { return strings.Contains(err.Error(), "already exists") },
 	classify:   func(err error) error { return err },
 }
+
+// sqliteNow is the time of the statement in UTC, to the millisecond (%% for
+// the templates' fmt.Sprintf).
+const sqliteNow = `strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now')`
 
 // defaultBusyTimeout is how long a statement waits for another connection's
 // lock before failing.

@@ -144,6 +144,6 @@ func BenchmarkSQLite(b *testing.B) {
 	defer db.Close()
 	benchRaw(b, dbOps(db,
 		`SELECT "value" FROM "bench" WHERE "key" = ?`,
-		`INSERT INTO "bench" ("key", "value", updated_at) VALUES (?, ?, CURRENT_TIMESTAMP) `+
+		`INSERT INTO "bench" ("key", "value", updated_at) VALUES (?, ?, strftime('%Y-%m-%d %H:%M:%f', 'now')) `+
 			`ON CONFLICT ("key") DO UPDATE SET "value" = excluded."value", updated_at = excluded.updated_at`))
 }

@@ -1,0 +1,96 @@
+package sqlcache
+
+import (
+	"context"
+	"time"
+
+	"github.com/certcache/certcache"
+)
+
+// Leases live in a table of their own beside the cache table (see
+// leaseTable), created lazily like it, with one row per lease: its name,
+// the holder's token and the time it expires by the server's clock. Every
+// operation is one statement whose WHERE clause compares expires_at with
+// the server's now, so the nodes' own clocks never matter:
+//
+//   - acquire is an upsert that replaces the row only if it has expired or
+//     already belongs to the token; the server's row lock makes two
+//     acquirers of one expired lease take turns, and the second finds the
+//     first's unexpired row.
+//   - refresh updates the row only if it belongs to the token and has not
+//     expired.
+//   - release deletes the row only if it belongs to the token.
+
+// AcquireLease takes the lease called name for token, if it is free, has
+// expired or is token's already; otherwise it returns
+// certcache.ErrLeaseHeld.
+func (dr *tableDriver) AcquireLease(ctx context.Context, name, token string, ttl time.Duration) error {
+	var took bool
+	err := dr.doLeases(ctx, func() error {
+		n, err := dr.c.exec(ctx, dr.q.acquire, name, token, dr.d.ttl(ttl))
+		if err != nil {
+			return err
+		}
+		if dr.q.holds == "" {
+			took = n > 0
+			return nil
+		}
+		took, err = dr.holds(ctx, name, token)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !took {
+		return certcache.ErrLeaseHeld
+	}
+	return nil
+}
+
+// RefreshLease extends token's unexpired lease called name to ttl from
+// now; otherwise it returns certcache.ErrLeaseLost.
+func (dr *tableDriver) RefreshLease(ctx context.Context, name, token string, ttl time.Duration) error {
+	var kept bool
+	err := dr.doLeases(ctx, func() error {
+		n, err := dr.c.exec(ctx, dr.q.refresh, dr.d.ttl(ttl), name, token)
+		if err != nil {
+			return err
+		}
+		kept = n > 0
+		if !kept && dr.q.holds != "" {
+			// MySQL counts only changed rows unless the connection set
+			// clientFoundRows: a refresh within the microsecond of the
+			// previous one changes nothing and counts 0.
+			kept, err = dr.holds(ctx, name, token)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !kept {
+		return certcache.ErrLeaseLost
+	}
+	return nil
+}
+
+// ReleaseLease deletes the lease called name if token holds it.
+func (dr *tableDriver) ReleaseLease(ctx context.Context, name, token string) error {
+	return dr.doLeases(ctx, func() error {
+		_, err := dr.c.exec(ctx, dr.q.release, name, token)
+		return err
+	})
+}
+
+// holds reports whether token holds the unexpired lease called name, for
+// dialects whose rows-affected count cannot say. Reading the row after the
+// upsert is as good as reading it in the same transaction: a token that is
+// there and unexpired holds the lease at the time of the read, and no
+// other holder can take it before it expires.
+func (dr *tableDriver) holds(ctx context.Context, name, token string) (bool, error) {
+	var n int64
+	err := dr.c.query(ctx, dr.q.holds, []any{name, token}, func(scan func(...any) error) error {
+		return scan(&n)
+	})
+	return n > 0, err
+}
