@@ -203,4 +203,13 @@ type Options struct {
 	// background probe asks the store whether it answers again. If zero,
 	// DefaultBreakerProbeInterval.
 	BreakerProbeInterval time.Duration
+
+	// DisableCoordination turns issuance coordination off (see ErrIssuing):
+	// every node that misses a certificate then orders it. Coordination is
+	// on by default for every backend with leases.
+	DisableCoordination bool
+
+	// LeaseTTL is the time to live of the order leases that coordinate
+	// issuance. If zero, DefaultLeaseTTL.
+	LeaseTTL time.Duration
 }

@@ -91,7 +91,7 @@ func RegisterWrapper(w Wrapper) {
 	registry.mu.Lock()
 	defer registry.mu.Unlock()
 	if registry.params == nil {
-		registry.params = map[string]bool{paramTimeout: true, paramGetTimeout: true, paramBreaker: true, paramBreakerProbe: true}
+		registry.params = map[string]bool{paramTimeout: true, paramGetTimeout: true, paramBreaker: true, paramBreakerProbe: true, paramCoordinate: true, paramLeaseTTL: true}
 	}
 	for _, p := range w.Params {
 		if registry.params[p] {
@@ -137,6 +137,8 @@ const (
 	paramGetTimeout   = "get_timeout"
 	paramBreaker      = "breaker"
 	paramBreakerProbe = "breaker_probe"
+	paramCoordinate   = "coordinate"
+	paramLeaseTTL     = "lease_ttl"
 )
 
 // Open opens the cache that rawURL names; see the package documentation for
@@ -191,7 +193,8 @@ func Open(ctx context.Context, rawURL string) (Cache, error) {
 	if err != nil {
 		return nil, fail(err)
 	}
-	var c Cache = newPortable(b.Name, d, opts, secrets)
+	p := newPortable(b.Name, d, opts, secrets)
+	var c Cache = p
 	for i, w := range wrappers {
 		if wrapParams[i] == nil {
 			continue
@@ -203,7 +206,9 @@ func Open(ctx context.Context, rawURL string) (Cache, error) {
 		}
 		c = wc
 	}
-	return c, nil
+	// Coordination goes on top of everything, so that it sees the values
+	// as autocert does (opened, whatever the front holds).
+	return coordinate(c, p, opts), nil
 }
 
 // takeCommonParams removes the parameters every backend shares from q.
@@ -218,6 +223,26 @@ func takeCommonParams(q url.Values) (*Options, error) {
 	}
 	if err := takeBreakerParams(q, o); err != nil {
 		return nil, err
+	}
+	on, set, err := takeParam(q, paramCoordinate)
+	if err != nil {
+		return nil, err
+	}
+	if set {
+		b, perr := strconv.ParseBool(on)
+		if perr != nil {
+			return nil, fmt.Errorf("%w: parameter %s=%q: want true or false", ErrInvalidURL, paramCoordinate, on)
+		}
+		o.DisableCoordination = !b
+	}
+	if o.LeaseTTL, err = takeDuration(q, paramLeaseTTL); err != nil {
+		return nil, err
+	}
+	if o.LeaseTTL > 0 && o.LeaseTTL < minLeaseTTL {
+		return nil, fmt.Errorf("%w: parameter %s=%v: at least %v", ErrInvalidURL, paramLeaseTTL, o.LeaseTTL, minLeaseTTL)
+	}
+	if o.DisableCoordination && o.LeaseTTL > 0 {
+		return nil, fmt.Errorf("%w: parameter %s with %s=false: coordination that is off takes no leases", ErrInvalidURL, paramLeaseTTL, paramCoordinate)
 	}
 	return o, nil
 }

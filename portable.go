@@ -16,7 +16,8 @@ import (
 // Backend packages call it from their New and URL opener; most users never
 // do. A nil o means the defaults.
 func NewCache(backend string, d Driver, o *Options) Cache {
-	return newPortable(backend, d, o, nil)
+	p := newPortable(backend, d, o, nil)
+	return coordinate(p, p, o)
 }
 
 // newPortable is NewCache with the secrets of the URL the cache was opened

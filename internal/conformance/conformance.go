@@ -107,6 +107,8 @@ func Run(t *testing.T, h Harness) {
 		{"ListStopsEarly", s.testListStop},
 		{"ListManyKeysBoundedMemory", s.testListMany},
 		{"ListBrokenBackend", s.testListBroken},
+		{"CoordinatedMiss", s.testCoordinatedMiss},
+		{"CoordinatedAccountKey", s.testCoordinatedAccount},
 	} {
 		t.Run(tc.name, tc.fn)
 	}
@@ -129,7 +131,16 @@ func (s *suite) ns() string {
 	return fmt.Sprintf("cc%s-%d", runID, s.seq.Add(1))
 }
 
+// open opens a cache on ns for the storage cases: beneath issuance
+// coordination, which the Coordinated* cases check on their own.
 func (s *suite) open(t testing.TB, ns string) certcache.Cache {
+	t.Helper()
+	return certcache.Uncoordinated(s.openCoordinated(t, ns))
+}
+
+// openCoordinated opens a cache on ns as the harness does, coordination
+// included.
+func (s *suite) openCoordinated(t testing.TB, ns string) certcache.Cache {
 	t.Helper()
 	c, err := s.h.Open(t, ns)
 	if err != nil {
