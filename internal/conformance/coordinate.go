@@ -17,7 +17,7 @@ func (s *suite) testCoordinatedMiss(t *testing.T) {
 	ns := s.ns()
 	a, b := s.openCoordinated(t, ns), s.openCoordinated(t, ns)
 	for _, key := range []string{"new.example.com", "new.example.com+rsa"} {
-		actx, cancel := context.WithCancel(ctx(t)) // autocert's order context
+		actx, cancel := context.WithCancel(ctx(t))                    // autocert's order context
 		if _, err := a.Get(actx, key); err != autocert.ErrCacheMiss { //nolint:errorlint // autocert compares with ==
 			t.Fatalf("first Get(%q) = %v, want the bare autocert.ErrCacheMiss: this caller orders", key, err)
 		}
