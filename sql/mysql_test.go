@@ -16,10 +16,12 @@ import (
 
 func TestMariaDBConformance(t *testing.T) {
 	base := testenv.MariaDBURL(t)
+	nsURL := func(ns string) string { return withParam(base, "table="+ns+"&timeout=5s") }
 	conformance.Run(t, conformance.Harness{
 		Open: func(t testing.TB, ns string) (certcache.Cache, error) {
-			return certcache.Open(context.Background(), withParam(base, "table="+ns+"&timeout=5s"))
+			return certcache.Open(context.Background(), nsURL(ns))
 		},
+		URL: nsURL,
 		OpenBroken: func(t testing.TB) (certcache.Cache, error) {
 			return certcache.Open(context.Background(),
 				"mysql://certcache:"+testenv.MariaDBPassword+"@"+testenv.ClosedAddr(t)+"/certcache?timeout=2s")

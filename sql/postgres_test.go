@@ -17,10 +17,12 @@ import (
 
 func TestPostgresConformance(t *testing.T) {
 	base := testenv.PostgresURL(t)
+	nsURL := func(ns string) string { return withParam(base, "table="+ns+"&timeout=5s") }
 	conformance.Run(t, conformance.Harness{
 		Open: func(t testing.TB, ns string) (certcache.Cache, error) {
-			return certcache.Open(context.Background(), withParam(base, "table="+ns+"&timeout=5s"))
+			return certcache.Open(context.Background(), nsURL(ns))
 		},
+		URL: nsURL,
 		OpenBroken: func(t testing.TB) (certcache.Cache, error) {
 			return certcache.Open(context.Background(),
 				"postgres://certcache:"+testenv.PostgresPassword+"@"+testenv.ClosedAddr(t)+"/certcache?timeout=2s&connect_timeout=1")

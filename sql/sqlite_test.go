@@ -18,10 +18,14 @@ import (
 
 func TestSQLiteConformance(t *testing.T) {
 	dir := t.TempDir()
+	// Every namespace is a table in one file, which the contenders of
+	// LeaseExclusion open from other processes.
+	nsURL := func(ns string) string { return "sqlite://" + dir + "/cache.db?table=" + ns + "&timeout=20s" }
 	conformance.Run(t, conformance.Harness{
 		Open: func(t testing.TB, ns string) (certcache.Cache, error) {
-			return certcache.Open(context.Background(), "sqlite://"+dir+"/cache.db?table="+ns+"&timeout=20s")
+			return certcache.Open(context.Background(), nsURL(ns))
 		},
+		URL: nsURL,
 		OpenBroken: func(t testing.TB) (certcache.Cache, error) {
 			return certcache.Open(context.Background(), "sqlite://"+dir+"/no/such/dir/cache.db?timeout=2s")
 		},

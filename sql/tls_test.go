@@ -19,12 +19,16 @@ func TestPostgresTLS(t *testing.T) {
 	ca := testenv.NewCA(t, "certcache postgres test CA")
 	_, base := testenv.PostgresTLS(t, ca)
 	caFile := url.QueryEscape(ca.WriteFile(t))
+	nsURL := func(ns string) string {
+		table := "t_" + strings.ReplaceAll(ns, "-", "_")
+		return base + "?sslmode=verify-full&sslrootcert=" + caFile + "&table=" + table
+	}
 	t.Run("Conformance", func(t *testing.T) {
 		conformance.Run(t, conformance.Harness{
 			Open: func(t testing.TB, ns string) (certcache.Cache, error) {
-				table := "t_" + strings.ReplaceAll(ns, "-", "_")
-				return certcache.Open(context.Background(), base+"?sslmode=verify-full&sslrootcert="+caFile+"&table="+table)
+				return certcache.Open(context.Background(), nsURL(ns))
 			},
+			URL:     nsURL,
 			Secrets: []string{testenv.PostgresPassword},
 		})
 	})
