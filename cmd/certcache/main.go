@@ -20,9 +20,13 @@ import (
 	_ "github.com/certcache/certcache/redis"
 	_ "github.com/certcache/certcache/s3"
 	_ "github.com/certcache/certcache/sql"
+	goredis "github.com/redis/go-redis/v9"
 )
 
 func main() {
+	// go-redis logs each failed dial to stderr; the command reports the
+	// same failure once, in its own error.
+	goredis.SetLogger(discardRedisLog{})
 	// An interrupt cancels the work in flight; cp then prints what it did,
 	// so that running it again finishes the copy.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -30,6 +34,10 @@ func main() {
 	stop()
 	os.Exit(code)
 }
+
+type discardRedisLog struct{}
+
+func (discardRedisLog) Printf(context.Context, string, ...any) {}
 
 // Exit statuses.
 const (
@@ -193,16 +201,18 @@ func asksHelp(args []string) bool {
 	return false
 }
 
-// openCache opens rawURL for the command. A memory front (memory=true) is
-// looked through: the command must see the store, not a copy in this
-// process (cp reads each value back to verify it). Closing the returned
-// closer closes everything Open opened.
+// openCache opens rawURL for the command. Issuance coordination is turned
+// off: the command never orders a certificate, and a coordinated Get that
+// misses a certificate would take the fleet's order lease for it. A memory
+// front (memory=true) is looked through: the command must see the store,
+// not a copy in this process (cp reads each value back to verify it).
+// Closing the returned closer closes everything Open opened.
 func openCache(ctx context.Context, rawURL string) (c certcache.Cache, closer io.Closer, err error) {
 	top, err := certcache.Open(ctx, rawURL)
 	if err != nil {
 		return nil, nil, err
 	}
-	return authority(top), top, nil
+	return authority(certcache.Uncoordinated(top)), top, nil
 }
 
 // authority returns the tier of a layered stack that holds the data: the
