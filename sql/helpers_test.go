@@ -34,17 +34,27 @@ func withParam(u, kv string) string {
 	return u + "?" + kv
 }
 
-// mustFail checks that Get, Put and Delete on c all fail with an error that
-// is not a miss, names the backend and contains none of secrets; want, if
-// set, must appear in every message.
+// mustFail checks that Get, Put, Delete, AcquireLease and List on c all
+// fail with an error that is not a miss (nor, for AcquireLease, a held
+// lease), names the backend and contains none of secrets; want, if set,
+// must appear in the messages of Get, Put and Delete (the lease table has
+// another name).
 func mustFail(t *testing.T, c certcache.Cache, want string, secrets ...string) {
 	t.Helper()
 	ctx := context.Background()
 	_, gerr := c.Get(ctx, "example.com")
+	_, lerr := certcache.AcquireLease(ctx, c, "example.com", time.Minute)
+	var listErr error
+	for _, err := range certcache.List(ctx, c, "") {
+		listErr = err
+		break
+	}
 	for op, err := range map[string]error{
-		"Get":    gerr,
-		"Put":    c.Put(ctx, "example.com", []byte("v")),
-		"Delete": c.Delete(ctx, "example.com"),
+		"Get":          gerr,
+		"Put":          c.Put(ctx, "example.com", []byte("v")),
+		"Delete":       c.Delete(ctx, "example.com"),
+		"AcquireLease": lerr,
+		"List":         listErr,
 	} {
 		switch {
 		case err == nil:
@@ -52,9 +62,11 @@ func mustFail(t *testing.T, c certcache.Cache, want string, secrets ...string) {
 			continue
 		case errors.Is(err, autocert.ErrCacheMiss):
 			t.Errorf("%s = %v: a failure reported as a miss", op, err)
+		case errors.Is(err, certcache.ErrLeaseHeld):
+			t.Errorf("%s = %v: a failure reported as a held lease", op, err)
 		case !strings.HasPrefix(err.Error(), "certcache/"):
 			t.Errorf("%s error %q does not name the backend", op, err)
-		case want != "" && !strings.Contains(err.Error(), want):
+		case want != "" && (op == "Get" || op == "Put" || op == "Delete") && !strings.Contains(err.Error(), want):
 			t.Errorf("%s error %q does not contain %q", op, err, want)
 		}
 		for _, s := range secrets {

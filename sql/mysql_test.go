@@ -83,6 +83,9 @@ func TestMariaDBDenied(t *testing.T) {
 		if err := c.Put(ctx, "example.com", []byte("v")); err != nil {
 			t.Fatalf("Put after GRANT CREATE: %v", err)
 		}
+		if _, err := certcache.AcquireLease(ctx, c, "example.com", time.Minute); err != nil {
+			t.Fatalf("AcquireLease after GRANT CREATE: %v", err)
+		}
 	})
 	t.Run("NoDatabase", func(t *testing.T) {
 		wu, _ := url.Parse(u)

@@ -58,6 +58,9 @@ func TestPostgresDenied(t *testing.T) {
 		if err := c.Put(ctx, "example.com", []byte("v")); err != nil {
 			t.Fatalf("Put after GRANT CREATE: %v", err)
 		}
+		if _, err := certcache.AcquireLease(ctx, c, "example.com", time.Minute); err != nil {
+			t.Fatalf("AcquireLease after GRANT CREATE: %v", err)
+		}
 	})
 	t.Run("NoDatabase", func(t *testing.T) {
 		wrong := testenv.PostgresUserURL(srv, testenv.PostgresUser, testenv.PostgresPassword)

@@ -62,23 +62,70 @@
 // (default certcache.DefaultMaxConns(), ten per CPU, so that a stuck server
 // does not collect a connection per waiting caller; 0 means no bound),
 // max_idle_conns (default 2), conn_max_lifetime and conn_max_idle_time
-// (durations). PostgreSQL's pool is pgxpool's (pool_max_conns). An unknown
-// or repeated parameter is an error that names it.
+// (durations). PostgreSQL's pool is pgxpool's: pool_max_conns bounds it,
+// with the same default, certcache.DefaultMaxConns(), rather than pgxpool's
+// own max(4, NumCPU), under which a burst of callers would queue for
+// connections the other backends give them (a pool handed to NewPool keeps
+// its own setting). An unknown or repeated parameter is an error that names
+// it.
 //
 // # Tables
 //
 // The table has three columns: "key", the primary key, compared byte for
 // byte (PostgreSQL text COLLATE "C", MySQL VARBINARY(1024), SQLite TEXT,
 // which is binary-collated); "value", binary (bytea, LONGBLOB, BLOB); and
-// updated_at, the time of the last Put. Put is one upsert statement. The
-// table is created by the first call that finds it missing, with CREATE
-// TABLE IF NOT EXISTS (two processes starting at once are fine); a user
-// that may not create tables works on a table created for it beforehand:
+// updated_at, the server's time of the last Put (timestamptz; DATETIME(6)
+// in UTC; UTC text YYYY-MM-DD HH:MM:SS.SSS in SQLite, whose rows written
+// before listing existed lack the milliseconds). Put is one upsert
+// statement.
 //
+// Leases (certcache.AcquireLease) live in a second table, named after the
+// first with "$leases" appended: autocert_cache$leases. No table name
+// this package accepts contains a '$', so a lease table is never a cache
+// table, of this namespace or another. A table name longer than 56 bytes
+// gives its first 39 bytes, '$', 16 hex digits of its SHA-256 and
+// "$leases", so that the name stays within PostgreSQL's 63 bytes.
+//
+// Both tables are created by the first call that finds them missing, with
+// CREATE TABLE IF NOT EXISTS (two processes starting at once are fine); a
+// user that may not create tables works on tables created for it
+// beforehand:
+//
+//	-- PostgreSQL
 //	CREATE TABLE autocert_cache ("key" text COLLATE "C" PRIMARY KEY,
-//		"value" bytea NOT NULL, updated_at timestamptz NOT NULL DEFAULT now());  -- PostgreSQL
+//		"value" bytea NOT NULL, updated_at timestamptz NOT NULL DEFAULT now());
+//	CREATE TABLE "autocert_cache$leases" (name text COLLATE "C" PRIMARY KEY,
+//		token text NOT NULL, expires_at timestamptz NOT NULL);
+//	-- MySQL
 //	CREATE TABLE autocert_cache (`key` VARBINARY(1024) NOT NULL PRIMARY KEY,
-//		`value` LONGBLOB NOT NULL, updated_at DATETIME(6) NOT NULL) ENGINE=InnoDB;  -- MySQL
+//		`value` LONGBLOB NOT NULL, updated_at DATETIME(6) NOT NULL) ENGINE=InnoDB;
+//	CREATE TABLE `autocert_cache$leases` (name VARBINARY(1024) NOT NULL PRIMARY KEY,
+//		token VARBINARY(255) NOT NULL, expires_at DATETIME(6) NOT NULL) ENGINE=InnoDB;
+//
+// # Leases
+//
+// A lease is one row of the lease table, and every lease operation is one
+// statement that judges expiry by the server's clock (PostgreSQL's now(),
+// MySQL's UTC_TIMESTAMP(6), SQLite's 'now', which is the clock of the one
+// machine whose processes share the file), so the nodes' own clocks never
+// matter. Acquiring is an upsert that replaces the row only if it has
+// expired or is the acquirer's; the row lock makes two acquirers take
+// turns. Refreshing updates, and releasing deletes, only the holder's row.
+// In MySQL, whose count of affected rows depends on the connection's
+// clientFoundRows, acquiring reads the row back to learn whether it holds
+// the lease. Expiry is exact to the microsecond (SQLite: the millisecond).
+// The lease of a holder that died without releasing it stays as an expired
+// row until its name is acquired again.
+//
+// # Listing
+//
+// certcache.List reads the table in pages of 500 keys in key order, each
+// page one statement that continues after the last key of the one before
+// (no OFFSET), and holds no connection while the caller handles entries.
+// A prefix becomes a key range, [prefix, successor), so '%', '_' and '\'
+// in it are literal and the primary key's index serves it. Sizes are
+// computed by the server (octet_length, LENGTH, length) without sending
+// the values; ModTime is updated_at.
 //
 // # Keys
 //
