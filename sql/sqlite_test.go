@@ -151,3 +151,61 @@ func BenchmarkSQLite(b *testing.B) {
 		`INSERT INTO "bench" ("key", "value", updated_at) VALUES (?, ?, strftime('%Y-%m-%d %H:%M:%f', 'now')) `+
 			`ON CONFLICT ("key") DO UPDATE SET "value" = excluded."value", updated_at = excluded.updated_at`))
 }
+
+// TestSQLiteListOlderRows: rows written before listing existed, whose
+// updated_at is CURRENT_TIMESTAMP's YYYY-MM-DD HH:MM:SS, list with their
+// time beside rows written now, with milliseconds; the table needs no
+// change, and the lease table appears beside it on first use.
+func TestSQLiteListOlderRows(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	before := time.Now().Truncate(time.Second)
+	for _, stmt := range []string{
+		// The table and upsert of the version before listing.
+		`CREATE TABLE IF NOT EXISTS "autocert_cache" ("key" TEXT NOT NULL PRIMARY KEY, "value" BLOB NOT NULL, updated_at TEXT NOT NULL)`,
+		`INSERT INTO "autocert_cache" ("key", "value", updated_at) VALUES ('old.example', x'0102', CURRENT_TIMESTAMP) ` +
+			`ON CONFLICT ("key") DO UPDATE SET "value" = excluded."value", updated_at = excluded.updated_at`,
+	} {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := open(t, "sqlite://"+path)
+	ctx := context.Background()
+	if err := c.Put(ctx, "new.example", []byte("abc")); err != nil {
+		t.Fatal(err)
+	}
+	after := time.Now()
+	got := map[string]certcache.Entry{}
+	for e, err := range certcache.List(ctx, c, "") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[e.Key] = e
+	}
+	for key, size := range map[string]int64{"old.example": 2, "new.example": 3} {
+		e, ok := got[key]
+		switch {
+		case !ok:
+			t.Errorf("%q not listed", key)
+		case e.Size != size:
+			t.Errorf("%q: Size %d, want %d", key, e.Size, size)
+		case e.ModTime.Before(before) || e.ModTime.After(after):
+			t.Errorf("%q: ModTime %v, written between %v and %v", key, e.ModTime, before, after)
+		}
+	}
+	if len(got) != 2 {
+		t.Errorf("listed %d keys, want 2", len(got))
+	}
+	if _, err := certcache.AcquireLease(ctx, c, "old.example", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM "autocert_cache$leases"`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("lease table holds %d rows, %v; want 1", n, err)
+	}
+}
