@@ -27,6 +27,9 @@ func TestMain(m *testing.M) {
 	testenv.UseMinIOCredentials()
 	code := m.Run()
 	cleanup()
+	if built.path != "" {
+		os.RemoveAll(filepath.Dir(built.path))
+	}
 	os.Exit(code)
 }
 
