@@ -291,6 +291,15 @@ func testOutage(t *testing.T, rawURL, domain string, stop func(*testing.T, certc
 type env struct {
 	pebble *acmetest.Pebble
 	rawURL string
+	// helper serves TLS through certcache.TLSConfig (handshakes wait for a
+	// certificate another node orders) instead of the Manager's TLSConfig.
+	helper bool
+	// gate, if set, wraps node i's ACME client transport.
+	gate func(i int, rt http.RoundTripper) http.RoundTripper
+	// refuse, if set, makes the balancer answer 404 to every HTTP-01
+	// request for a name it holds: validation fails, as for a name the CA
+	// will not issue.
+	refuse func(host string) bool
 	names  []string
 	// route picks the node for the i-th HTTP-01 request (from 0).
 	route func(i int) int
@@ -336,15 +345,20 @@ type node struct {
 // HTTP-01 request to node route(i).
 func newEnv(t *testing.T, n int, rawURL string, route func(int) int, domains ...string) *env {
 	t.Helper()
-	e := &env{rawURL: rawURL, names: domains, route: route}
+	return newEnvWith(t, &env{rawURL: rawURL, names: domains, route: route}, n, acmetest.Options{})
+}
+
+// newEnvWith starts Pebble with opts (HTTPPort and Log set here), and n
+// nodes as e describes.
+func newEnvWith(t *testing.T, e *env, n int, opts acmetest.Options) *env {
+	t.Helper()
 	balancer, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.pebble, err = acmetest.Start(acmetest.Options{
-		HTTPPort: balancer.Addr().(*net.TCPAddr).Port,
-		Log:      testLog(t),
-	})
+	opts.HTTPPort = balancer.Addr().(*net.TCPAddr).Port
+	opts.Log = testLog(t)
+	e.pebble, err = acmetest.Start(opts)
 	if err != nil {
 		balancer.Close()
 		t.Fatal(err)
@@ -367,7 +381,11 @@ func (e *env) startNode(t *testing.T, i int) *node {
 	t.Cleanup(func() { cache.Close() })
 	nd := &node{cache: cache}
 	client := e.pebble.Client()
-	client.HTTPClient = &http.Client{Transport: countOrders(client.HTTPClient.Transport, &nd.orders)}
+	rt := countOrders(client.HTTPClient.Transport, &nd.orders)
+	if e.gate != nil {
+		rt = e.gate(i, rt)
+	}
+	client.HTTPClient = &http.Client{Transport: rt}
 	nd.m = &autocert.Manager{
 		Prompt:     autocert.AcceptTOS,
 		Cache:      cache,
@@ -386,7 +404,11 @@ func (e *env) startNode(t *testing.T, i int) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	httpsL := tls.NewListener(tcpL, nd.m.TLSConfig())
+	tlsConfig := nd.m.TLSConfig()
+	if e.helper {
+		tlsConfig = certcache.TLSConfig(nd.m, cache)
+	}
+	httpsL := tls.NewListener(tcpL, tlsConfig)
 	serve(t, httpsL, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "hello from node %d\n", i)
 	}))
@@ -407,6 +429,9 @@ func (e *env) balancer(t *testing.T) http.Handler {
 			}
 			r.Out.URL.Scheme = "http"
 			r.Out.URL.Host = e.node(i).httpAddr
+			if e.refuse != nil && e.refuse(host) && isChallenge(r.Out) {
+				r.Out.URL.Path = "/.well-known/acme-challenge/refused" // no such token: 404
+			}
 			r.Out.Host = host
 			r.Out = r.Out.WithContext(context.WithValue(r.Out.Context(), nodeKey{}, i))
 			if isChallenge(r.Out) {

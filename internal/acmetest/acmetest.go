@@ -44,6 +44,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -75,6 +76,16 @@ type Options struct {
 
 	// Log receives Pebble's log. If nil, the log is discarded.
 	Log io.Writer
+
+	// AuthzReuse is the percentage of orders for which Pebble reuses a
+	// valid authorization of the same account and name, as Let's Encrypt
+	// always does (100). If zero, 0: every order needs a fresh validation.
+	AuthzReuse int
+
+	// Validity is the lifetime of the certificates issued; whole seconds,
+	// at least one. Short lifetimes make autocert renew within a test.
+	// If zero, Pebble's default (90 days).
+	Validity time.Duration
 }
 
 // Stats counts what Pebble was asked to do, from the requests its web front
@@ -161,9 +172,12 @@ func Start(opts Options) (p *Pebble, err error) {
 	store := db.NewMemoryStore()
 	// Let's Encrypt's classic profile: the first name is also the subject's
 	// common name.
-	profiles := map[string]ca.Profile{"default": {Description: "The default profile", PromoteCommonName: true}}
+	profiles := map[string]ca.Profile{"default": {Description: "The default profile", PromoteCommonName: true,
+		ValidityPeriod: uint64(opts.Validity / time.Second)}}
+	env := maps.Clone(pebbleEnv)
+	env["PEBBLE_AUTHZREUSE"] = strconv.Itoa(opts.AuthzReuse)
 	envMu.Lock()
-	restore := setEnv(pebbleEnv)
+	restore := setEnv(env)
 	// ECDSA keys for the root and intermediate: as good for the test as
 	// RSA and much faster to generate under the race detector.
 	authority := ca.New(logger, store, "", "ecdsa", 0, 1, profiles)
