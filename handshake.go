@@ -135,4 +135,3 @@ func findCoordinated(c Cache) *coordinated {
 	}
 	return nil
 }
-
