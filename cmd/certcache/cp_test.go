@@ -11,8 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -385,24 +387,88 @@ type collect struct {
 func (c *collect) key(r cpResult) { c.mu.Lock(); c.results = append(c.results, r); c.mu.Unlock() }
 func (c *collect) done()          {}
 
-// TestCpManyKeys copies 2,000 keys with a bounded number in flight.
+// TestCpManyKeys copies 10,000 keys of 4 KiB (40 MiB) and lists them,
+// sampling the heap: the copy streams, so the heap grows by far less than
+// the values.
 func TestCpManyKeys(t *testing.T) {
+	const n, size = 10000, 4 << 10
 	src := filepath.Join(t.TempDir(), "src")
 	dc := autocert.DirCache(src)
-	want := map[string][]byte{}
-	for i := range 2000 {
-		k := fmt.Sprintf("k%04d+http-01", i)
-		want[k] = []byte("value " + k)
-		if err := dc.Put(context.Background(), k, want[k]); err != nil {
+	value := bytes.Repeat([]byte("v"), size)
+	for i := range n {
+		if err := dc.Put(context.Background(), fmt.Sprintf("k%05d+http-01", i), value); err != nil {
 			t.Fatal(err)
 		}
 	}
 	dst := filepath.Join(t.TempDir(), "dst")
-	start := time.Now()
-	stdout, _, code := runCmd(t, "cp", "-json", "-workers", "8", "file://"+src, "file://"+dst)
-	t.Logf("2,000 keys file:// → file:// in %v", time.Since(start))
-	if s := cpSummaryOf(t, stdout); code != 0 || s.Copied != 2000 {
-		t.Errorf("status %d, %+v", code, s)
+	srcC, c1, err := openCache(context.Background(), "file://"+src)
+	if err != nil {
+		t.Fatal(err)
 	}
-	sameValues(t, "destination", dirValues(t, dst), want)
+	defer c1.Close()
+	dstC, c2, err := openCache(context.Background(), "file://"+dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	g, _ := newGlob("")
+
+	var sum cpSummary
+	took, peak := measureHeap(func() {
+		sum, err = copyAll(context.Background(), srcC, dstC, cpOptions{filter: g, workers: 8}, &lines{stdout: io.Discard, stderr: io.Discard})
+	})
+	t.Logf("cp of %d keys of %d bytes, file:// → file://, 8 workers: %v, heap peak +%.1f MiB", n, size, took, float64(peak)/(1<<20))
+	if err != nil || !sum.Complete || sum.Copied != n {
+		t.Fatalf("%+v, %v", sum, err)
+	}
+	if peak > 16<<20 {
+		t.Errorf("the heap grew by %d MiB while copying %d MiB: values are held, not streamed", peak>>20, n*size>>20)
+	}
+	if got := len(dirValues(t, dst)); got != n {
+		t.Errorf("destination has %d keys, want %d", got, n)
+	}
+
+	var infos []keyInfo
+	took, peak = measureHeap(func() {
+		infos, err = describe(context.Background(), dstC, g, time.Now(), func(k kind) bool { return k.isCert() || k == kindAccountKey })
+	})
+	t.Logf("ls of %d keys, file://: %v, heap peak +%.1f MiB", n, took, float64(peak)/(1<<20))
+	if err != nil || len(infos) != n {
+		t.Fatalf("ls: %d keys, %v", len(infos), err)
+	}
+}
+
+// measureHeap runs f and returns how long it took and how far the heap in
+// use rose above where it was, sampled every 5 ms.
+func measureHeap(f func()) (time.Duration, uint64) {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > base && ms.HeapInuse-base > peak.Load() {
+				peak.Store(ms.HeapInuse - base)
+			}
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	start := time.Now()
+	f()
+	took := time.Since(start)
+	close(stop)
+	<-done
+	return took, peak.Load()
 }
