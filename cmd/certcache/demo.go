@@ -96,7 +96,7 @@ func demo(ctx context.Context, w io.Writer, cacheURL, domain string, pebbleLog i
 		Cache:      cache,
 		Client:     pebble.Client(),
 	}
-	tlsConfig := m.TLSConfig()
+	tlsConfig := certcache.TLSConfig(m, cache) // waits for a certificate another instance is ordering
 	var alpnChecks, http01Checks atomic.Int64
 	getCert := tlsConfig.GetCertificate
 	tlsConfig.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {

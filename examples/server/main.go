@@ -89,7 +89,10 @@ func main() {
 	}
 	httpsSrv := &http.Server{
 		Addr:      *httpsAddr,
-		TLSConfig: m.TLSConfig(),
+		// certcache.TLSConfig is m.TLSConfig() whose handshakes, for a
+		// name another instance is ordering, wait for that certificate
+		// instead of failing (see certcache.ErrIssuing).
+		TLSConfig: certcache.TLSConfig(m, cache),
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprintf(w, "hello from %s over HTTPS\n", r.Host)
 		}),
