@@ -41,6 +41,10 @@
 //	               known to be down (see ErrCircuitOpen); default true
 //	breaker_probe  how often the open breaker probes the store, a Go
 //	               duration; default DefaultBreakerProbeInterval
+//	coordinate     true or false: one order per certificate for the whole
+//	               fleet (see below); default true on every backend
+//	lease_ttl      the time to live of the order leases, a Go duration of
+//	               at least 1s; default DefaultLeaseTTL
 //
 // Packages that wrap every backend (a memory front, encryption at rest) may
 // register further parameters with RegisterWrapper. A parameter no one
@@ -53,10 +57,13 @@
 // server:
 //
 //   - Get returns exactly autocert.ErrCacheMiss — the bare sentinel, never
-//     wrapped, because autocert compares it with == — when, and only when, the
-//     key does not exist. Any other failure (server down, timeout, permission,
-//     a cancelled context) is a descriptive *Error, never the sentinel: a
+//     wrapped, because autocert compares it with == — only when the key does
+//     not exist. Any other failure (server down, timeout, permission, a
+//     cancelled context) is a descriptive *Error, never the sentinel: a
 //     failure reported as a miss makes autocert order a new certificate.
+//     With issuance coordination (the default), a missing certificate is a
+//     miss for one caller in the fleet and ErrIssuing for the others while
+//     that caller orders it.
 //   - Put stores a copy of data: the caller may reuse its slice at once. Get
 //     returns a slice the caller owns.
 //   - Delete of a missing key returns nil.
@@ -77,6 +84,31 @@
 //   - Values up to MaxValueSize bytes are stored; larger ones are refused with
 //     ErrTooLarge before anything is sent.
 //   - No error message contains a password, key or token from the URL.
+//
+// # One order per certificate for the whole fleet
+//
+// autocert orders a certificate on every node whose Get misses, so N nodes
+// that get a new name at once order N certificates, and Let's Encrypt
+// allows five duplicates per week. A Cache from Open (and from a backend's
+// New) coordinates issuance through leases in the store (see ErrIssuing
+// for how): exactly one caller in the fleet gets the miss and orders; the
+// others get ErrIssuing at once, never a wait under autocert's lock. Serve
+// TLS with TLSConfig (or GetCertificate) so that those handshakes wait for
+// the certificate instead of failing:
+//
+//	srv := &http.Server{TLSConfig: certcache.TLSConfig(m, cache), …}
+//
+// Renewals and the ACME account key are coordinated the same way, so a
+// fleet renews each certificate once and registers one account. A failed
+// order holds the name for one lease TTL (DefaultLeaseTTL, a minute, as
+// autocert's own pause after a failure) across the fleet. coordinate=false
+// turns it off.
+//
+// # Optional capabilities
+//
+// Every backend also keeps leases (AcquireLease) and lists its keys (List);
+// see LeaseDriver and ListDriver. The certcache command lists, inspects and
+// copies stores with them.
 //
 // Errors carry the backend, operation and key ("certcache/redis: get
 // "example.com": …") and wrap their cause, so errors.Is and errors.As see
