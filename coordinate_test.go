@@ -10,7 +10,9 @@ import (
 	"encoding/pem"
 	"errors"
 	"math/big"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -219,5 +221,43 @@ func TestCoordinationParams(t *testing.T) {
 			}
 			c.Close()
 		}
+	}
+}
+
+var benchSeq atomic.Int64 // distinct missing names across runs
+
+// BenchmarkCoordination measures what coordination adds: nothing that
+// matters to a hit (a key check), and to a miss of a certificate an
+// acquired lease and a second read.
+func BenchmarkCoordination(b *testing.B) {
+	value := certValue(b, "hit.example", time.Now(), time.Now().Add(90*24*time.Hour))
+	for _, on := range []bool{false, true} {
+		name := "coordinate=" + map[bool]string{false: "false", true: "true"}[on]
+		c, err := Open(context.Background(), "mem://bench-"+name+"?"+name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // as autocert's handshake
+		defer cancel()
+		c.Put(ctx, "hit.example", value)
+		b.Run("GetHit/"+name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.Get(ctx, "hit.example"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("GetMissCert/"+name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				octx, ocancel := context.WithCancel(ctx)
+				if _, err := c.Get(octx, "miss-"+strconv.FormatInt(benchSeq.Add(1), 10)+".example"); err != autocert.ErrCacheMiss { //nolint:errorlint
+					b.Fatal(err)
+				}
+				ocancel()
+			}
+		})
 	}
 }
