@@ -34,6 +34,7 @@ type driver struct {
 	client *s3.Client
 	bucket string
 	prefix string // "" or ending in "/"
+	segMax int    // the longest object name under prefix for a key or a lease
 	sse    types.ServerSideEncryption
 	kmsKey *string
 
@@ -52,7 +53,8 @@ func newDriver(client *s3.Client, bucket string, o Options) (*driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &driver{client: client, bucket: bucket, prefix: prefix, sse: o.SSE}
+	d := &driver{client: client, bucket: bucket, prefix: prefix, sse: o.SSE,
+		segMax: min(maxSegmentLen, maxNameLen-len(prefix))}
 	switch o.SSE {
 	case "", types.ServerSideEncryptionAes256, types.ServerSideEncryptionAwsKms:
 	default:
@@ -97,7 +99,7 @@ func cleanPrefix(p string) (string, error) {
 
 // name returns the object name of key.
 func (d *driver) name(key string) *string {
-	return aws.String(d.prefix + keyname.Encode(key, min(maxSegmentLen, maxNameLen-len(d.prefix))))
+	return aws.String(d.prefix + keyname.Encode(key, d.segMax))
 }
 
 func (d *driver) Get(ctx context.Context, key string) ([]byte, error) {
@@ -120,13 +122,21 @@ func (d *driver) Get(ctx context.Context, key string) ([]byte, error) {
 }
 
 func (d *driver) Put(ctx context.Context, key string, data []byte) error {
+	name := d.name(key)
+	var meta map[string]string
+	if strings.Contains((*name)[len(d.prefix):], "~") {
+		// A shortened name has lost the end of the key; List reads it back
+		// from here.
+		meta = map[string]string{keyMeta: encodeKeyMeta(key)}
+	}
 	_, err := d.client.PutObject(ctx, &s3.PutObjectInput{
 		Bucket:               &d.bucket,
-		Key:                  d.name(key),
+		Key:                  name,
 		Body:                 bytes.NewReader(data),
 		ContentLength:        aws.Int64(int64(len(data))),
 		ServerSideEncryption: d.sse,
 		SSEKMSKeyId:          d.kmsKey,
+		Metadata:             meta,
 	})
 	return d.classify(err)
 }

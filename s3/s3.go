@@ -104,6 +104,38 @@
 // "." or ".." segments; prefixes do not nest (objects of prefix "a" never
 // look like those of "a/b").
 //
+// A key whose name had to be shortened has its whole key recorded in the
+// object's user metadata (x-amz-meta-certcache-key, base64url), where
+// certcache.List reads it back.
+//
+// # Leases
+//
+// certcache.AcquireLease keeps a lease as a small JSON object (the holder's
+// token and the TTL) named ".lease-" and the encoded lease name under the
+// prefix: never a key's name, since keys never begin with a dot, and never
+// listed. Acquiring creates it with a conditional PutObject (If-None-Match:
+// *) or replaces an expired one with If-Match on its ETag, so that of many
+// nodes exactly one wins; refreshing rewrites it with If-Match, and
+// releasing writes it back, with If-Match, as free (it is not deleted:
+// MinIO ignores If-Match on DeleteObject, and an unconditional delete could
+// remove a lease just taken over by another node, so every lease name used
+// keeps an object of a few dozen bytes). Expiry is judged by the store's
+// clock, never the node's: the object's Last-Modified against the Date of
+// the answer that read it, and, within a second of expiry, the
+// millisecond times of a listing (a short-lived ".lease-…!…" clock object
+// is written beside the lease for this). On MinIO a lease lasts its TTL; on
+// a store whose listings give whole seconds, up to two seconds more, never
+// less. The server must support conditional writes (S3 since 2024, MinIO
+// releases since 2024). Leases need no permission beyond the policy below.
+//
+// # Listing
+//
+// certcache.List reads the prefix with ListObjectsV2, a page of 1000
+// objects at a time, with the delimiter "/" so that nested prefixes stay
+// out. It needs s3:ListBucket. Objects under the prefix that no key maps
+// to (written by something else) are skipped; a shortened name costs one
+// HeadObject to read its key. Sizes and times are those of the listing.
+//
 // # Errors
 //
 // Only a missing object (S3's NoSuchKey) is a miss. A missing bucket
@@ -112,7 +144,10 @@
 // failures and 503 answers (SlowDown, a server starting up) match
 // certcache.ErrUnavailable. The SDK retries as it is configured to
 // (AWS_MAX_ATTEMPTS, the profile's retry settings), always within the
-// per-call timeout. Deleting a missing object is not an error.
+// per-call timeout, except that a client built from a URL does not retry a
+// refused connection: a stopped server is reported at once (in
+// milliseconds, not the seconds of the SDK's backoff). A client handed to
+// New keeps its own retryer. Deleting a missing object is not an error.
 package s3
 
 import (

@@ -95,6 +95,8 @@ func TestConformance(t *testing.T) {
 		Outage: conformance.OutageOn(func(t testing.TB) (*testenv.Server, string) { return minio(t, testenv.MinIO) },
 			func(endpoint string) string { return cacheURL(endpoint, "outage", "&timeout=2s") }),
 		Timeout: 5 * time.Second,
+		// Contender processes inherit the credentials in the environment.
+		URL:     func(ns string) string { return cacheURL(endpoint, ns, "&timeout=5s") },
 		Secrets: []string{testenv.MinIOPassword},
 	})
 }

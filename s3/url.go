@@ -222,6 +222,13 @@ func (p *urlParams) newClient(ctx context.Context) (*s3.Client, func(), error) {
 		if p.pathStyle {
 			o.UsePathStyle = true
 		}
+		// The SDK logs every Get of an object stored without a checksum
+		// (by an upload with when_required, by a server that keeps none)
+		// to stderr; a cache reads such objects on every handshake.
+		o.DisableLogOutputChecksumValidationSkipped = true
+		if o.Retryer != nil { // set by the SDK before our options run
+			o.Retryer = newRefusedFailsFast(o.Retryer)
+		}
 	})
 	return client, closeIdle, nil
 }
