@@ -346,8 +346,8 @@ func (s *Storage) Exists(ctx context.Context, k string) bool {
 func (s *Storage) List(ctx context.Context, dir string, recursive bool) ([]string, error) {
 	prefix := dirPrefix(dir)
 	var (
-		keys []string
-		seen = map[string]bool{}
+		keys  []string
+		seen  = map[string]bool{}
 		found bool
 	)
 	for e, err := range certcache.List(ctx, s.c, prefix) {
