@@ -48,6 +48,47 @@
 // the prefix "a", so give unrelated deployments prefixes that are not
 // colon-extensions of each other.
 //
+// # Leases
+//
+// The cache implements certcache.LeaseDriver. The lease called NAME is the
+// string key
+//
+//	PREFIX "\x00lease:" NAME
+//
+// holding the holder's token, with Redis's own expiry (PX): the server's
+// clock decides when a lease ends. Prefixes, keys and lease names never hold
+// a NUL byte, so no lease key equals a cache key of any namespace, and
+// leases of different namespaces never collide. Acquiring is SET NX PX in a
+// script that also lets the holder re-acquire (extending its lease);
+// refreshing and releasing are scripts that compare the token before
+// PEXPIRE or DEL. Each script touches the lease key alone, so it runs on a
+// single server, through Sentinel, and on the cluster node that owns the
+// key's slot. Replication is asynchronous: a failover in the second after
+// an acquisition may lose the lease, as it may lose a Put.
+//
+// # Listing
+//
+// The cache implements certcache.ListDriver with SCAN … MATCH PREFIX:* TYPE
+// string, about 1,000 keys a page, on every master of a cluster (or shard of a
+// ring) in turn, and a pipelined STRLEN per page for the sizes. Glob
+// characters (* ? [ ] \) in the prefixes are escaped, so a namespace never
+// lists another's keys; lease keys are never listed. Redis keeps no write time,
+// so ModTime is zero. SCAN lists every key that exists from the start of a
+// listing to its end, but it may list a key twice if the keyspace shrinks
+// or a cluster moves slots meanwhile; keys written or deleted during a
+// listing may or may not appear. A listing of the prefix "a" includes the
+// keys of the nested namespace "a:b", as Get through "a" reads them.
+//
+// # Unreachable servers
+//
+// A refused connection (nothing listens: the server is stopped) is reported
+// at once, as an error matching certcache.ErrUnavailable, instead of after
+// go-redis's retries (about 1.7 s by default). Clients opened from a URL
+// dial once per attempt (sentinel and cluster URLs may set dialer_retries;
+// go-redis's default is 5) and do not retry a refusal; timeouts, resets and
+// unreachable networks are still retried max_retries times. A client given
+// to New keeps its own settings.
+//
 // # Errors
 //
 // Only a missing key (go-redis's redis.Nil) is a miss. Connection failures,
@@ -230,7 +271,12 @@ func newClient(mode, rawURL, caFile string) (goredis.UniversalClient, error) {
 			return nil, err
 		}
 		o.ContextTimeoutEnabled = true
-		return goredis.NewClient(o), nil
+		if o.DialerRetries == 0 {
+			o.DialerRetries = defaultDialerRetries
+		}
+		c := goredis.NewClient(o)
+		failFast(c)
+		return c, nil
 	case "sentinel":
 		o, err := goredis.ParseFailoverURL(rawURL)
 		if err != nil {
@@ -243,6 +289,10 @@ func newClient(mode, rawURL, caFile string) (goredis.UniversalClient, error) {
 			return nil, err
 		}
 		o.ContextTimeoutEnabled = true
+		if o.DialerRetries == 0 {
+			o.DialerRetries = defaultDialerRetries
+		}
+		o.Dialer = failoverDialer(o)
 		return goredis.NewFailoverClient(o), nil
 	case "cluster":
 		o, err := goredis.ParseClusterURL(rawURL)
@@ -253,7 +303,12 @@ func newClient(mode, rawURL, caFile string) (goredis.UniversalClient, error) {
 			return nil, err
 		}
 		o.ContextTimeoutEnabled = true
-		return goredis.NewClusterClient(o), nil
+		if o.DialerRetries == 0 {
+			o.DialerRetries = defaultDialerRetries
+		}
+		c := goredis.NewClusterClient(o)
+		failFast(c)
+		return c, nil
 	}
 	return nil, fmt.Errorf("%w: unknown redis scheme variant %q", certcache.ErrInvalidURL, mode)
 }

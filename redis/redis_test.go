@@ -20,40 +20,45 @@ const testPassword = "s3cr3t-redis-pw"
 
 func TestConformance(t *testing.T) {
 	base := testenv.RedisURL(t)
-	conformance.Run(t, conformance.Harness{
-		Open: func(t testing.TB, ns string) (certcache.Cache, error) {
-			return certcache.Open(context.Background(), base+"?prefix="+ns+"&timeout=5s")
-		},
-		OpenBroken: func(t testing.TB) (certcache.Cache, error) {
-			return certcache.Open(context.Background(),
-				"redis://:"+testPassword+"@"+testenv.ClosedAddr(t)+"/0?timeout=2s&dial_timeout=1s")
-		},
-		BrokenIsUnavailable: true,
-		Outage:              conformance.OutageOn(testenv.Redis, func(u string) string { return u + "?prefix=outage&timeout=2s" }),
-		Timeout:             5 * time.Second,
-		Secrets:             []string{testPassword},
-	})
+	conformance.Run(t, harness(func(ns string) string { return base + "?prefix=" + ns + "&timeout=5s" },
+		conformance.Harness{
+			OpenBroken: func(t testing.TB) (certcache.Cache, error) {
+				return certcache.Open(context.Background(),
+					"redis://:"+testPassword+"@"+testenv.ClosedAddr(t)+"/0?timeout=2s&dial_timeout=1s")
+			},
+			BrokenIsUnavailable: true,
+			Outage:              conformance.OutageOn(testenv.Redis, func(u string) string { return u + "?prefix=outage&timeout=2s" }),
+			Timeout:             5 * time.Second,
+			Secrets:             []string{testPassword},
+		}))
+	runRedisCases(t, base)
 }
 
-// TestSentinel runs the suite through a sentinel-discovered master.
+// harness completes h with Open and URL (so that lease contention runs in
+// other processes too) for the namespace URLs nsURL returns.
+func harness(nsURL func(ns string) string, h conformance.Harness) conformance.Harness {
+	h.URL = nsURL
+	h.Open = func(t testing.TB, ns string) (certcache.Cache, error) {
+		return certcache.Open(context.Background(), nsURL(ns))
+	}
+	return h
+}
+
+// TestSentinel runs the suite and the Redis-specific cases through a
+// sentinel-discovered master.
 func TestSentinel(t *testing.T) {
 	_, u := testenv.RedisSentinel(t)
-	conformance.Run(t, conformance.Harness{
-		Open: func(t testing.TB, ns string) (certcache.Cache, error) {
-			return certcache.Open(context.Background(), u+"&prefix="+ns)
-		},
-	})
+	conformance.Run(t, harness(func(ns string) string { return u + "&prefix=" + ns }, conformance.Harness{}))
+	runRedisCases(t, u)
 }
 
-// TestCluster runs the suite on a three-node cluster, whose keys hash to
-// different nodes.
+// TestCluster runs the suite and the Redis-specific cases on a three-node
+// cluster, whose keys (and leases) hash to different nodes and whose
+// listings visit every master.
 func TestCluster(t *testing.T) {
 	_, u := testenv.RedisCluster(t)
-	conformance.Run(t, conformance.Harness{
-		Open: func(t testing.TB, ns string) (certcache.Cache, error) {
-			return certcache.Open(context.Background(), u+"&prefix="+ns)
-		},
-	})
+	conformance.Run(t, harness(func(ns string) string { return u + "&prefix=" + ns }, conformance.Harness{}))
+	runRedisCases(t, u)
 }
 
 // TestAuth: a server that wants a password refuses a wrong one with an

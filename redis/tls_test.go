@@ -17,11 +17,8 @@ func TestTLS(t *testing.T) {
 	_, u := testenv.RedisTLS(t, ca)
 	caFile := ca.WriteFile(t)
 	t.Run("Conformance", func(t *testing.T) {
-		conformance.Run(t, conformance.Harness{
-			Open: func(t testing.TB, ns string) (certcache.Cache, error) {
-				return certcache.Open(context.Background(), u+"/0?tls_ca_file="+caFile+"&prefix="+ns)
-			},
-		})
+		conformance.Run(t, harness(func(ns string) string { return u + "/0?tls_ca_file=" + caFile + "&prefix=" + ns },
+			conformance.Harness{}))
 	})
 	t.Run("WrongCA", func(t *testing.T) {
 		other := testenv.NewCA(t, "some other CA").WriteFile(t)
