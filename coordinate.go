@@ -92,9 +92,17 @@ type coordinated struct {
 	p     *portable
 	ttl   time.Duration
 
-	mu   sync.Mutex
-	held map[string]*orderLease // key → the order lease this Cache holds
+	mu        sync.Mutex
+	held      map[string]*orderLease // key → the order lease this Cache holds
+	elsewhere map[string]time.Time   // key → when its lease was last found held by another
 }
+
+// heldRecheck is how long a lease found held by another holder is taken to
+// be still held without asking the store again. Every handshake for the
+// name on this node reads the key (the certificate may have landed), but
+// only one in heldRecheck tries the lease, which on an object store is
+// several round trips, all under autocert's lock.
+const heldRecheck = time.Second
 
 // orderLease is an order lease held by this Cache.
 type orderLease struct {
@@ -110,7 +118,7 @@ func coordinate(inner Cache, p *portable, o *Options) Cache {
 	if o != nil && o.LeaseTTL > 0 {
 		ttl = max(o.LeaseTTL, minLeaseTTL)
 	}
-	return &coordinated{inner: inner, p: p, ttl: ttl, held: map[string]*orderLease{}}
+	return &coordinated{inner: inner, p: p, ttl: ttl, held: map[string]*orderLease{}, elsewhere: map[string]time.Time{}}
 }
 
 type peekKey struct{}
@@ -142,9 +150,13 @@ func (c *coordinated) Get(ctx context.Context, key string) ([]byte, error) {
 func (c *coordinated) takeOrder(ctx context.Context, key string) ([]byte, error) {
 	c.mu.Lock()
 	_, mine := c.held[key]
+	seen, heldElsewhere := c.elsewhere[key]
 	c.mu.Unlock()
 	if mine {
 		return nil, c.issuing(key, "an order by this process is running, or failed less than a lease TTL ago")
+	}
+	if heldElsewhere && time.Since(seen) < heldRecheck {
+		return nil, c.issuing(key, "another holder of its order lease is ordering it")
 	}
 	data, got, err := c.acquire(ctx, key)
 	switch {
@@ -164,6 +176,20 @@ func (c *coordinated) takeOrder(ctx context.Context, key string) ([]byte, error)
 // Otherwise the lease is held, and kept alive while ctx lives.
 func (c *coordinated) acquire(ctx context.Context, key string) (data []byte, got bool, err error) {
 	l, err := c.p.acquireLease(ctx, leasePrefix+key, c.ttl)
+	c.mu.Lock()
+	if errors.Is(err, ErrLeaseHeld) {
+		if len(c.elsewhere) >= 1024 { // forget what is stale, so the map stays small
+			for k, t := range c.elsewhere {
+				if time.Since(t) >= heldRecheck {
+					delete(c.elsewhere, k)
+				}
+			}
+		}
+		c.elsewhere[key] = time.Now()
+	} else {
+		delete(c.elsewhere, key)
+	}
+	c.mu.Unlock()
 	if errors.Is(err, ErrLeaseHeld) {
 		return nil, false, nil
 	}

@@ -48,17 +48,31 @@ func TestFleet(t *testing.T) {
 			rawURL = withParam(rawURL, "timeout=10s")
 			label := strings.ReplaceAll(b.name, "+", "-")
 			domain := func(scenario string) string { return scenario + "." + label + ".certcache.test" }
-			t.Run("4-stampede-helper", func(t *testing.T) { testStampede(t, rawURL, domain("stampede-helper"), domain("cached-helper"), true) })
-			t.Run("4-stampede-cache-alone", func(t *testing.T) { testStampede(t, rawURL, domain("stampede-alone"), domain("cached-alone"), false) })
-			t.Run("4-stampede-control-uncoordinated", func(t *testing.T) { testUncoordinated(t, withParam(rawURL, "coordinate=false"), domain("control")) })
-			t.Run("5-holder-dies", func(t *testing.T) { testHolderDies(t, withParam(rawURL, "lease_ttl=3s"), domain("dies")) })
-			t.Run("6-ca-refuses", func(t *testing.T) { testRefused(t, withParam(rawURL, "lease_ttl=4s"), domain("refused")) })
 			if renewalRows[b.name] {
-				t.Run("7-renewal-cycles", func(t *testing.T) { testRenewals(t, rawURL, domain("renew")) })
+				// Mostly waiting for renewal timers: runs beside the rest.
+				t.Run("7-renewal-cycles", func(t *testing.T) {
+					t.Parallel()
+					testRenewals(t, rawURL, domain("renew"))
+				})
 			}
+			t.Run("busy", func(t *testing.T) {
+				// Five nodes and a CA per scenario keep the CPU busy: a few
+				// rows at a time, so that latencies measure the code, not a
+				// machine with twenty processes per core.
+				fleetSlots <- struct{}{}
+				defer func() { <-fleetSlots }()
+				t.Run("4-stampede-helper", func(t *testing.T) { testStampede(t, rawURL, domain("stampede-helper"), domain("cached-helper"), true) })
+				t.Run("4-stampede-cache-alone", func(t *testing.T) { testStampede(t, rawURL, domain("stampede-alone"), domain("cached-alone"), false) })
+				t.Run("4-stampede-control-uncoordinated", func(t *testing.T) { testUncoordinated(t, withParam(rawURL, "coordinate=false"), domain("control")) })
+				t.Run("5-holder-dies", func(t *testing.T) { testHolderDies(t, withParam(rawURL, "lease_ttl=3s"), domain("dies")) })
+				t.Run("6-ca-refuses", func(t *testing.T) { testRefused(t, withParam(rawURL, "lease_ttl=4s"), domain("refused")) })
+			})
 		})
 	}
 }
+
+// fleetSlots bounds how many rows run their busy scenarios at once.
+var fleetSlots = make(chan struct{}, 2)
 
 // renewalRows are the backends the renewal scenario runs on: it takes over
 // two minutes of wall time each, so it runs on one row of each kind of
@@ -91,11 +105,16 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	return s[max(0, min(i, len(s)-1))]
 }
 
-func roundTrip(e *env, t *testing.T) time.Duration {
+// roundTrip is the median time of a Get that misses on node 0's store.
+func roundTrip(e *env) time.Duration {
 	c := e.node(0).cache
-	start := time.Now()
-	c.Get(context.Background(), "round-trip-probe+token")
-	return time.Since(start)
+	var ds []time.Duration
+	for range 5 {
+		start := time.Now()
+		c.Get(context.Background(), "round-trip-probe+token")
+		ds = append(ds, time.Since(start))
+	}
+	return percentile(ds, 50)
 }
 
 // testStampede is scenario 4.
@@ -110,7 +129,7 @@ func testStampede(t *testing.T, rawURL, domain, cached string, helper bool) {
 		}
 	}
 	before := e.pebble.Stats()
-	rtt := roundTrip(e, t)
+	rtt := roundTrip(e)
 
 	// Handshakes for the cached name on every node, all through the stampede.
 	stop := make(chan struct{})
@@ -188,25 +207,28 @@ func testStampede(t *testing.T, rawURL, domain, cached string, helper bool) {
 	if orders > 2 {
 		t.Errorf("%d orders for one issuance, want at most 2 (one dropped TLS-ALPN-01 attempt)", orders)
 	}
+	// No Get waits for the order under autocert's lock. If one did, the
+	// handshakes it holds up (the cached name's on that node, the other
+	// nodes' failing ones) would last as long as the order: the holder's
+	// handshake. They must stay well below it; the figures are logged
+	// above against the store's round trip.
+	order := percentile(holder, 50)
 	if helper {
 		for _, h := range failed {
 			t.Errorf("node %d: handshake failed with the helper: %v", h.node, h.err)
 		}
 	} else {
 		if len(failed) == 0 {
-			t.Logf("no handshake failed without the helper (the order finished before any other node asked)")
+			t.Errorf("no handshake failed without the helper: the stampede did not overlap the order")
 		}
 		for _, h := range failed {
-			if h.took > time.Second+rtt {
-				t.Errorf("node %d: a handshake without the helper failed after %v (want fast, a store round trip is %v): %v", h.node, h.took, rtt, h.err)
+			if h.took >= order/2 {
+				t.Errorf("node %d: a handshake without the helper failed after %v; the order took %v (store round trip %v): it waited for the order", h.node, h.took, order, rtt)
 			}
 		}
 	}
-	// Handshakes for the cached name never wait for the order: no Get waits
-	// under autocert's lock. A second is far above a handshake on loopback
-	// and far below an order.
-	if worst := percentile(cachedTook, 100); worst > time.Second {
-		t.Errorf("a handshake for the cached name took %v during the stampede", worst)
+	if worst := percentile(cachedTook, 100); worst >= order/2 {
+		t.Errorf("a handshake for the cached name took %v during the stampede; the order took %v (store round trip %v)", worst, order, rtt)
 	}
 
 	// Every node now serves the one certificate.
