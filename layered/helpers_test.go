@@ -36,8 +36,13 @@ func newTier(t testing.TB, name string, log *callLog) *tier {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &tier{Cache: c, name: name, log: log, fail: map[string]bool{}}
+	// Beneath coordination, as the tiers of a Stack from Open are.
+	return &tier{Cache: certcache.Uncoordinated(c), name: name, log: log, fail: map[string]bool{}}
 }
+
+// Unwrap returns the wrapped cache, so that certcache.List (a preload) and
+// AcquireLease find the store through the wrapper.
+func (c *tier) Unwrap() certcache.Cache { return c.Cache }
 
 func (c *tier) setFail(op string, fail bool) {
 	c.mu.Lock()

@@ -33,6 +33,9 @@
 //	memory_max_bytes    the most bytes of keys and values held: a number of
 //	                    bytes, or with a unit KiB, MiB, GiB (or KB, MB, GB);
 //	                    default 64MiB
+//	memory_preload      true or false: when the cache opens, load every
+//	                    certificate of the backend into memory, in the
+//	                    background (see Preloading); default false
 //
 // For example "mem://?memory=true&memory_ttl=30s&memory_max_bytes=8MiB".
 // A bad value is an error wrapping certcache.ErrInvalidURL that names the
@@ -103,6 +106,55 @@
 // "certcache/layered: get "key": …"; errors from a tier pass through as that
 // tier returned them.
 //
+// # Preloading
+//
+// autocert reads a certificate it has not loaded yet while it holds a lock
+// that every TLS handshake of the node takes, so a restarted node's first
+// handshakes wait for each other: N names cost N store round trips one
+// after the other (1,000 names behind 10 ms of latency: over ten seconds
+// before the last one is served). With memory_preload=true
+// (MemoryOptions.Preload), the Stack loads every certificate into its
+// memory front as soon as it is made, in bulk: one streaming listing of
+// the authority (certcache.List) and up to PreloadConcurrency Gets at
+// once (DefaultPreloadConcurrency). Handshakes then find their certificate
+// in memory; one that comes before the preload reached its name reads the
+// store as it would have without the preload.
+//
+// The preload runs in the background: New, certcache.Open and Get never
+// wait for it; PreloadDone reports its end, for a server that prefers to
+// take traffic only then. It loads certificate keys only ("<domain>" and
+// "<domain>+rsa"; tokens, HTTP-01 challenges and the account key are read
+// when needed), never evicts anything (it stops when the front reaches
+// memory_max_entries or memory_max_bytes: size them for every certificate),
+// never overwrites a copy that a handshake, Put or Delete left meanwhile,
+// and never takes an order lease (a certificate deleted since the listing
+// is skipped). It needs a backend that can list (every backend of this
+// module can). A failure only logs (MemoryOptions.Logger, default
+// slog.Default()) and counts (Stats): a failed listing ends it; a failed
+// Get is counted and skipped, unless the store is unavailable
+// (certcache.ErrUnavailable), which ends it. Close stops it.
+//
+// A preloaded copy is fresh for the TTL like any other fill. After that,
+// a name autocert has not asked for yet is read from the store again, under
+// autocert's lock, as without the preload (autocert keeps what it loaded,
+// so a name is read once per process either way). The expired copies stay
+// in memory until the bounds evict them, and are served when the store
+// fails (stale-if-error): a node restarted just before an outage still
+// serves every certificate. A longer memory_ttl stretches the window in
+// which first handshakes are answered from memory, at the cost of seeing
+// another node's renewal later (see Reads).
+//
+// # Issuance coordination
+//
+// certcache.Open puts issuance coordination (certcache.ErrIssuing) above
+// the memory front, where it sees what autocert sees, a due certificate in
+// memory included. Below a front it would not: a renewal answered from
+// memory would take no lease, and every node would renew. So a Stack uses
+// its tiers beneath their coordination (certcache.Uncoordinated), and New
+// does the same with tiers opened by certcache.Open: a Stack built with
+// New does not coordinate issuance itself; open the backend by URL with
+// the memory parameters for a coordinated front.
+//
 // # Counters
 //
 // Stats returns a snapshot of atomic counters: hits per tier, misses, stale
@@ -134,6 +186,7 @@ type Stack struct {
 	group  singleflight.Group
 	writes atomic.Uint64 // Puts and Deletes begun; see load
 	closed atomic.Bool
+	pre    *preloader // nil without a preload
 
 	hits          []atomic.Uint64 // per tier
 	misses        atomic.Uint64
@@ -147,30 +200,39 @@ var _ certcache.Cache = (*Stack)(nil)
 // New returns a Cache over tiers, fastest first, the last one authoritative;
 // its dynamic type is *Stack. Tiers made by NewMemory are fronts that answer
 // within their TTL; any other tier but the last is a fallback (see the
-// package documentation). Close closes every tier.
+// package documentation). A Memory tier whose options ask for a preload
+// starts loading the authority's certificates now, in the background.
+// Close closes every tier.
+//
+// New uses each tier beneath its issuance coordination
+// (certcache.Uncoordinated): see the package documentation (# Issuance
+// coordination).
 func New(tiers ...certcache.Cache) (certcache.Cache, error) {
 	if len(tiers) == 0 {
 		return nil, errors.New("certcache/layered: New: no tiers")
 	}
 	s := &Stack{
-		tiers: append([]certcache.Cache(nil), tiers...),
+		tiers: make([]certcache.Cache, len(tiers)),
 		mems:  make([]*Memory, len(tiers)),
-		auth:  tiers[len(tiers)-1],
 		hits:  make([]atomic.Uint64, len(tiers)),
 	}
 	for i, t := range tiers {
 		if t == nil {
 			return nil, fmt.Errorf("certcache/layered: New: tier %d is nil", i)
 		}
+		t = certcache.Uncoordinated(t)
 		for j := 0; j < i; j++ {
-			if tiers[j] == t {
+			if s.tiers[j] == t {
 				return nil, fmt.Errorf("certcache/layered: New: tiers %d and %d are the same cache", j, i)
 			}
 		}
+		s.tiers[i] = t
 		if m, ok := t.(*Memory); ok && i < len(tiers)-1 {
 			s.mems[i] = m
 		}
 	}
+	s.auth = s.tiers[len(s.tiers)-1]
+	s.startPreload()
 	return s, nil
 }
 
@@ -353,11 +415,14 @@ func frontFailure(op, key string, errs []error) error {
 // finds it, as errors.Unwrap does for a tree of errors.
 func (s *Stack) Unwrap() []certcache.Cache { return s.tiers }
 
-// Close implements certcache.Cache: it closes every tier, and returns the
-// first error.
+// Close implements certcache.Cache: it stops a running preload, closes
+// every tier, and returns the first error.
 func (s *Stack) Close() error {
 	if s.closed.Swap(true) {
 		return nil
+	}
+	if s.pre != nil {
+		s.pre.close()
 	}
 	var first error
 	for _, t := range s.tiers {
@@ -398,6 +463,18 @@ type Stats struct {
 	// values, expired ones included).
 	Entries int
 	Bytes   int64
+
+	// PreloadListed counts the certificate keys a preload has found in
+	// the authority's listing so far; PreloadLoaded the copies it has put
+	// in memory (keys a handshake loaded first, or deleted since they were
+	// listed, are not counted); PreloadErrors its failed Gets, and a
+	// failed listing. PreloadDone is true once the preload has ended, in
+	// whatever way: run to the end, stopped by a full front, by an
+	// unavailable store, or by Close. All are zero without a preload.
+	PreloadListed uint64
+	PreloadLoaded uint64
+	PreloadErrors uint64
+	PreloadDone   bool
 }
 
 // Stats returns a snapshot of the Stack's counters.
@@ -420,13 +497,15 @@ func (s *Stack) Stats() Stats {
 			st.Bytes += b
 		}
 	}
+	s.preloadStats(&st)
 	return st
 }
 
 // StatsOf returns the counters of c if it is a Stack or a Memory tier, as
-// New, NewMemory and certcache.Open with memory=true return them.
+// New and NewMemory return them, or such a cache beneath issuance
+// coordination, as certcache.Open with memory=true returns it.
 func StatsOf(c certcache.Cache) (Stats, bool) {
-	switch c := c.(type) {
+	switch c := certcache.Uncoordinated(c).(type) {
 	case *Stack:
 		return c.Stats(), true
 	case *Memory:

@@ -35,7 +35,7 @@ func TestConformance(t *testing.T) {
 	t.Run("URL", func(t *testing.T) {
 		conformance.Run(t, conformance.Harness{
 			Open: func(t testing.TB, ns string) (certcache.Cache, error) {
-				return certcache.Open(bg(), "mem://"+ns+"?memory=true&memory_ttl=1m&memory_max_bytes=64MiB")
+				return certcache.Open(bg(), "mem://url-"+ns+"?memory=true&memory_ttl=1m&memory_max_bytes=64MiB")
 			},
 			OpenBroken: broken,
 		})
@@ -43,7 +43,7 @@ func TestConformance(t *testing.T) {
 	t.Run("New", func(t *testing.T) {
 		conformance.Run(t, conformance.Harness{
 			Open: func(t testing.TB, ns string) (certcache.Cache, error) {
-				back, err := certcache.Open(bg(), "mem://"+ns)
+				back, err := certcache.Open(bg(), "mem://new-"+ns)
 				if err != nil {
 					return nil, err
 				}
@@ -61,7 +61,7 @@ func TestConformance(t *testing.T) {
 				if err != nil {
 					return nil, err
 				}
-				back, err := certcache.Open(bg(), "mem://"+ns)
+				back, err := certcache.Open(bg(), "mem://three-"+ns)
 				if err != nil {
 					return nil, err
 				}
@@ -564,7 +564,7 @@ func TestURLParams(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			if _, isFront := c.(*layered.Stack); isFront != tc.front {
+			if _, isFront := certcache.Uncoordinated(c).(*layered.Stack); isFront != tc.front {
 				t.Fatalf("Open gave a %T; front = %v, want %v", c, isFront, tc.front)
 			}
 			mustPut(t, c, "example.com", "v")

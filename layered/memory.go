@@ -3,6 +3,7 @@ package layered
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,8 +50,36 @@ type MemoryOptions struct {
 	// DefaultMaxBytes.
 	MaxBytes int64
 
+	// Preload makes a Stack with this tier in front of its authority load
+	// every certificate the authority lists into the tier when the Stack
+	// is made (by New, or by certcache.Open with memory_preload=true): in
+	// the background, never delaying New or a Get. See the package
+	// documentation (# Preloading). A Memory used alone, or as the last
+	// tier of a Stack, has nothing to preload from and ignores it.
+	Preload bool
+
+	// PreloadConcurrency bounds the Gets a preload has in flight at once.
+	// Keep it below the backend's connection pool, so that handshakes
+	// still find a connection while a preload runs. If zero,
+	// DefaultPreloadConcurrency().
+	PreloadConcurrency int
+
+	// Logger receives the outcome of a preload: one Info line when it
+	// ends, one Warn line when it fails or some certificates could not be
+	// read. If nil, slog.Default() at the time of logging.
+	Logger *slog.Logger
+
 	// Now is the clock, for tests. If nil, time.Now.
 	Now func() time.Time
+}
+
+// DefaultPreloadConcurrency is the PreloadConcurrency used when
+// MemoryOptions does not set one: 16, but at most the connections a
+// backend's default pool (certcache.DefaultMaxConns, ten per CPU) has left
+// after four for the node's own calls. autocert makes one Get at a time
+// under its lock, so four leave room for handshakes, Puts and leases.
+func DefaultPreloadConcurrency() int {
+	return max(1, min(16, certcache.DefaultMaxConns()-4))
 }
 
 // Memory is a bounded, least-recently-used cache in process memory whose
@@ -65,9 +94,11 @@ type MemoryOptions struct {
 // callback synchronously, under our lock, so the byte count is exact, and a
 // hit costs one lock.
 type Memory struct {
-	ttl      time.Duration
-	maxBytes int64
-	now      func() time.Time
+	ttl        time.Duration
+	maxEntries int
+	maxBytes   int64
+	now        func() time.Time
+	preload    preloadOptions
 
 	mu       sync.Mutex
 	lru      *simplelru.LRU[string, entry]
@@ -111,7 +142,11 @@ func newMemory(o *MemoryOptions) *Memory {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	m := &Memory{ttl: opts.TTL, maxBytes: opts.MaxBytes, now: opts.Now}
+	if opts.PreloadConcurrency <= 0 {
+		opts.PreloadConcurrency = DefaultPreloadConcurrency()
+	}
+	m := &Memory{ttl: opts.TTL, maxEntries: opts.MaxEntries, maxBytes: opts.MaxBytes, now: opts.Now,
+		preload: preloadOptions{on: opts.Preload, concurrency: opts.PreloadConcurrency, logger: opts.Logger}}
 	m.lru, _ = simplelru.NewLRU(opts.MaxEntries, m.onEvict) // size > 0: no error
 	return m
 }
@@ -136,7 +171,16 @@ func (m *Memory) lookup(key string) (val []byte, fresh, ok bool) {
 	return e.val, m.now().Before(e.expires), true
 }
 
-// generation returns the current generation, for storeIf and removeIf.
+// fresh reports whether key is held and fresh, without making it the most
+// recently used.
+func (m *Memory) fresh(key string) bool {
+	m.mu.Lock()
+	e, ok := m.lru.Peek(key)
+	m.mu.Unlock()
+	return ok && m.now().Before(e.expires)
+}
+
+// generation returns the current generation, for store and remove.
 func (m *Memory) generation() uint64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -175,6 +219,40 @@ func (m *Memory) store(key string, data []byte, check bool, gen uint64) bool {
 		m.lru.RemoveOldest()
 	}
 	return true
+}
+
+// preloadStore holds a copy of data for key, fresh for the TTL, as a fill
+// does, but it never evicts: a preload stops when the tier is full (full
+// is true) rather than push out what handshakes loaded. It holds nothing
+// if a Put or Delete happened since generation returned gen, if the tier
+// holds a fresh copy already (a handshake was first), if the value alone
+// exceeds MaxBytes, or after Close.
+func (m *Memory) preloadStore(key string, data []byte, gen uint64) (stored, full bool) {
+	n := size(key, data)
+	if n > m.maxBytes {
+		return false, false // never held by this tier; the next key may fit
+	}
+	v := append([]byte{}, data...)
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if gen != m.gen || m.closed.Load() {
+		return false, false
+	}
+	old, had := m.lru.Peek(key)
+	if had && now.Before(old.expires) {
+		return false, false
+	}
+	bytes, entries := m.bytes+n, m.lru.Len()+1
+	if had {
+		bytes, entries = bytes-size(key, old.val), entries-1
+	}
+	if entries > m.maxEntries || bytes > m.maxBytes {
+		return false, true
+	}
+	m.bytes = bytes // Add replaces without the callback
+	m.lru.Add(key, entry{val: v, expires: now.Add(m.ttl)})
+	return true, false
 }
 
 // remove forgets key. With check, only if no Put or Delete happened since

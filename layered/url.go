@@ -17,11 +17,12 @@ const (
 	paramTTL        = "memory_ttl"
 	paramMaxEntries = "memory_max_entries"
 	paramMaxBytes   = "memory_max_bytes"
+	paramPreload    = "memory_preload"
 )
 
 func init() {
 	certcache.RegisterWrapper(certcache.Wrapper{
-		Params: []string{paramMemory, paramTTL, paramMaxEntries, paramMaxBytes},
+		Params: []string{paramMemory, paramTTL, paramMaxEntries, paramMaxBytes, paramPreload},
 		Rank:   certcache.RankFront,
 		Wrap:   wrapURL,
 	})
@@ -71,6 +72,10 @@ func parseParams(params url.Values) (o *MemoryOptions, on bool, err error) {
 			}
 			o.MaxBytes = n
 		}
+	}
+	if q.Has(paramPreload) {
+		others = true
+		o.Preload = q.Bool(paramPreload, false)
 	}
 	if err := q.Err(); err != nil {
 		return nil, false, err

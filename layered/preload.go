@@ -1,0 +1,262 @@
+package layered
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/certcache/certcache"
+	"golang.org/x/crypto/acme/autocert"
+)
+
+// preloadOptions are a Memory tier's preload settings, from MemoryOptions.
+type preloadOptions struct {
+	on          bool
+	concurrency int
+	logger      *slog.Logger
+}
+
+// preloader is the preload of a Stack: one listing of the authority, and a
+// bounded pool of Gets that fill the Memory tiers that asked for it.
+type preloader struct {
+	targets     []*Memory
+	concurrency int
+	logger      *slog.Logger // nil: slog.Default() when logging
+
+	stop context.CancelCauseFunc // Close stops the preload with errStackClosed
+	done chan struct{}           // closed when the preload has ended
+
+	listed, loaded, failed atomic.Uint64
+
+	mu       sync.Mutex
+	firstErr error // the first failed Get, for the log
+}
+
+// Why a preload ended early; never seen outside this package.
+var (
+	errFrontFull   = errors.New("the memory front is full")
+	errStackClosed = errors.New("the cache was closed")
+)
+
+// closedChan is what PreloadDone returns for a Stack without a preload.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// startPreload starts the preload of s's Memory tiers that asked for one,
+// in the background. The settings (concurrency, logger) are the first such
+// tier's.
+func (s *Stack) startPreload() {
+	var p *preloader
+	for _, m := range s.mems {
+		if m == nil || !m.preload.on {
+			continue
+		}
+		if p == nil {
+			p = &preloader{concurrency: m.preload.concurrency, logger: m.preload.logger, done: make(chan struct{})}
+		}
+		p.targets = append(p.targets, m)
+	}
+	if p == nil {
+		return
+	}
+	// The preload lives as long as the Stack, not as long as the context
+	// of whoever opened it: Close stops it.
+	ctx, stop := context.WithCancelCause(context.Background())
+	p.stop = stop
+	s.pre = p
+	go s.preload(ctx, p)
+}
+
+// preload runs the preload p: it streams the authority's listing, keeps
+// the certificate keys, and hands them to p.concurrency workers that Get
+// each from the authority and store it in the target tiers. It ends when
+// the listing does, or early when a target is full, the store is
+// unavailable, the listing fails or the Stack is closed.
+func (s *Stack) preload(ctx context.Context, p *preloader) {
+	defer close(p.done)
+	start := time.Now()
+	// The authority of a Stack is never coordinated (New removes it), but
+	// a preload must never take an order lease whatever the Stack is
+	// given: a miss here is a certificate deleted since it was listed, not
+	// one to order.
+	auth := certcache.Uncoordinated(s.auth)
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+
+	keys := make(chan string, p.concurrency)
+	var wg sync.WaitGroup
+	for range p.concurrency {
+		wg.Go(func() {
+			for key := range keys {
+				if ctx.Err() == nil {
+					s.preloadKey(ctx, p, auth, key, stop)
+				}
+			}
+		})
+	}
+	var listErr error
+	for e, err := range certcache.List(ctx, auth, "") {
+		if err != nil {
+			if ctx.Err() == nil {
+				listErr = err
+			}
+			break
+		}
+		if !isCertKey(e.Key) {
+			continue
+		}
+		p.listed.Add(1)
+		select {
+		case keys <- e.Key:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	close(keys)
+	wg.Wait()
+	if listErr != nil {
+		p.failed.Add(1)
+	}
+	p.report(context.Cause(ctx), listErr, time.Since(start))
+}
+
+// preloadKey loads one certificate key into p's targets.
+func (s *Stack) preloadKey(ctx context.Context, p *preloader, auth certcache.Cache, key string, stop context.CancelCauseFunc) {
+	gens := make([]uint64, len(p.targets))
+	need := false
+	for i, m := range p.targets {
+		gens[i] = m.generation()
+		need = need || !m.fresh(key)
+	}
+	if !need {
+		return // a handshake loaded it first
+	}
+	v, err := auth.Get(ctx, key)
+	switch {
+	case err == nil:
+	case err == autocert.ErrCacheMiss: //nolint:errorlint // the contract's bare sentinel
+		return // deleted since it was listed
+	case ctx.Err() != nil:
+		return // stopped: not a failure of this key
+	default:
+		p.failed.Add(1)
+		p.mu.Lock()
+		if p.firstErr == nil {
+			p.firstErr = err
+		}
+		p.mu.Unlock()
+		if errors.Is(err, certcache.ErrUnavailable) {
+			// The store is down or the breaker is open: every other Get
+			// would fail the same way, one timeout each.
+			stop(err)
+		}
+		return
+	}
+	stored := false
+	for i, m := range p.targets {
+		ok, full := m.preloadStore(key, v, gens[i])
+		stored = stored || ok
+		if full {
+			stop(errFrontFull)
+		}
+	}
+	if stored {
+		p.loaded.Add(1)
+	}
+}
+
+// report logs how the preload ended: cause is why it was stopped (nil if
+// it ran to the end of the listing), listErr a failed listing.
+func (p *preloader) report(cause, listErr error, took time.Duration) {
+	log := p.logger
+	if log == nil {
+		log = slog.Default()
+	}
+	attrs := []any{
+		slog.Uint64("loaded", p.loaded.Load()),
+		slog.Uint64("listed", p.listed.Load()),
+		slog.Uint64("errors", p.failed.Load()),
+		slog.Duration("took", took),
+	}
+	p.mu.Lock()
+	firstErr := p.firstErr
+	p.mu.Unlock()
+	switch {
+	case listErr != nil:
+		log.Warn("certcache/layered: preload failed: listing the store", append(attrs, slog.Any("err", listErr))...)
+	case errors.Is(cause, errStackClosed):
+		log.Info("certcache/layered: preload stopped: "+errStackClosed.Error(), attrs...)
+	case errors.Is(cause, errFrontFull):
+		log.Info("certcache/layered: preload stopped: "+errFrontFull.Error()+" (memory_max_entries, memory_max_bytes)", attrs...)
+	case cause != nil && !errors.Is(cause, context.Canceled):
+		log.Warn("certcache/layered: preload failed", append(attrs, slog.Any("err", cause))...)
+	case firstErr != nil:
+		log.Warn("certcache/layered: preload done, some certificates could not be read", append(attrs, slog.Any("first_error", firstErr))...)
+	default:
+		log.Info("certcache/layered: preload done", attrs...)
+	}
+}
+
+// close stops a running preload and waits for it to end: every call it
+// has in flight honours the cancellation, so this is prompt.
+func (p *preloader) close() {
+	p.stop(errStackClosed)
+	<-p.done
+}
+
+// isCertKey reports whether autocert keeps a certificate under key: a
+// domain name as autocert makes it (lower-case ASCII after IDNA, with a
+// dot inside), optionally followed by "+rsa". Tokens ("<domain>+token"),
+// HTTP-01 challenges ("<token>+http-01") and the account key
+// ("acme_account+key") are not preloaded: autocert reads them once, at the
+// moment they matter, and outside its handshake lock.
+func isCertKey(key string) bool {
+	name := strings.TrimSuffix(key, "+rsa")
+	if !strings.Contains(name, ".") || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".") {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// PreloadDone returns a channel that is closed when the Stack's preload has
+// ended, whatever the outcome (Stats tells it), or at once if the Stack
+// has no preload. A server that wants every certificate in memory before
+// it takes traffic can wait for it, with a deadline of its own:
+//
+//	select {
+//	case <-stack.PreloadDone():
+//	case <-time.After(10 * time.Second):
+//	}
+func (s *Stack) PreloadDone() <-chan struct{} {
+	if s.pre == nil {
+		return closedChan
+	}
+	return s.pre.done
+}
+
+// preloadStats fills the preload counters of st.
+func (s *Stack) preloadStats(st *Stats) {
+	p := s.pre
+	if p == nil {
+		return
+	}
+	st.PreloadListed = p.listed.Load()
+	st.PreloadLoaded = p.loaded.Load()
+	st.PreloadErrors = p.failed.Load()
+	select {
+	case <-p.done:
+		st.PreloadDone = true
+	default:
+	}
+}
