@@ -40,9 +40,8 @@ import (
 // the lease's age uncertain by up to a second either way. Outside the two
 // seconds around its expiry they decide; inside, the store is asked for its
 // time to the millisecond (see storeAge), so that a lease lasts its TTL and
-// not up to two seconds more or less. A store whose listings give whole
-// seconds too (AWS S3, by its documentation's examples) leaves a lease
-// between TTL and TTL + 2 s: never less.
+// not up to two seconds more or less. On a store whose listings give whole
+// seconds too, a lease lasts between TTL and TTL + 2 s: never less.
 const leaseMark = ".lease-"
 
 // maxLeaseBody bounds the read of a lease object: a token and a TTL.
@@ -218,7 +217,7 @@ func (d *driver) readLease(ctx context.Context, obj *string) (*lease, error) {
 	}
 	l := &lease{obj: obj, etag: out.ETag, modified: aws.ToTime(out.LastModified)}
 	if err := json.Unmarshal(data, &l.leaseBody); err != nil || (l.Token == "") != (l.TTLms == 0) || l.TTLms < 0 {
-		return nil, fmt.Errorf("lease object %q is not a lease: %q", *obj, data)
+		return nil, fmt.Errorf("lease object %q is not a lease: %.64q", *obj, data)
 	}
 	now, ok := awsmiddleware.GetServerTime(out.ResultMetadata)
 	if !ok || now.IsZero() {

@@ -292,3 +292,21 @@ func TestLeaseNames(t *testing.T) {
 		t.Errorf("List shows %d entries; want the %d keys and no lease", listed, len(names))
 	}
 }
+
+// TestLeaseNotALease: an object under a lease's name that is not a lease
+// (written by something else) is an error, neither a free nor a held lease.
+func TestLeaseNotALease(t *testing.T) {
+	_, endpoint := minio(t, testenv.MinIO)
+	ctx := context.Background()
+	putRaw(t, rawClient(t, endpoint), "corrupt/.lease-example.com", nil)
+	ld := leaseDriver(t, open(t, cacheURL(endpoint, "corrupt", "")))
+	for op, err := range map[string]error{
+		"AcquireLease": ld.AcquireLease(ctx, "example.com", "A", time.Minute),
+		"RefreshLease": ld.RefreshLease(ctx, "example.com", "A", time.Minute),
+		"ReleaseLease": ld.ReleaseLease(ctx, "example.com", "A"),
+	} {
+		if err == nil || errors.Is(err, certcache.ErrLeaseHeld) || errors.Is(err, certcache.ErrLeaseLost) || !strings.Contains(err.Error(), "not a lease") {
+			t.Errorf("%s over a foreign object = %v; want an error saying it is not a lease", op, err)
+		}
+	}
+}

@@ -125,8 +125,10 @@
 // millisecond times of a listing (a short-lived ".lease-…!…" clock object
 // is written beside the lease for this). On MinIO a lease lasts its TTL; on
 // a store whose listings give whole seconds, up to two seconds more, never
-// less. The server must support conditional writes (S3 since 2024, MinIO
-// releases since 2024). Leases need no permission beyond the policy below.
+// less. The server must support conditional writes (If-None-Match and
+// If-Match on PutObject: S3 since 2024, and recent MinIO releases; the
+// tests check the MinIO they run). Leases need no permission beyond the
+// policy above.
 //
 // # Listing
 //
