@@ -20,7 +20,8 @@ type rmResult struct {
 func runRm(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("rm", "[-f] [-json] URL KEY...",
 		"Deletes each KEY from the cache. Deleting a certificate makes autocert order a\n"+
-			"new one on the next handshake for its domain.\n"+
+			"new one on the next handshake for its domain (running servers keep the one\n"+
+			"they hold in memory, and a memory front its copy for up to memory_ttl).\n"+
 			"Exit status 1 if a key could not be deleted, or (without -f) did not exist.", stdout, stderr)
 	force := fs.Bool("f", false, "a key that does not exist is not an error")
 	asJSON := fs.Bool("json", false, "print a JSON array of results")
