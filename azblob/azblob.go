@@ -64,7 +64,52 @@
 // other byte is percent-encoded ("a/b" becomes a%2Fb), so no key reaches
 // outside the prefix and distinct keys never share a blob. A final dot is
 // encoded too (Azure advises against names ending in a dot), and a name
-// that would pass Azure's 1024-character limit is shortened with a hash.
+// that would pass Azure's 1024-character limit is shortened with a hash
+// (the key is then kept in the blob's metadata, for List).
+//
+// # Leases
+//
+// certcache.AcquireLease works on this backend. A lease is an empty blob
+// PREFIX/~lease/NAME (NAME encoded as keys are; no key and no other
+// cache's prefix can reach "~lease/") whose metadata holds the holder's
+// token and the TTL. It is created with a conditional Put Blob
+// (If-None-Match: *) and taken over, once expired, or extended with one
+// conditioned on the ETag read (If-Match), so that of two nodes racing for
+// it exactly one wins. Azure's own blob leases are not used: they last 15
+// to 60 seconds or forever, not an arbitrary TTL.
+//
+// Expiry is judged by the service's clock, never the node's: the blob's
+// Last-Modified and the answer's Date, and, within the two seconds that
+// those whole-second dates leave uncertain, the times of blob snapshots
+// (each lease write is followed by a snapshot that dates it to the
+// sub-second, and the judge takes one to read the time now). A lease
+// therefore lasts its TTL, and never less. Releasing a lease deletes its
+// blob and snapshots. Leases need the rights to create, read, write,
+// delete and list blobs in the container (the judge lists a lease's
+// snapshots): a SAS needs permissions c, r, w, d and l, as List does l.
+//
+// # Listing
+//
+// certcache.List lists the blobs directly under PREFIX/, 1,000 a request,
+// with the delimiter "/", so that leases and the blobs of a cache whose
+// prefix extends this one's stay out of the listing at the service. The
+// prefix of the listing goes to the service in its encoded form where the
+// encoding allows; keys are decoded exactly, sizes are the blobs' lengths
+// and times their Last-Modified. A key whose blob name had to be shortened
+// (see Keys) is recorded in the blob's metadata by Put, since the name no
+// longer spells it; a blob with a shortened name written before that
+// record existed makes List fail, naming the blob, rather than leave the
+// key out (Put the key again to record it).
+//
+// # Retries
+//
+// A client built from a URL keeps the SDK's retries (three, with
+// exponential backoff) for throttling (429), server errors (500, 502,
+// 503, 504, 408), resets and timeouts, but not for a refused connection:
+// nothing listens at the address, so the retries only spent about 8.5 s
+// of the call's timeout before reporting what the first attempt knew. A
+// stopped store on this machine is now reported in about a millisecond.
+// A client passed to New keeps its own options.
 //
 // # Errors
 //

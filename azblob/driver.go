@@ -3,6 +3,7 @@ package azblob
 import (
 	"context"
 	"strings"
+	"sync"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
@@ -27,6 +28,10 @@ type driver struct {
 	maxName   int    // the longest encoded key that fits after prefix
 	create    bool   // create the container when it is missing
 	listPage  int32  // blobs per List request
+
+	// snapshots holds, per lease blob, the snapshot this driver took of
+	// the version it last wrote, to delete when it writes the next.
+	snapshots sync.Map
 
 	// Set for a client built from a URL: secrets no error may show, and a
 	// func that closes the client's idle connections.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/internal/testenv"
 )
@@ -111,5 +112,100 @@ func TestLeaseSameToken(t *testing.T) {
 	}
 	if err := d.AcquireLease(ctx, "y", "t1", time.Minute); err != nil {
 		t.Errorf("acquire over a lease blob without metadata: %v", err)
+	}
+}
+
+// snapshotsOf counts the snapshots of blob bn.
+func snapshotsOf(t *testing.T, d *driver, bn string) int {
+	t.Helper()
+	n := 0
+	pager := d.cc.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: &bn, Include: container.ListBlobsInclude{Snapshots: true}})
+	for pager.More() {
+		page, err := pager.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, item := range page.Segment.BlobItems {
+			if *item.Name == bn && item.Snapshot != nil {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// TestLeaseClock: within the two seconds that whole-second HTTP dates
+// leave uncertain, expiry is judged to the sub-second from snapshot times;
+// without the writer's snapshot, never early. Azurite runs on this
+// machine, so the local clock places the write just after a second
+// boundary, where whole seconds alone would be nearly a second off.
+func TestLeaseClock(t *testing.T) {
+	d := azuriteDriver(t)
+	ctx := context.Background()
+	const ttl = 2 * time.Second
+	judge := func(name string) bool {
+		t.Helper()
+		st, err := d.readLease(ctx, d.leaseBlob(name))
+		if err != nil || st == nil {
+			t.Fatalf("read lease %q: %v, %v", name, st, err)
+		}
+		expired, changed, err := d.expired(ctx, st)
+		if err != nil || changed {
+			t.Fatalf("judge lease %q: changed %v, %v", name, changed, err)
+		}
+		return expired
+	}
+	for _, tc := range []struct {
+		name          string
+		phase         time.Duration // where in a second the lease is written
+		dropSnapshots bool          // as if the writer died before its snapshot
+		at            time.Duration // when it is judged, after the write
+		want          bool
+	}{
+		// Written late in a second and judged 1.7 s later, the dates say 2 s.
+		{"fine-before", 850 * time.Millisecond, false, ttl - 300*time.Millisecond, false},
+		// Written early in a second and judged 2.3 s later, the dates say 2 s too.
+		{"fine-after", 20 * time.Millisecond, false, ttl + 300*time.Millisecond, true},
+		{"coarse-before", 850 * time.Millisecond, true, ttl - 300*time.Millisecond, false},
+		{"coarse-after-ttl", 20 * time.Millisecond, true, ttl + 300*time.Millisecond, false}, // counted from the end of its second
+		{"coarse-after-ttl-and-a-second", 20 * time.Millisecond, true, ttl + clockStep + 300*time.Millisecond, true},
+	} {
+		time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + tc.phase)))
+		start := time.Now()
+		if err := d.AcquireLease(ctx, tc.name, "tok", ttl); err != nil {
+			t.Fatal(err)
+		}
+		bn := d.leaseBlob(tc.name)
+		if n := snapshotsOf(t, d, bn); n != 1 {
+			t.Errorf("%s: %d snapshots after acquiring, want 1", tc.name, n)
+		}
+		if tc.dropSnapshots {
+			v, _ := d.snapshots.Load(bn)
+			d.dropSnapshot(ctx, bn, v.(string))
+		}
+		time.Sleep(time.Until(start.Add(tc.at)))
+		if got := judge(tc.name); got != tc.want {
+			t.Errorf("%s: expired %v after %v, want %v", tc.name, got, time.Since(start), tc.want)
+		}
+	}
+
+	// Refreshes replace the driver's snapshot; release deletes them all.
+	if err := d.AcquireLease(ctx, "r", "tok", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		if err := d.RefreshLease(ctx, "r", "tok", time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bn := d.leaseBlob("r")
+	if n := snapshotsOf(t, d, bn); n != 1 {
+		t.Errorf("%d snapshots after 4 refreshes, want 1", n)
+	}
+	if err := d.ReleaseLease(ctx, "r", "tok"); err != nil {
+		t.Fatal(err)
+	}
+	if n := snapshotsOf(t, d, bn); n != 0 {
+		t.Errorf("%d snapshots after release, want 0", n)
 	}
 }

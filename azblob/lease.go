@@ -14,6 +14,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"github.com/certcache/certcache"
 )
 
@@ -22,8 +23,7 @@ import (
 // cannot express the caller's TTL (a minute by default, and any length),
 // and an infinite one left by a crashed holder needs someone to break it.
 // A conditional Put Blob (If-None-Match: * to create, If-Match: ETAG to
-// take over or extend) is the compare-and-swap a lease needs, and the
-// blob's Last-Modified and the response's Date are the store's clock.
+// take over or extend) is the compare-and-swap a lease needs.
 //
 // A lease blob is named PREFIX/~lease/NAME, NAME encoded as keys are. A
 // key's blob, PREFIX/ENCODED-KEY, never holds a "/" after the prefix, so no
@@ -31,6 +31,22 @@ import (
 // other cache's prefix reaches into "~lease/" either. List asks the service
 // for the blobs directly under PREFIX/ (delimiter "/"), which leaves leases
 // out.
+//
+// # Expiry by the store's clock
+//
+// A lease has expired once the store's clock is its TTL past the write
+// that took or extended it. The blob's Last-Modified and an answer's Date
+// are that clock, but in whole seconds, which leaves a lease's age
+// uncertain by up to a second either way. Outside the two seconds around
+// the expiry they decide. Inside, the store's clock is read to the
+// sub-second from snapshot times: every lease write is followed by a
+// snapshot of the version written, whose time is at most a round trip after
+// the write, and the judge takes a snapshot of its own, whose time is now.
+// Their difference is the age to within that round trip, and never more
+// than the true age, so a lease lasts at least its TTL and rarely a few
+// milliseconds more. Without the writer's snapshot (the writer died between
+// its two requests), the judge counts the lease from the end of its
+// Last-Modified second: at least the TTL, at most a second more.
 
 // leaseDir is the reserved sub-prefix of leases; see above.
 const leaseDir = "~lease/"
@@ -48,8 +64,8 @@ const (
 // is fought over, and the caller hears that it is held.
 const maxLeaseRounds = 4
 
-// clockStep is the resolution of the store's times: Last-Modified and Date
-// are HTTP dates, in whole seconds.
+// clockStep is the resolution of Last-Modified and Date: HTTP dates, in
+// whole seconds.
 const clockStep = time.Second
 
 // leaseBlob returns the blob name of the lease called name.
@@ -59,10 +75,12 @@ func (d *driver) leaseBlob(name string) string {
 
 // leaseState is a lease blob as read.
 type leaseState struct {
-	etag    azcore.ETag
-	token   string    // the holder's token, as stored (escaped)
-	expires time.Time // by the store's clock; see readLease
-	expired bool
+	blob     string
+	etag     azcore.ETag
+	token    string        // the holder's token, as stored (escaped)
+	ttl      time.Duration // zero for a blob this package did not write
+	modified time.Time     // Last-Modified, whole seconds
+	now      time.Time     // the answer's Date, whole seconds
 }
 
 // readLease reads the lease blob; nil if there is none.
@@ -79,28 +97,126 @@ func (d *driver) readLease(ctx context.Context, name string) (*leaseState, error
 		return nil, err
 	}
 	if resp.ETag == nil || resp.LastModified == nil || resp.Date == nil {
-		return nil, fmt.Errorf("lease blob %q: the service's answer lacks ETag, Last-Modified or Date", name)
+		return nil, fmt.Errorf("lease blob %q: the service's answer lacks ETag, Last-Modified or Date to judge expiry by", name)
 	}
-	st := &leaseState{etag: *resp.ETag, token: meta(resp.Metadata, tokenMeta)}
-	ms, err := strconv.ParseInt(meta(resp.Metadata, ttlMeta), 10, 64)
-	if err != nil || ms <= 0 || st.token == "" {
-		// Not written by this package, or damaged: it counts as expired,
-		// so that it is taken over rather than block the name for good.
-		st.expires, st.expired = *resp.LastModified, true
-		return st, nil
+	st := &leaseState{blob: name, etag: *resp.ETag, token: meta(resp.Metadata, tokenMeta), modified: *resp.LastModified, now: *resp.Date}
+	if ms, err := strconv.ParseInt(meta(resp.Metadata, ttlMeta), 10, 64); err == nil && ms > 0 {
+		st.ttl = time.Duration(ms) * time.Millisecond
 	}
-	// Last-Modified and Date are truncated to the second, so the lease was
-	// written up to a second after Last-Modified and now may be up to a
-	// second after Date. The lease has expired for certain only once Date
-	// passes Last-Modified + ttl by a whole second; until then it is held.
-	// A lease thus runs between ttl and ttl + 1 s, never less.
-	st.expires = resp.LastModified.Add(time.Duration(ms)*time.Millisecond + clockStep)
-	st.expired = !resp.Date.Before(st.expires)
 	return st, nil
 }
 
+// holds reports whether token is the one st was written for.
+func (st *leaseState) holds(token string) bool { return st.token == escapeAll(token) }
+
+// expired judges st by the store's clock (see the comment at the top).
+// changed reports that the lease blob changed since it was read, so that
+// it must be read again.
+func (d *driver) expired(ctx context.Context, st *leaseState) (expired, changed bool, err error) {
+	if st.ttl <= 0 || st.token == "" {
+		// Not written by this package, or damaged: it counts as expired,
+		// so that it is taken over rather than block the name for good.
+		return true, false, nil
+	}
+	// The write was in [modified, modified+1s) and now is in [now, now+1s).
+	age := st.now.Sub(st.modified)
+	switch {
+	case age-clockStep >= st.ttl:
+		return true, false, nil
+	case age+clockStep <= st.ttl:
+		return false, false, nil
+	}
+	now, err := d.snapshot(ctx, st.blob, st.etag)
+	if lostRace(err) {
+		return false, true, nil
+	}
+	if err != nil {
+		return false, false, err
+	}
+	defer d.dropSnapshot(ctx, st.blob, now)
+	written, err := d.writeTime(ctx, st)
+	if err != nil {
+		return false, false, err
+	}
+	return !parseSnapshot(now).Before(written.Add(st.ttl)), false, nil
+}
+
+// writeTime returns when st's version was written, by the store's clock,
+// never earlier: the time of its earliest snapshot (taken by its writer
+// right after the write), else the end of its Last-Modified second.
+func (d *driver) writeTime(ctx context.Context, st *leaseState) (time.Time, error) {
+	written := st.modified.Add(clockStep)
+	// Snapshots list right after their blob's name and before any longer
+	// name, oldest first.
+	pager := d.cc.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{
+		Prefix:  &st.blob,
+		Include: container.ListBlobsInclude{Snapshots: true},
+	})
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return time.Time{}, err
+		}
+		if page.Segment == nil {
+			continue
+		}
+		for _, item := range page.Segment.BlobItems {
+			if item.Name == nil || *item.Name != st.blob {
+				return written, nil // past the blob's own entries
+			}
+			if item.Snapshot == nil || item.Properties == nil || item.Properties.ETag == nil || !sameETag(*item.Properties.ETag, st.etag) {
+				continue
+			}
+			if t := parseSnapshot(*item.Snapshot); !t.IsZero() && t.Before(written) {
+				written = t
+			}
+		}
+	}
+	return written, nil
+}
+
+// sameETag compares ETags with or without their quotes: headers quote
+// them, listings do not.
+func sameETag(a, b azcore.ETag) bool {
+	return strings.Trim(string(a), `"`) == strings.Trim(string(b), `"`)
+}
+
+// snapshot snapshots version etag of blob bn and returns the snapshot's
+// time as the service wrote it (its identifier).
+func (d *driver) snapshot(ctx context.Context, bn string, etag azcore.ETag) (string, error) {
+	r, err := d.cc.NewBlobClient(bn).CreateSnapshot(ctx, &blob.CreateSnapshotOptions{
+		AccessConditions: &blob.AccessConditions{ModifiedAccessConditions: ifMatch(etag)},
+	})
+	if err != nil {
+		return "", err
+	}
+	if r.Snapshot == nil {
+		return "", fmt.Errorf("lease blob %q: snapshot without a time", bn)
+	}
+	return *r.Snapshot, nil
+}
+
+// dropSnapshot deletes a snapshot, best effort: one left behind costs a
+// few bytes and is deleted with its lease.
+func (d *driver) dropSnapshot(ctx context.Context, bn, snap string) {
+	if bc, err := d.cc.NewBlobClient(bn).WithSnapshot(snap); err == nil {
+		bc.Delete(ctx, nil)
+	}
+}
+
+// parseSnapshot parses a snapshot time, "2026-11-30T10:47:47.6210000Z";
+// the zero time if it is not one.
+func parseSnapshot(s string) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, s)
+	return t
+}
+
 // writeLease writes the lease blob for token and ttl under cond: create
-// only (If-None-Match: *) or replace only the version read (If-Match).
+// only (If-None-Match: *) or replace only the version read (If-Match). It
+// then snapshots the version written, to date it finely (see the comment
+// at the top), and deletes the snapshot this driver took of the version
+// before, if any. The lease is taken once the write succeeds: a failed
+// snapshot only makes the lease count up to a second longer.
 func (d *driver) writeLease(ctx context.Context, name, token string, ttl time.Duration, cond *blob.ModifiedAccessConditions) error {
 	opts := &blockblob.UploadOptions{
 		Metadata: map[string]*string{
@@ -109,10 +225,22 @@ func (d *driver) writeLease(ctx context.Context, name, token string, ttl time.Du
 		},
 		AccessConditions: &blob.AccessConditions{ModifiedAccessConditions: cond},
 	}
-	return d.inContainer(ctx, func() error {
-		_, err := d.cc.NewBlockBlobClient(name).Upload(ctx, streaming.NopCloser(bytes.NewReader(nil)), opts)
+	var resp blockblob.UploadResponse
+	err := d.inContainer(ctx, func() (err error) {
+		resp, err = d.cc.NewBlockBlobClient(name).Upload(ctx, streaming.NopCloser(bytes.NewReader(nil)), opts)
 		return err
 	})
+	if err != nil {
+		return err
+	}
+	if resp.ETag != nil {
+		if snap, err := d.snapshot(ctx, name, *resp.ETag); err == nil {
+			if prev, ok := d.snapshots.Swap(name, snap); ok {
+				d.dropSnapshot(ctx, name, prev.(string))
+			}
+		}
+	}
+	return nil
 }
 
 func createOnly() *blob.ModifiedAccessConditions {
@@ -129,7 +257,6 @@ func ifMatch(etag azcore.ETag) *blob.ModifiedAccessConditions {
 // whose read tells whether the winner now holds the lease.
 func (d *driver) AcquireLease(ctx context.Context, name, token string, ttl time.Duration) error {
 	bn := d.leaseBlob(name)
-	var st *leaseState
 	for range maxLeaseRounds {
 		err := d.writeLease(ctx, bn, token, ttl, createOnly())
 		if err == nil {
@@ -138,14 +265,24 @@ func (d *driver) AcquireLease(ctx context.Context, name, token string, ttl time.
 		if !lostRace(err) {
 			return d.wrap(err)
 		}
-		if st, err = d.readLease(ctx, bn); err != nil {
+		st, err := d.readLease(ctx, bn)
+		if err != nil {
 			return d.wrap(err)
 		}
 		if st == nil {
 			continue // released since our write: create it again
 		}
-		if st.token != escapeAll(token) && !st.expired {
-			return fmt.Errorf("%w (until %s by the store's clock)", certcache.ErrLeaseHeld, st.expires.UTC().Format(time.RFC3339))
+		if !st.holds(token) {
+			expired, changed, err := d.expired(ctx, st)
+			switch {
+			case err != nil:
+				return d.wrap(err)
+			case changed:
+				continue
+			case !expired:
+				return fmt.Errorf("%w: it runs for %v from %s, by the store's clock", certcache.ErrLeaseHeld,
+					st.ttl, st.modified.UTC().Format(time.RFC3339))
+			}
 		}
 		err = d.writeLease(ctx, bn, token, ttl, ifMatch(st.etag))
 		if err == nil {
@@ -168,10 +305,18 @@ func (d *driver) RefreshLease(ctx context.Context, name, token string, ttl time.
 		return d.wrap(err)
 	case st == nil:
 		return fmt.Errorf("%w: no lease is held", certcache.ErrLeaseLost)
-	case st.token != escapeAll(token):
+	case !st.holds(token):
 		return fmt.Errorf("%w: another holder holds it", certcache.ErrLeaseLost)
-	case st.expired:
-		return fmt.Errorf("%w: it expired at %s by the store's clock", certcache.ErrLeaseLost, st.expires.UTC().Format(time.RFC3339))
+	}
+	expired, changed, err := d.expired(ctx, st)
+	switch {
+	case err != nil:
+		return d.wrap(err)
+	case changed:
+		return fmt.Errorf("%w: another holder wrote it", certcache.ErrLeaseLost)
+	case expired:
+		return fmt.Errorf("%w: it expired %v after %s, by the store's clock", certcache.ErrLeaseLost,
+			st.ttl, st.modified.UTC().Format(time.RFC3339))
 	}
 	err = d.writeLease(ctx, bn, token, ttl, ifMatch(st.etag))
 	if lostRace(err) {
@@ -180,26 +325,30 @@ func (d *driver) RefreshLease(ctx context.Context, name, token string, ttl time.
 	return d.wrap(err)
 }
 
-// ReleaseLease deletes the lease blob if token holds it, on the condition
-// that nobody wrote it since it was read: a holder who took over an expired
-// lease in between keeps it.
+// ReleaseLease deletes the lease blob, with its snapshots, if token holds
+// it, on the condition that nobody wrote it since it was read: a holder
+// who took over an expired lease in between keeps it.
 func (d *driver) ReleaseLease(ctx context.Context, name, token string) error {
 	bn := d.leaseBlob(name)
 	st, err := d.readLease(ctx, bn)
 	if err != nil {
 		return d.wrap(err)
 	}
-	if st == nil || st.token != escapeAll(token) {
+	if st == nil || !st.holds(token) {
 		return nil
 	}
 	err = d.inContainer(ctx, func() error {
 		_, err := d.cc.NewBlobClient(bn).Delete(ctx, &blob.DeleteOptions{
+			DeleteSnapshots:  ptr(blob.DeleteSnapshotsOptionTypeInclude),
 			AccessConditions: &blob.AccessConditions{ModifiedAccessConditions: ifMatch(st.etag)},
 		})
 		return err
 	})
 	if lostRace(err) {
 		return nil // no longer ours
+	}
+	if err == nil {
+		d.snapshots.Delete(bn)
 	}
 	return d.wrap(err)
 }
