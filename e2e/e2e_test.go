@@ -304,6 +304,7 @@ type env struct {
 	// route picks the node for the i-th HTTP-01 request (from 0).
 	route func(i int) int
 	reqs  atomic.Int64
+	gets  getRecorder // the Managers' Gets
 
 	mu    sync.Mutex
 	nodes []*node
@@ -392,6 +393,7 @@ func (e *env) startNode(t *testing.T, i int) *node {
 		HostPolicy: autocert.HostWhitelist(e.names...),
 		Client:     client,
 	}
+	nd.m.Cache = slowGets{cache, t, i, &e.gets}
 
 	httpL, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -414,6 +416,60 @@ func (e *env) startNode(t *testing.T, i int) *node {
 	}))
 	nd.httpsAddr = tcpL.Addr().String()
 	return nd
+}
+
+// slowGets logs every Get that takes longer than half a second: autocert
+// calls Get under a lock every handshake of the node takes, so a slow Get
+// explains a slow handshake.
+type slowGets struct {
+	certcache.Cache
+	t    *testing.T
+	node int
+	rec  *getRecorder
+}
+
+func (c slowGets) Get(ctx context.Context, key string) ([]byte, error) {
+	start := time.Now()
+	v, err := c.Cache.Get(ctx, key)
+	d := time.Since(start)
+	if d > 500*time.Millisecond {
+		c.t.Logf("SLOW GET node %d %q: %v: %v", c.node, key, d.Round(time.Millisecond), err)
+	}
+	c.rec.add(key, err == nil, d)
+	return v, err
+}
+
+// getRecorder keeps the longest Get the Managers made, by outcome: a Get
+// that waited for another node's order would return the certificate (a
+// hit) after as long as the order; a Get that returned a miss or an error
+// did not wait for any order, whatever its store made it wait.
+type getRecorder struct {
+	mu     sync.Mutex
+	hit    map[string]time.Duration // key → longest hit
+	notHit time.Duration            // longest miss or error, any key
+}
+
+func (r *getRecorder) add(key string, hit bool, d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !hit {
+		r.notHit = max(r.notHit, d)
+		return
+	}
+	if r.hit == nil {
+		r.hit = map[string]time.Duration{}
+	}
+	r.hit[key] = max(r.hit[key], d)
+}
+
+// longest returns the longest hit of key and the longest Get that did not
+// hit, and forgets both.
+func (r *getRecorder) longest(key string) (hit, notHit time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	hit, notHit = r.hit[key], r.notHit
+	r.hit, r.notHit = nil, 0
+	return hit, notHit
 }
 
 // balancer forwards each HTTP-01 request to the node route picks, over

@@ -130,6 +130,7 @@ func testStampede(t *testing.T, rawURL, domain, cached string, helper bool) {
 	}
 	before := e.pebble.Stats()
 	rtt := roundTrip(e)
+	e.gets.longest("") // forget the warm-up
 
 	// Handshakes for the cached name on every node, all through the stampede.
 	stop := make(chan struct{})
@@ -213,6 +214,8 @@ func testStampede(t *testing.T, rawURL, domain, cached string, helper bool) {
 	// handshake. They must stay well below it; the figures are logged
 	// above against the store's round trip.
 	order := percentile(holder, 50)
+	hitTook, notHitTook := e.gets.longest(domain)
+	t.Logf("longest Get that found %s: %v; longest Get that missed or failed: %v", domain, hitTook, notHitTook)
 	if helper {
 		for _, h := range failed {
 			t.Errorf("node %d: handshake failed with the helper: %v", h.node, h.err)
@@ -222,13 +225,21 @@ func testStampede(t *testing.T, rawURL, domain, cached string, helper bool) {
 			t.Errorf("no handshake failed without the helper: the stampede did not overlap the order")
 		}
 		for _, h := range failed {
-			if h.took >= order/2 {
+			if h.took >= order/2 && h.took > 3*notHitTook+500*time.Millisecond {
 				t.Errorf("node %d: a handshake without the helper failed after %v; the order took %v (store round trip %v): it waited for the order", h.node, h.took, order, rtt)
 			}
 		}
 	}
-	if worst := percentile(cachedTook, 100); worst >= order/2 {
-		t.Errorf("a handshake for the cached name took %v during the stampede; the order took %v (store round trip %v)", worst, order, rtt)
+	if hitTook >= order/2 {
+		t.Errorf("a Get of %s returned the certificate after %v; the order took %v: it waited for the order under autocert's lock", domain, hitTook, order)
+	}
+	// A cached name's handshake waits for whatever Get holds autocert's
+	// lock; one that waited for the order would wait as long as the order.
+	// A store that stalls (a loaded machine: fsync, a cold connection)
+	// explains a long wait too, as long as a Get that did not wait for
+	// any order took as long.
+	if worst := percentile(cachedTook, 100); worst >= order/2 && worst > notHitTook+500*time.Millisecond {
+		t.Errorf("a handshake for the cached name took %v during the stampede; the order took %v, the longest Get that did not wait for it %v (store round trip %v)", worst, order, notHitTook, rtt)
 	}
 
 	// Every node now serves the one certificate.
