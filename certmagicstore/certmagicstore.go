@@ -106,6 +106,11 @@ const (
 	maxPoll   = time.Second
 )
 
+// DeleteBatch is how many keys under a directory Delete lists before it
+// deletes them and lists again. CertMagic's directories (a certificate's
+// three files, an account's two) fit in one batch.
+const DeleteBatch = 100
+
 // Options configure a Storage. A nil *Options means the defaults.
 type Options struct {
 	// LockTTL is the time to live of the lease behind each lock; the holder
@@ -295,7 +300,7 @@ func (s *Storage) Delete(ctx context.Context, k string) error {
 	}
 	// What lies under k, a batch at a time: listing and deleting at once
 	// would ask some stores to page through what is changing under them.
-	const batch = 1000
+	const batch = DeleteBatch
 	prefix := dirPrefix(k)
 	for {
 		keys := make([]string, 0, 16)

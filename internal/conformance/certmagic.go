@@ -23,10 +23,15 @@ import (
 // CertMagic's Storage contract (certmagic's storage.go): what CertMagic
 // relies on to share certificates and to order each one once per fleet.
 
-// certmagicLockTTL is the lock TTL of the lock cases: short, so that a dead
-// holder's lock frees within the test, and as long as the lease cases'
-// shortest, which stores with second-precision clocks keep.
-const certmagicLockTTL = 2 * time.Second
+// certmagicLockTTL is the lock TTL of the cases that wait for a lease to
+// run out: short, so that a dead holder's lock frees within the test, and
+// as long as the lease cases' shortest, which stores with second-precision
+// clocks keep. The other cases take locks with certmagicSafeTTL, so that a
+// refresh delayed on a loaded machine cannot lose a lock they hold.
+const (
+	certmagicLockTTL = 3 * time.Second
+	certmagicSafeTTL = 20 * time.Second
+)
 
 // RunCertmagic runs the certmagic cases against h. Only Open, OpenBroken,
 // BrokenIsUnavailable, Timeout, SealedSizes and Secrets are used.
@@ -55,15 +60,17 @@ func RunCertmagic(t *testing.T, h Harness) {
 	}
 }
 
-// storage opens a certmagic Storage on a new cache on ns.
+// storage opens a certmagic Storage on a new cache on ns, with locks of
+// certmagicSafeTTL.
 func (s *suite) storage(t testing.TB, ns string) *certmagicstore.Storage {
 	t.Helper()
-	return s.storageOn(t, s.openCoordinated(t, ns))
+	return s.storageOn(t, s.openCoordinated(t, ns), certmagicSafeTTL)
 }
 
-func (s *suite) storageOn(t testing.TB, c certcache.Cache) *certmagicstore.Storage {
+// storageOn returns a Storage on c with locks of ttl.
+func (s *suite) storageOn(t testing.TB, c certcache.Cache, ttl time.Duration) *certmagicstore.Storage {
 	t.Helper()
-	st := certmagicstore.New(c, &certmagicstore.Options{LockTTL: certmagicLockTTL, Logger: testLogger(t)})
+	st := certmagicstore.New(c, &certmagicstore.Options{LockTTL: ttl, Logger: testLogger(t)})
 	t.Cleanup(func() { st.Close() })
 	return st
 }
@@ -280,25 +287,9 @@ func (s *suite) testCMDeleteDir(t *testing.T) {
 	for _, k := range cmTree {
 		cmStore(t, st, k, []byte(k))
 	}
-	// Many keys under one directory: Delete works in batches.
-	var many []string
-	for i := range 1100 {
-		many = append(many, "certificates/ca3/n"+strconv.Itoa(i)+".example/n.crt")
-	}
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16)
-	for _, k := range many {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			if err := st.Store(ctx(t), k, []byte("x")); err != nil {
-				t.Errorf("Store(%q): %v", k, err)
-			}
-		})
-	}
-	wg.Wait()
-	if t.Failed() {
-		t.FailNow()
+	// More keys under one directory than Delete takes in one batch.
+	for i := range certmagicstore.DeleteBatch + certmagicstore.DeleteBatch/3 {
+		cmStore(t, st, "certificates/ca3/n"+strconv.Itoa(i)+".example/n.crt", []byte("x"))
 	}
 	for _, dir := range []string{"certificates/ca1/a.example", "certificates/ca3", "certificates/ca1"} {
 		if err := st.Delete(ctx(t), dir); err != nil {
@@ -365,7 +356,7 @@ func (s *suite) testCMBroken(t *testing.T) {
 		t.Fatalf("OpenBroken: %v", err)
 	}
 	defer c.Close()
-	st := s.storageOn(t, c)
+	st := s.storageOn(t, c, certmagicSafeTTL)
 	var want error
 	if s.h.BrokenIsUnavailable {
 		want = certcache.ErrUnavailable
@@ -456,7 +447,7 @@ func (s *suite) testCMTryLock(t *testing.T) {
 	if err := a.Lock(ctx(t), name); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d > certmagicLockTTL {
+	if d := time.Since(start); d > certmagicSafeTTL/2 {
 		t.Errorf("taking a released lock took %v: Unlock did not release it", d)
 	}
 	a.Unlock(ctx(t), name)
@@ -530,7 +521,8 @@ func (s *suite) testCMLockExclusion(t *testing.T) {
 
 func (s *suite) testCMLockKept(t *testing.T) {
 	ns := s.ns()
-	a, b := s.storage(t, ns), s.storage(t, ns)
+	// The holder's lease is short; it lives only by its refreshes.
+	a, b := s.storageOn(t, s.openCoordinated(t, ns), certmagicLockTTL), s.storage(t, ns)
 	const name = "issue_cert_kept.example"
 	if err := a.Lock(ctx(t), name); err != nil {
 		t.Fatal(err)
@@ -553,7 +545,7 @@ func (s *suite) testCMLockKept(t *testing.T) {
 func (s *suite) testCMTakeover(t *testing.T) {
 	ns := s.ns()
 	dying := s.open(t, ns)
-	holder := s.storageOn(t, dying)
+	holder := s.storageOn(t, dying, certmagicLockTTL)
 	waiter := s.storage(t, ns)
 	const name = "issue_cert_takeover.example"
 	if err := holder.Lock(ctx(t), name); err != nil {
