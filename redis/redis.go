@@ -69,15 +69,16 @@
 // # Listing
 //
 // The cache implements certcache.ListDriver with SCAN … MATCH PREFIX:* TYPE
-// string, about 1,000 keys a page, on every master of a cluster (or shard of a
-// ring) in turn, and a pipelined STRLEN per page for the sizes. Glob
-// characters (* ? [ ] \) in the prefixes are escaped, so a namespace never
-// lists another's keys; lease keys are never listed. Redis keeps no write time,
-// so ModTime is zero. SCAN lists every key that exists from the start of a
-// listing to its end, but it may list a key twice if the keyspace shrinks
-// or a cluster moves slots meanwhile; keys written or deleted during a
-// listing may or may not appear. A listing of the prefix "a" includes the
-// keys of the nested namespace "a:b", as Get through "a" reads them.
+// string, about 1,000 keys a page, on every master of a cluster (or shard of
+// a ring) in turn, and a pipelined STRLEN per page for the sizes; it needs
+// Redis 6.0 or later (SCAN's TYPE). Glob characters (* ? [ ] \) in the
+// prefixes are escaped, so a namespace never lists another's keys; lease
+// keys are never listed. Redis keeps no write time, so ModTime is zero.
+// SCAN lists every key that exists from the start of a listing to its end,
+// but it may list a key twice if the keyspace shrinks or a cluster moves
+// slots meanwhile; keys written or deleted during a listing may or may not
+// appear. A listing of the prefix "a" includes the keys of the nested
+// namespace "a:b", as Get through "a" reads them.
 //
 // # Unreachable servers
 //
@@ -142,7 +143,9 @@ type Options struct {
 
 // New returns a Cache that stores values through client, which may be a
 // *redis.Client, *redis.ClusterClient, failover client or Ring. Close does
-// not close client: it belongs to the caller.
+// not close client: it belongs to the caller, and so do its dial and retry
+// settings: New leaves them as they are, so a refused connection takes as
+// long to report as go-redis's retries of it (see Unreachable servers).
 func New(client goredis.UniversalClient, o *Options) (certcache.Cache, error) {
 	if client == nil {
 		return nil, errors.New("certcache/redis: New: nil client")
