@@ -236,9 +236,10 @@ func testStampede(t *testing.T, rawURL, domain, cached string, helper bool) {
 	// A cached name's handshake waits for whatever Get holds autocert's
 	// lock; one that waited for the order would wait as long as the order.
 	// A store that stalls (a loaded machine: fsync, a cold connection)
-	// explains a long wait too, as long as a Get that did not wait for
-	// any order took as long.
-	if worst := percentile(cachedTook, 100); worst >= order/2 && worst > notHitTook+500*time.Millisecond {
+	// explains a long wait too: the three handshakes for the new name on
+	// a node can each hold the lock for a Get that did not wait for any
+	// order, the longest of which is notHitTook.
+	if worst := percentile(cachedTook, 100); worst >= order/2 && worst > 3*notHitTook+500*time.Millisecond {
 		t.Errorf("a handshake for the cached name took %v during the stampede; the order took %v, the longest Get that did not wait for it %v (store round trip %v)", worst, order, notHitTook, rtt)
 	}
 
