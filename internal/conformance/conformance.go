@@ -532,21 +532,31 @@ func checkSelfDescribing(v []byte) error {
 }
 
 func (s *suite) testBroken(t *testing.T) {
+	c, want, ok := s.openBroken(t)
+	if ok {
+		s.failsInTime(t, c, want)
+	}
+}
+
+// openBroken opens the harness's broken cache, closed when t ends, and the
+// sentinel its errors must match (nil: any non-miss error). ok is false for
+// a backend with nothing to fail.
+func (s *suite) openBroken(t *testing.T) (c certcache.Cache, want error, ok bool) {
+	t.Helper()
 	if s.h.OpenBroken == nil {
 		t.Log("this backend has no way to fail (Harness.OpenBroken is nil)")
-		return
+		return nil, nil, false
 	}
 	c, err := s.h.OpenBroken(t)
 	if err != nil {
 		s.checkSecrets(t, "OpenBroken", err)
 		t.Fatalf("OpenBroken: %v (Open must not contact the server)", err)
 	}
-	defer c.Close()
-	var want error
+	t.Cleanup(func() { c.Close() })
 	if s.h.BrokenIsUnavailable {
 		want = certcache.ErrUnavailable
 	}
-	s.failsInTime(t, c, want)
+	return c, want, true
 }
 
 // failsInTime checks that Get, Put and Delete on c fail with a descriptive,
