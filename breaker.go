@@ -33,12 +33,22 @@ import (
 //     autocert orders nothing — that says since when and after what. There
 //     is no half-open state letting real calls through: on a frozen store
 //     such a call would hold autocert's lock for a full timeout again.
-//     Instead a goroutine probes the driver (Get of probeKey) every
-//     Options.BreakerProbeInterval, each probe bounded by about a second;
-//     the first answer that is not unavailability (a hit, a miss, even a
-//     refusal) closes the breaker. One probe at a time is allowed the full
-//     Get timeout, so that a store slower than a second but within the
-//     timeout is not locked out for good.
+//     Instead a goroutine probes the driver (Get of probeKey): at once, then
+//     every Options.BreakerProbeInterval, one after another, each bounded by
+//     a second; the first answer that is not unavailability (a hit, a miss,
+//     even a refusal) closes the breaker. Beside them, one probe at a time
+//     takes the whole Get timeout, so that a store slower than a second but
+//     within the timeout is not locked out for good.
+//
+// At most two probes are in flight, because a probe that times out is not
+// free: a SQL driver cancels the query on a new connection and redials.
+// Overlapping short probes, one started every 250 ms whatever became of the
+// last (the first design tried here), left a frozen PostgreSQL dozens of
+// connections to accept at the thaw, and recovery took 7 to 14 s instead of
+// under one. A frozen store answers the probe in flight at the thaw; a store
+// behind a broken link fails it when the link's connections are reset, or
+// lets it time out within a second; either way the store is seen again
+// within about a second.
 //
 // The hot path of a healthy store is one atomic pointer load: the state is
 // an immutable *breakerState swapped by compare-and-swap, a new one at every
@@ -63,14 +73,15 @@ var ErrCircuitOpen = fmt.Errorf("%w: circuit open", ErrUnavailable)
 // DefaultBreakerProbeInterval is how often, while the breaker is open, a
 // background probe asks the store whether it answers again, when neither
 // Options.BreakerProbeInterval nor the URL's breaker_probe says otherwise.
-// A store that comes back is used again within about this interval plus a
-// round trip; an outage costs the store four small reads a second.
+// A store that refuses connections costs four small reads a second and is
+// used again within this interval of coming back; one that does not answer
+// at all has at most two probes waiting on it.
 const DefaultBreakerProbeInterval = 250 * time.Millisecond
 
-// breakerProbeTimeout bounds most probes. A probe is a Get of one small key;
-// a store that cannot answer it within a second is not one to send
-// handshakes to. (One probe at a time gets the full Get timeout instead;
-// see watch.)
+// breakerProbeTimeout bounds the short probes. A probe is a Get of one
+// small key; a store that answers it within a second is found within about
+// a second of coming back, whatever became of the probe in flight. (Long
+// probes beside them get the whole Get timeout; see watch.)
 const breakerProbeTimeout = time.Second
 
 // probeKey is the key probes read. It is a valid key on every backend and
@@ -86,11 +97,12 @@ type breaker struct {
 	backend  string
 	interval time.Duration // between probes
 	short    time.Duration // most probes' timeout
-	long     time.Duration // the Get timeout, for one probe at a time
+	long     time.Duration // the Get timeout, for the long probes
 
 	mu      sync.Mutex // guards stopped and wg.Add against shutdown
 	stopped bool
-	stop    chan struct{}
+	life    context.Context // ended by shutdown: ends a probe in flight at once
+	end     context.CancelFunc
 	wg      sync.WaitGroup // the probing goroutine
 
 	opened, closed, fastFailed, probes atomic.Uint64
@@ -99,10 +111,9 @@ type breaker struct {
 // breakerState is one state of a breaker; never modified once published.
 type breakerState struct {
 	open  bool
-	since time.Time     // when it opened
-	cause string        // the failure that opened it, without the backend prefix
-	err   error         // what calls fail with while open
-	done  chan struct{} // closed when this open state ends
+	since time.Time // when it opened
+	cause string    // the failure that opened it, without the backend prefix
+	err   error     // what calls fail with while open
 }
 
 func newBreaker(backend string, get func(context.Context, string) ([]byte, error), interval, getTimeout time.Duration) *breaker {
@@ -112,8 +123,8 @@ func newBreaker(backend string, get func(context.Context, string) ([]byte, error
 		interval: interval,
 		short:    min(breakerProbeTimeout, getTimeout),
 		long:     getTimeout,
-		stop:     make(chan struct{}),
 	}
+	b.life, b.end = context.WithCancel(context.Background())
 	b.st.Store(&breakerState{})
 	return b
 }
@@ -149,7 +160,6 @@ func (b *breaker) failed(ctx context.Context, s *breakerState, err error) error 
 		since: now,
 		cause: cause,
 		err:   fmt.Errorf("%w since %s after: %s", ErrCircuitOpen, now.Format("15:04:05.000"), cause),
-		done:  make(chan struct{}),
 	}
 	if !b.st.CompareAndSwap(s, ns) {
 		return err
@@ -165,47 +175,60 @@ func (b *breaker) failed(ctx context.Context, s *breakerState, err error) error 
 }
 
 // watch probes the store while s is the state, until a probe closes the
-// breaker or the cache is closed. A probe starts at once and then every
-// interval, whether or not the earlier ones returned: on a store that drops
-// requests, waiting for each probe's timeout would delay recovery by it.
-// One probe at a time gets the full Get timeout, the others the short one,
-// so that at most short/interval+1 probes are in flight.
+// breaker or the cache is closed. Two chains of probes, one probe in flight
+// in each: short probes, the first at once, each next one interval after
+// the previous began (or as soon as it ended, if it waited out its
+// timeout); and beside them long probes, bounded by the Get timeout, the
+// next one as soon as the last ended (at most every interval).
+//
+// The long chain is what finds a store that answers, but slower than a
+// short probe allows: one slower than a second at its tail, or one whose
+// every new connection takes that long, as PostgreSQL's (a fork and a
+// password exchange) can on a loaded machine; each timed-out short probe
+// then gives up on its connection, and the next starts over.
 func (b *breaker) watch(s *breakerState) {
 	defer b.wg.Done()
-	ctx, cancel := context.WithCancel(context.Background())
-	var inflight sync.WaitGroup
+	ctx, cancel := context.WithCancel(b.life)
+	var long sync.WaitGroup
 	defer func() {
-		cancel() // a probe in flight on a frozen store ends now
-		inflight.Wait()
+		cancel() // a probe still in flight is not needed any more
+		long.Wait()
 	}()
-	var longBusy atomic.Bool
-	tick := time.NewTicker(b.interval)
-	defer tick.Stop()
-	for {
-		timeout, long := b.short, false
-		if b.long > b.short && longBusy.CompareAndSwap(false, true) {
-			timeout, long = b.long, true
-		}
+	probe := func(timeout time.Duration) bool {
 		b.probes.Add(1)
-		inflight.Add(1)
-		go func() {
-			defer inflight.Done()
-			if long {
-				defer longBusy.Store(false)
+		if !b.answers(ctx, timeout) {
+			return false
+		}
+		if b.st.CompareAndSwap(s, &breakerState{}) {
+			b.closed.Add(1)
+		}
+		return true
+	}
+	chain := func(timeout time.Duration) {
+		timer := time.NewTimer(0)
+		defer timer.Stop()
+		for b.st.Load() == s {
+			select {
+			case <-ctx.Done():
+				return
+			case <-timer.C:
 			}
-			if b.answers(ctx, timeout) && b.st.CompareAndSwap(s, &breakerState{}) {
-				b.closed.Add(1)
-				close(s.done)
+			began := time.Now()
+			if probe(timeout) {
+				return
 			}
-		}()
-		select {
-		case <-s.done:
-			return
-		case <-b.stop:
-			return
-		case <-tick.C:
+			timer.Reset(max(0, b.interval-time.Since(began)))
 		}
 	}
+	if b.long > b.short {
+		long.Add(1)
+		go func() {
+			defer long.Done()
+			chain(b.long)
+			cancel() // it closed the breaker: the short chain may stop
+		}()
+	}
+	chain(b.short)
 }
 
 // answers reports whether the store answered a probe within timeout: a
@@ -233,11 +256,9 @@ func (b *breaker) shutdown() {
 		return
 	}
 	b.mu.Lock()
-	if !b.stopped {
-		b.stopped = true
-		close(b.stop)
-	}
+	b.stopped = true
 	b.mu.Unlock()
+	b.end()
 	b.wg.Wait()
 }
 

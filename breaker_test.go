@@ -40,6 +40,7 @@ type stubStore struct {
 	data    map[string][]byte
 
 	calls, probes, inflight atomic.Int64
+	probing, maxProbing     atomic.Int64 // probes in flight now, and at most
 }
 
 func newStubStore() *stubStore {
@@ -59,6 +60,10 @@ func (s *stubStore) do(ctx context.Context, key string, f func()) error {
 	defer s.inflight.Add(-1)
 	if key == probeKey {
 		s.probes.Add(1)
+		n := s.probing.Add(1)
+		defer s.probing.Add(-1)
+		for m := s.maxProbing.Load(); n > m && !s.maxProbing.CompareAndSwap(m, n); m = s.maxProbing.Load() {
+		}
 	} else {
 		s.calls.Add(1)
 	}
@@ -291,27 +296,32 @@ func TestBreakerFailsFast(t *testing.T) {
 }
 
 // TestBreakerRecovers: background probes, not real calls, find the store
-// answering again, for a store that drops requests (in-flight probes never
-// answer) and with the default probe interval: within about a second.
+// answering again with the default probe interval, within about a second,
+// also for a store that never answers what was sent while it was down (the
+// probes in flight time out) and with the default timeouts, where a long
+// probe may be in flight; and never more than two probes wait on it.
 func TestBreakerRecovers(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		down   storeMode
-		answer storeMode // how the store answers once back
-		limit  time.Duration
+		name       string
+		down       storeMode
+		answer     storeMode     // how the store answers once back
+		getTimeout time.Duration // zero: DefaultGetTimeout
+		downFor    time.Duration
+		limit      time.Duration
 	}{
-		{"HangingThenMiss", storeHanging, storeUp, time.Second},
-		{"RefusedThenMiss", storeRefusing, storeUp, time.Second},
-		{"HangingThenDenying", storeHanging, storeDenying, time.Second}, // a refusal is an answer
+		{"HangingThenMiss", storeHanging, storeUp, 300 * time.Millisecond, 3 * DefaultBreakerProbeInterval, time.Second},
+		{"RefusedThenMiss", storeRefusing, storeUp, 300 * time.Millisecond, 3 * DefaultBreakerProbeInterval, time.Second},
+		{"HangingThenDenying", storeHanging, storeDenying, 300 * time.Millisecond, 3 * DefaultBreakerProbeInterval, time.Second}, // a refusal is an answer
+		{"HangingDefaultTimeouts", storeHanging, storeUp, 0, 5 * time.Second, breakerProbeTimeout + time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newStubStore()
 			s.set(tc.down)
-			c := stubCache(t, s, &Options{GetTimeout: 300 * time.Millisecond})
+			c := stubCache(t, s, &Options{GetTimeout: tc.getTimeout})
 			if _, err := c.Get(context.Background(), "k.example"); !errors.Is(err, ErrUnavailable) {
 				t.Fatalf("Get = %v, want ErrUnavailable", err)
 			}
-			time.Sleep(3 * DefaultBreakerProbeInterval) // probes fail meanwhile
+			time.Sleep(tc.downFor) // probes fail meanwhile
 			calls := s.calls.Load()
 			if st := stats(t, c); !st.Open || st.Probes < 2 {
 				t.Fatalf("stats = %+v while the store is down, want open and probing", st)
@@ -339,6 +349,9 @@ func TestBreakerRecovers(t *testing.T) {
 			st := stats(t, c)
 			if st.Opened != 1 || st.Closed != 1 || st.Cause != "" || !st.OpenSince.IsZero() {
 				t.Errorf("stats = %+v, want opened and closed once", st)
+			}
+			if n := s.maxProbing.Load(); n > 2 {
+				t.Errorf("%d probes in flight at once, want at most 2", n)
 			}
 			if tc.answer == storeUp {
 				if v, err := c.Get(context.Background(), "present.example"); err != nil || string(v) != "cert" {
