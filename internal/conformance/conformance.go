@@ -60,6 +60,10 @@ type Harness struct {
 	// LeaseExclusion then also races contenders in other processes (the
 	// test binary run again): a backend shared by processes on one machine
 	// (file, SQLite) must exclude across processes, not only goroutines.
+	// The contender opens the URL from this package's init, so the scheme
+	// must be registered by then (built-in schemes and sql:// are; where
+	// the package initialization order puts a backend after this package,
+	// the contenders report "unknown scheme" and the case fails loudly).
 	URL func(ns string) string
 
 	// Secrets are strings that must never appear in an error message: the
