@@ -141,18 +141,23 @@ func TestLeaseExpiry(t *testing.T) {
 	_, endpoint := minio(t, testenv.MinIO)
 	ctx := context.Background()
 	ld := leaseDriver(t, open(t, cacheURL(endpoint, "expiry", "")))
-	const name, ttl = "expiring.example", time.Second
+	const name, ttl = "expiring.example", 2 * time.Second
+	start := time.Now() // before the lease is written: it expires after start+ttl
 	if err := ld.AcquireLease(ctx, name, "old", ttl); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	if err := ld.AcquireLease(ctx, name, "new", time.Minute); !errors.Is(err, certcache.ErrLeaseHeld) {
+	err := ld.AcquireLease(ctx, name, "new", time.Minute)
+	switch {
+	case time.Since(start) >= ttl:
+		// A loaded machine took the whole TTL: the lease may be over.
+		t.Logf("the first two calls took %v, the lease's TTL", time.Since(start))
+	case !errors.Is(err, certcache.ErrLeaseHeld):
 		t.Fatalf("acquiring a running lease = %v, want ErrLeaseHeld", err)
 	}
-	// Expiry is judged at the resolution of HTTP dates, a second: a lease
-	// of ttl lasts at least ttl and at most ttl+2s.
-	var err error
-	for time.Since(start) < ttl+5*time.Second {
+	// A lease of ttl lasts at least ttl by the store's clock: exactly ttl
+	// on MinIO, whose listings give milliseconds, and at most ttl+2s on a
+	// store that gives whole seconds.
+	for err != nil && time.Since(start) < ttl+30*time.Second { // slack for a loaded machine
 		if err = ld.AcquireLease(ctx, name, "new", time.Minute); err == nil {
 			break
 		}
