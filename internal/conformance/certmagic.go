@@ -566,6 +566,11 @@ func (s *suite) testCMTakeover(t *testing.T) {
 	if limit := certmagicLockTTL + 5*time.Second; d > limit {
 		t.Errorf("took over after %v, want within the TTL %v and a poll", d, certmagicLockTTL)
 	}
+	// The new holder really holds it: a lease written while it waited
+	// must run from when it was taken, not from when the wait began.
+	if ok, err := s.storage(t, ns).TryLock(ctx(t), name); ok || err != nil {
+		t.Errorf("TryLock by a third Storage after the takeover = %v, %v; want false, nil", ok, err)
+	}
 	if err := waiter.RenewLockLease(ctx(t), name, time.Hour); err != nil {
 		t.Errorf("RenewLockLease by the new holder: %v", err)
 	}
