@@ -117,9 +117,12 @@ package certcache
 
 import (
 	"context"
+	"log/slog"
 	"runtime"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/crypto/acme/autocert"
 )
 
@@ -244,4 +247,19 @@ type Options struct {
 	// LeaseTTL is the time to live of the order leases that coordinate
 	// issuance. If zero, DefaultLeaseTTL.
 	LeaseTTL time.Duration
+
+	// MeterProvider receives the cache's OpenTelemetry metrics (see
+	// MetricCalls and the metrics beside it). If nil, the global provider
+	// (otel.GetMeterProvider), which forwards to one installed later; a
+	// cache opened by URL always reports there.
+	MeterProvider metric.MeterProvider
+
+	// TracerProvider receives a span per call (see MetricCalls for what
+	// the spans hold). If nil, the global provider, as for MeterProvider.
+	TracerProvider trace.TracerProvider
+
+	// Logger receives the cache's log events (a lease taken over from a
+	// holder that died, a lease lost). If nil, slog.Default() at the time
+	// of logging. No event holds a value or a secret.
+	Logger *slog.Logger
 }

@@ -95,6 +95,8 @@ type coordinated struct {
 	mu        sync.Mutex
 	held      map[string]*orderLease // key → the order lease this Cache holds
 	elsewhere map[string]time.Time   // key → when its lease was last found held by another
+
+	tel *coordTelemetry // lease events, certificate expiry (observe.go)
 }
 
 // heldRecheck is how long a lease found held by another holder is taken to
@@ -118,7 +120,8 @@ func coordinate(inner Cache, p *portable, o *Options) Cache {
 	if o != nil && o.LeaseTTL > 0 {
 		ttl = max(o.LeaseTTL, minLeaseTTL)
 	}
-	return &coordinated{inner: inner, p: p, ttl: ttl, held: map[string]*orderLease{}, elsewhere: map[string]time.Time{}}
+	return &coordinated{inner: inner, p: p, ttl: ttl, held: map[string]*orderLease{}, elsewhere: map[string]time.Time{},
+		tel: newCoordTelemetry(p, o)}
 }
 
 type peekKey struct{}
@@ -131,6 +134,9 @@ func peek(ctx context.Context) context.Context { return context.WithValue(ctx, p
 func (c *coordinated) Get(ctx context.Context, key string) ([]byte, error) {
 	data, err := c.inner.Get(ctx, key)
 	kind := kindOf(key)
+	if err == nil && kind == certKey {
+		c.tel.certificate(key, data, false)
+	}
 	if kind == otherKey || (err != nil && err != autocert.ErrCacheMiss) || ctx.Value(peekKey{}) != nil {
 		return data, err
 	}
@@ -176,6 +182,7 @@ func (c *coordinated) takeOrder(ctx context.Context, key string) ([]byte, error)
 // Otherwise the lease is held, and kept alive while ctx lives.
 func (c *coordinated) acquire(ctx context.Context, key string) (data []byte, got bool, err error) {
 	l, err := c.p.acquireLease(ctx, leasePrefix+key, c.ttl)
+	var sawHeld bool // by another holder, lately: see MetricLeaseEvents, taken_over
 	c.mu.Lock()
 	if errors.Is(err, ErrLeaseHeld) {
 		if len(c.elsewhere) >= 1024 { // forget what is stale, so the map stays small
@@ -187,6 +194,8 @@ func (c *coordinated) acquire(ctx context.Context, key string) (data []byte, got
 		}
 		c.elsewhere[key] = time.Now()
 	} else {
+		seen, ok := c.elsewhere[key]
+		sawHeld = ok && err == nil && time.Since(seen) < takeoverWindow*c.ttl
 		delete(c.elsewhere, key)
 	}
 	c.mu.Unlock()
@@ -196,6 +205,7 @@ func (c *coordinated) acquire(ctx context.Context, key string) (data []byte, got
 	if err != nil {
 		return nil, false, err
 	}
+	c.tel.event(ctx, evAcquired)
 	data, err = c.inner.Get(ctx, key)
 	if err == nil && !(kindOf(key) == certKey && renewing(ctx) && due(data, time.Now())) {
 		l.Release(context.WithoutCancel(ctx))
@@ -209,6 +219,9 @@ func (c *coordinated) acquire(ctx context.Context, key string) (data []byte, got
 	c.mu.Lock()
 	c.held[key] = h
 	c.mu.Unlock()
+	if sawHeld {
+		c.tel.takenOver(ctx, key)
+	}
 	go c.keepAlive(ctx, key, h)
 	return data, true, nil
 }
@@ -243,6 +256,7 @@ func (c *coordinated) keepAlive(ctx context.Context, key string, h *orderLease) 
 				expires = time.Now().Add(c.ttl)
 			case errors.Is(err, ErrLeaseLost):
 				forget() // another node took over after it expired
+				c.tel.lost(key, err)
 				return
 			}
 			// Any other error (the store is down): try again at the next
@@ -270,6 +284,8 @@ func (c *coordinated) renewal(ctx context.Context, key string, data []byte) ([]b
 // takes it and gets what the store has: the due certificate to renew, or a
 // miss to make the account key.
 func (c *coordinated) waitOrTake(ctx context.Context, key string) ([]byte, error) {
+	var began time.Time // of the wait, if it waited
+	defer func() { c.tel.waited(ctx, key, began) }()
 	for wait := 50 * time.Millisecond; ; wait = min(wait*2, time.Second) {
 		data, got, err := c.acquire(ctx, key)
 		switch {
@@ -287,6 +303,9 @@ func (c *coordinated) waitOrTake(ctx context.Context, key string) ([]byte, error
 			return data, nil
 		case err != nil && err != autocert.ErrCacheMiss:
 			return nil, err
+		}
+		if began.IsZero() {
+			began = time.Now()
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -306,6 +325,7 @@ func what(key string) string {
 }
 
 func (c *coordinated) issuing(key, why string) error {
+	c.tel.event(context.Background(), evIssuing)
 	return newError(c.p.backend, "get", key, fmt.Errorf("%w: %s", ErrIssuing, why))
 }
 
@@ -315,6 +335,9 @@ func (c *coordinated) Put(ctx context.Context, key string, data []byte) error {
 	err := c.inner.Put(ctx, key, data)
 	if err != nil {
 		return err // the lease runs out: the fleet tries again after its TTL
+	}
+	if kindOf(key) == certKey {
+		c.tel.certificate(key, data, true)
 	}
 	c.mu.Lock()
 	h := c.held[key]
@@ -330,11 +353,17 @@ func (c *coordinated) Put(ctx context.Context, key string, data []byte) error {
 }
 
 // Delete implements autocert.Cache.
-func (c *coordinated) Delete(ctx context.Context, key string) error { return c.inner.Delete(ctx, key) }
+func (c *coordinated) Delete(ctx context.Context, key string) error {
+	c.tel.forget(key)
+	return c.inner.Delete(ctx, key)
+}
 
 // Close implements Cache. Leases this Cache holds are left to run out: a
 // Close in the middle of an order is a node going away.
-func (c *coordinated) Close() error { return c.inner.Close() }
+func (c *coordinated) Close() error {
+	c.tel.close()
+	return c.inner.Close()
+}
 
 // Unwrap returns the Cache under the coordination.
 func (c *coordinated) Unwrap() Cache { return c.inner }

@@ -43,6 +43,7 @@ func newPortable(backend string, d Driver, o *Options, secrets []string) *portab
 	if !c.neverBlocks && (o == nil || !o.DisableBreaker) {
 		c.brk = newBreaker(backend, d.Get, probe, c.getTimeout)
 	}
+	c.tel = newTelemetry(c, o)
 	return c
 }
 
@@ -55,6 +56,7 @@ type portable struct {
 	secrets    []string
 	closed     atomic.Bool
 	brk        *breaker // nil when turned off, or for mem://
+	tel        *telemetry
 
 	// neverBlocks: the driver answers from process memory (mem://), so a
 	// per-call deadline would bound nothing and only cost a timer and four
@@ -66,6 +68,16 @@ var _ Cache = (*portable)(nil)
 
 // Get implements autocert.Cache.
 func (c *portable) Get(ctx context.Context, key string) ([]byte, error) {
+	if !c.tel.on(ctx) {
+		return c.get(ctx, key)
+	}
+	ctx, ob := c.tel.begin(ctx, opGet, key)
+	data, err := c.get(ctx, key)
+	ob.end(ctx, err)
+	return data, err
+}
+
+func (c *portable) get(ctx context.Context, key string) ([]byte, error) {
 	if err := c.check(ctx, "get", key); err != nil {
 		return nil, err
 	}
@@ -93,6 +105,16 @@ func (c *portable) Get(ctx context.Context, key string) ([]byte, error) {
 
 // Put implements autocert.Cache.
 func (c *portable) Put(ctx context.Context, key string, data []byte) error {
+	if !c.tel.on(ctx) {
+		return c.put(ctx, key, data)
+	}
+	ctx, ob := c.tel.begin(ctx, opPut, key)
+	err := c.put(ctx, key, data)
+	ob.end(ctx, err)
+	return err
+}
+
+func (c *portable) put(ctx context.Context, key string, data []byte) error {
 	if err := c.check(ctx, "put", key); err != nil {
 		return err
 	}
@@ -113,6 +135,16 @@ func (c *portable) Put(ctx context.Context, key string, data []byte) error {
 
 // Delete implements autocert.Cache.
 func (c *portable) Delete(ctx context.Context, key string) error {
+	if !c.tel.on(ctx) {
+		return c.delete(ctx, key)
+	}
+	ctx, ob := c.tel.begin(ctx, opDelete, key)
+	err := c.delete(ctx, key)
+	ob.end(ctx, err)
+	return err
+}
+
+func (c *portable) delete(ctx context.Context, key string) error {
 	if err := c.check(ctx, "delete", key); err != nil {
 		return err
 	}
@@ -134,6 +166,7 @@ func (c *portable) Close() error {
 		return nil
 	}
 	c.brk.shutdown() // no probe uses the driver after this
+	c.tel.close()
 	if err := c.d.Close(); err != nil {
 		return newError(c.backend, "close", "", redact(err, c.secrets))
 	}
@@ -195,7 +228,7 @@ func (c *portable) fail(ctx, cctx context.Context, op, key string, err error) er
 		if op == "get" {
 			timeout = c.getTimeout
 		}
-		return newError(c.backend, op, key, fmt.Errorf("%w: no answer within %v: %w", ErrUnavailable, timeout, err))
+		return newError(c.backend, op, key, noAnswer{fmt.Errorf("%w: no answer within %v: %w", ErrUnavailable, timeout, err)})
 	}
 	return newError(c.backend, op, key, err)
 }

@@ -34,6 +34,16 @@ func (c *portable) leases(ctx context.Context, op, name string) (LeaseDriver, er
 }
 
 func (c *portable) acquireLease(ctx context.Context, name string, ttl time.Duration) (*Lease, error) {
+	if !c.tel.on(ctx) {
+		return c.acquire(ctx, name, ttl)
+	}
+	ctx, ob := c.tel.begin(ctx, opLeaseAcquire, name)
+	l, err := c.acquire(ctx, name, ttl)
+	ob.end(ctx, err)
+	return l, err
+}
+
+func (c *portable) acquire(ctx context.Context, name string, ttl time.Duration) (*Lease, error) {
 	ttl = max(ttl, minLeaseTTL)
 	ld, err := c.leases(ctx, "lease", name)
 	if err != nil {
@@ -53,6 +63,16 @@ func (c *portable) acquireLease(ctx context.Context, name string, ttl time.Durat
 }
 
 func (c *portable) refreshLease(ctx context.Context, name, token string, ttl time.Duration) error {
+	if !c.tel.on(ctx) {
+		return c.refresh(ctx, name, token, ttl)
+	}
+	ctx, ob := c.tel.begin(ctx, opLeaseRefresh, name)
+	err := c.refresh(ctx, name, token, ttl)
+	ob.end(ctx, err)
+	return err
+}
+
+func (c *portable) refresh(ctx context.Context, name, token string, ttl time.Duration) error {
 	ld, err := c.leases(ctx, "refresh lease", name)
 	if err != nil {
 		return err
@@ -70,6 +90,16 @@ func (c *portable) refreshLease(ctx context.Context, name, token string, ttl tim
 }
 
 func (c *portable) releaseLease(ctx context.Context, name, token string) error {
+	if !c.tel.on(ctx) {
+		return c.release(ctx, name, token)
+	}
+	ctx, ob := c.tel.begin(ctx, opLeaseRelease, name)
+	err := c.release(ctx, name, token)
+	ob.end(ctx, err)
+	return err
+}
+
+func (c *portable) release(ctx context.Context, name, token string) error {
 	ld, err := c.leases(ctx, "release lease", name)
 	if err != nil {
 		return err
@@ -86,10 +116,28 @@ func (c *portable) releaseLease(ctx context.Context, name, token string) error {
 	return nil
 }
 
-// list streams the driver's listing. The per-call timeout bounds the wait
-// for each entry, not the whole listing, which may be long: a store that
-// stops answering mid-listing fails within the timeout.
+// list streams the driver's listing, observed as one call from the first
+// entry asked for to the last (see listing).
 func (c *portable) list(ctx context.Context, prefix string) iter.Seq2[Entry, error] {
+	return func(yield func(Entry, error) bool) {
+		if !c.tel.on(ctx) {
+			c.listing(ctx, prefix)(yield)
+			return
+		}
+		ctx, ob := c.tel.begin(ctx, opList, prefix)
+		var failed error
+		c.listing(ctx, prefix)(func(e Entry, err error) bool {
+			failed = err
+			return yield(e, err)
+		})
+		ob.end(ctx, failed)
+	}
+}
+
+// listing streams the driver's listing. The per-call timeout bounds the
+// wait for each entry, not the whole listing, which may be long: a store
+// that stops answering mid-listing fails within the timeout.
+func (c *portable) listing(ctx context.Context, prefix string) iter.Seq2[Entry, error] {
 	return func(yield func(Entry, error) bool) {
 		ld, ok := c.d.(ListDriver)
 		if !ok {

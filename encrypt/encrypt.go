@@ -258,6 +258,7 @@ type cache struct {
 	inner   certcache.Cache
 	kr      *Keyring
 	migrate bool
+	log     decryptLog // values that fail to open (log.go)
 }
 
 var _ certcache.Cache = (*cache)(nil)
@@ -270,7 +271,9 @@ func (c *cache) Get(ctx context.Context, key string) ([]byte, error) {
 	}
 	p, _, err := c.open(key, v)
 	if err != nil {
-		return nil, &certcache.Error{Backend: backendName, Op: "get", Key: key, Err: err}
+		err = &certcache.Error{Backend: backendName, Op: "get", Key: key, Err: err}
+		c.log.failed(ctx, c.inner, key, err)
+		return nil, err
 	}
 	return p, nil
 }

@@ -159,7 +159,10 @@
 //
 // Stats returns a snapshot of atomic counters: hits per tier, misses, stale
 // serves, authority errors, faster-tier errors, evictions, and what the
-// Memory tiers hold. Stats is a plain struct, so expvar can publish it:
+// Memory tiers hold. A Stack with a Memory tier also reports them as
+// OpenTelemetry metrics (certcache.MetricMemoryHits and those beside it),
+// and logs a stale serve at Warn (at most one line per 10 s, with a count).
+// Stats is a plain struct, so expvar can publish it:
 //
 //	expvar.Publish("certcache", expvar.Func(func() any { s, _ := layered.StatsOf(cache); return s }))
 package layered
@@ -186,7 +189,8 @@ type Stack struct {
 	group  singleflight.Group
 	writes atomic.Uint64 // Puts and Deletes begun; see load
 	closed atomic.Bool
-	pre    *preloader // nil without a preload
+	pre    *preloader      // nil without a preload
+	tel    *stackTelemetry // metrics and the stale-serve log (otel.go)
 
 	hits          []atomic.Uint64 // per tier
 	misses        atomic.Uint64
@@ -233,6 +237,7 @@ func New(tiers ...certcache.Cache) (certcache.Cache, error) {
 	}
 	s.auth = s.tiers[len(s.tiers)-1]
 	s.startPreload()
+	s.observe()
 	return s, nil
 }
 
@@ -332,6 +337,7 @@ func (s *Stack) load(ctx context.Context, key string) ([]byte, error) {
 		}
 		if stale != nil {
 			s.stale.Add(1)
+			s.servedStale(ctx, key, i, err)
 			return stale, nil
 		}
 	}
@@ -424,6 +430,7 @@ func (s *Stack) Close() error {
 	if s.pre != nil {
 		s.pre.close()
 	}
+	s.tel.close()
 	var first error
 	for _, t := range s.tiers {
 		if err := t.Close(); err != nil && first == nil {

@@ -18,6 +18,14 @@
 //	ACME_DIRECTORY_URL, -acme-directory  the CA's directory; default Let's Encrypt
 //	                                     production (try its staging directory first)
 //	-http, -https                        listen addresses; default :80 and :443
+//	METRICS_ADDR, -metrics               where to serve Prometheus metrics on /metrics
+//	                                     (e.g. 127.0.0.1:9090); default: none
+//
+// With METRICS_ADDR, the cache's OpenTelemetry metrics (certcache.MetricCalls
+// and those beside it: calls, latencies, the breaker, the memory front,
+// order leases, certificate expiry) are exported through the OpenTelemetry
+// Prometheus exporter, with the Go runtime's own metrics beside them. Keep
+// the address private: metrics name the certificates' domains.
 //
 // See Dockerfile for a scratch image.
 package main
@@ -42,6 +50,10 @@ import (
 	_ "github.com/certcache/certcache/redis"   // redis://, rediss://, redis+sentinel://, redis+cluster://
 	_ "github.com/certcache/certcache/s3"      // s3://
 	_ "github.com/certcache/certcache/sql"     // postgres://, mysql://, sqlite://
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"golang.org/x/crypto/acme"
 	"golang.org/x/crypto/acme/autocert"
 )
@@ -52,6 +64,7 @@ func main() {
 	directory := flag.String("acme-directory", os.Getenv("ACME_DIRECTORY_URL"), "ACME directory URL; default Let's Encrypt (env ACME_DIRECTORY_URL)")
 	httpAddr := flag.String("http", ":80", "listen address for HTTP-01 and the redirect to HTTPS")
 	httpsAddr := flag.String("https", ":443", "listen address for HTTPS")
+	metricsAddr := flag.String("metrics", os.Getenv("METRICS_ADDR"), "listen address for Prometheus metrics on /metrics; default none (env METRICS_ADDR)")
 	flag.Parse()
 
 	names := splitList(*domains)
@@ -62,6 +75,17 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+
+	var metricsSrv *http.Server
+	if *metricsAddr != "" {
+		// The cache reports to the global MeterProvider (a cache opened
+		// by URL always does); installing one is all it takes.
+		var err error
+		metricsSrv, err = serveMetrics(*metricsAddr)
+		if err != nil {
+			log.Fatal(err)
+		}
+	}
 
 	// Open checks the URL but does not contact the store: the server starts
 	// even if the store is down, and handshakes fail (without ordering
@@ -88,7 +112,7 @@ func main() {
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	httpsSrv := &http.Server{
-		Addr:      *httpsAddr,
+		Addr: *httpsAddr,
 		// certcache.TLSConfig is m.TLSConfig() whose handshakes, for a
 		// name another instance is ordering, wait for that certificate
 		// instead of failing (see certcache.ErrIssuing).
@@ -99,9 +123,12 @@ func main() {
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- httpSrv.ListenAndServe() }()
 	go func() { errc <- httpsSrv.ListenAndServeTLS("", "") }()
+	if metricsSrv != nil {
+		go func() { errc <- metricsSrv.ListenAndServe() }()
+	}
 	log.Printf("server: serving %s on %s (HTTPS) and %s (HTTP-01, redirect); cache %s://",
 		strings.Join(names, ", "), *httpsAddr, *httpAddr, scheme(cacheURL))
 
@@ -114,9 +141,27 @@ func main() {
 	defer cancel()
 	httpsSrv.Shutdown(shutdown)
 	httpSrv.Shutdown(shutdown)
+	if metricsSrv != nil {
+		metricsSrv.Shutdown(shutdown)
+	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Print(err)
 	}
+}
+
+// serveMetrics installs an OpenTelemetry MeterProvider that the Prometheus
+// exporter reads, and returns the server of /metrics on addr (not started).
+// The exporter registers with Prometheus's default registry, which also
+// holds the Go runtime and process collectors.
+func serveMetrics(addr string) (*http.Server, error) {
+	exporter, err := otelprom.New()
+	if err != nil {
+		return nil, fmt.Errorf("server: metrics: %w", err)
+	}
+	otel.SetMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter)))
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.Handler())
+	return &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}, nil
 }
 
 func splitList(s string) []string {

@@ -1,0 +1,830 @@
+package certcache
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+	"golang.org/x/crypto/acme/autocert"
+)
+
+// The OpenTelemetry metrics and spans every Cache reports, and the
+// log/slog events it writes.
+//
+// A Cache reports to Options.MeterProvider and Options.TracerProvider, or,
+// when they are nil (and for every cache opened by URL), to the global
+// providers of go.opentelemetry.io/otel as they are when the cache is made.
+// The global providers forward to a provider that the application installs
+// later (otel.SetMeterProvider, otel.SetTracerProvider), so the order does
+// not matter. Until a provider is installed, the instrumentation costs a
+// Get, Put or Delete two checks (one atomic load each) and no allocation:
+// no clock is read, no span is started.
+//
+// Every instrument is made in one place, never in a backend: the portable
+// layer (NewCache) counts and times the calls that reach the store and
+// reads the circuit breaker; issuance coordination counts lease events and
+// watches certificate expiry; the memory front of package layered reports
+// its counters (see that package). Attribute values come from small fixed
+// sets, except certcache.certificate, which is bounded by
+// MaxExpiryCertificates; no metric carries a cache key.
+//
+// Spans: one span per call of the portable layer, named "certcache.get",
+// "certcache.put", "certcache.delete", "certcache.lease_acquire",
+// "certcache.lease_refresh", "certcache.lease_release" and "certcache.list"
+// (the whole listing), of kind client, with the attributes
+// certcache.backend, certcache.operation and certcache.outcome, and
+// certcache.key: the cache key (the prefix for a listing). Keys are not
+// secrets — autocert's keys are domain names, "acme_account+key", and
+// HTTP-01 tokens that the CA fetches over plain HTTP — and a person
+// debugging one slow handshake needs the name; they are kept off metrics
+// only because their number is unbounded. Values never appear anywhere. A
+// failed call records its error on the span (errors never hold a secret)
+// and sets the span's status to Error; a miss is not an error.
+//
+// Log events (Options.Logger, or slog.Default() at the time of logging):
+//
+//   - Warn "certcache: order lease taken over": this process took an
+//     order lease whose holder let it run out without storing the
+//     certificate (see MetricLeaseEvents, event taken_over).
+//   - Warn "certcache: order lease lost": a refresh found that the
+//     lease this process holds for an order had run out and been taken;
+//     another node may order the same certificate.
+//   - Warn "certcache/layered: served a stale copy" (package layered).
+//   - Error "certcache/encrypt: a stored value failed to decrypt" (package
+//     encrypt).
+//
+// No log line holds a value or a secret; keys (domain names) are logged.
+//
+// The constants below are the metrics' names as OpenTelemetry knows them.
+// A Prometheus exporter writes the dots as underscores and adds the unit
+// and _total: certcache.calls is certcache_calls_total,
+// certcache.call.duration is certcache_call_duration_seconds, and the
+// attribute certcache.backend is the label certcache_backend.
+const (
+	// MetricCalls counts the calls that reach the portable layer of a
+	// store: Get, Put, Delete, lease calls and listings (unit {call}).
+	// Attributes: certcache.backend, certcache.operation, certcache.outcome.
+	// A Get answered by a memory front never reaches the store and is
+	// counted by MetricMemoryHits instead; a Get that issuance coordination
+	// answers with ErrIssuing is counted here as the miss the store
+	// answered, and by MetricLeaseEvents (event issuing).
+	MetricCalls = "certcache.calls"
+
+	// MetricCallDuration is a histogram of the time those calls take, in
+	// seconds (unit s), with buckets from 5µs to 10s. Attributes:
+	// certcache.backend, certcache.operation.
+	MetricCallDuration = "certcache.call.duration"
+
+	// MetricBreakerOpened counts the times the circuit breaker opened
+	// (unit {event}). Attribute: certcache.backend. See BreakerStats.
+	MetricBreakerOpened = "certcache.breaker.opened"
+	// MetricBreakerClosed counts the times a probe found the store
+	// answering and closed the breaker (unit {event}).
+	MetricBreakerClosed = "certcache.breaker.closed"
+	// MetricBreakerFastFailed counts the calls refused at once with
+	// ErrCircuitOpen while the breaker was open (unit {call}).
+	MetricBreakerFastFailed = "certcache.breaker.fast_failed"
+	// MetricBreakerProbes counts the probes sent while the breaker was open
+	// (unit {probe}).
+	MetricBreakerProbes = "certcache.breaker.probes"
+	// MetricBreakerOpen is a gauge: 1 while the breaker is open, else 0
+	// (no unit, so that Prometheus adds no suffix).
+	MetricBreakerOpen = "certcache.breaker.open"
+
+	// MetricLeaseEvents counts what issuance coordination did with order
+	// leases (unit {event}). Attributes: certcache.backend and
+	// certcache.event, one of:
+	//
+	//	acquired    this process acquired an order lease (to order, renew,
+	//	            or make the account key; also when the value turned out
+	//	            to have landed and the lease was let go at once)
+	//	issuing     a Get was answered with ErrIssuing: the order lease is
+	//	            held by another holder, by an order of this process, or
+	//	            an order failed less than a lease TTL ago
+	//	waited      a renewal or account-key Get found the lease held
+	//	            elsewhere and waited for the holder's value (see
+	//	            MetricLeaseWait)
+	//	taken_over  this process acquired an order lease within two lease
+	//	            TTLs of having found it held by another holder, and the
+	//	            value was still missing (or still due for renewal): the
+	//	            holder let its lease run out without storing the
+	//	            certificate — it died, or its order failed. Logged at Warn.
+	//	lost        a refresh of an order lease this process holds failed
+	//	            with ErrLeaseLost: it ran out (the store was unreachable
+	//	            for a lease TTL, or the process stalled) and may have been
+	//	            taken by another node. Logged at Warn.
+	MetricLeaseEvents = "certcache.lease.events"
+
+	// MetricLeaseWait is a histogram of how long renewal and account-key
+	// Gets waited for another holder's value, from the first time they
+	// found the lease held to their return, in seconds (unit s).
+	// Attributes: certcache.backend, certcache.wait ("renewal" or
+	// "account_key").
+	MetricLeaseWait = "certcache.lease.wait.duration"
+
+	// MetricCertificateExpiry is a gauge of the seconds until the leaf
+	// certificate of each certificate key this process has read (a Get
+	// hit) or written (a Put) expires — negative once it has (unit s).
+	// Attributes: certcache.backend, certcache.certificate (the cache key:
+	// "example.com", or "example.com+rsa" for autocert's RSA fallback). It
+	// is kept by issuance coordination, which sees values as autocert does
+	// (after decryption), so a cache opened with coordinate=false reports
+	// none. At most MaxExpiryCertificates names are reported; see there.
+	MetricCertificateExpiry = "certcache.certificate.expiry"
+
+	// The memory front's metrics are reported by package layered; the
+	// names are listed here so that every metric is in one place. Their
+	// attribute is certcache.backend, the authority's backend.
+
+	// MetricMemoryHits counts the Gets a memory front answered with a
+	// fresh copy (unit {call}).
+	MetricMemoryHits = "certcache.memory.hits"
+	// MetricMemoryMisses counts the Gets for which the authority said the
+	// key does not exist (unit {call}).
+	MetricMemoryMisses = "certcache.memory.misses"
+	// MetricMemoryStaleServed counts the Gets answered with an expired or
+	// fallback copy because the authority failed (unit {call}).
+	MetricMemoryStaleServed = "certcache.memory.stale_served"
+	// MetricMemoryEvictions counts the entries the memory front dropped to
+	// stay within its bounds (unit {entry}).
+	MetricMemoryEvictions = "certcache.memory.evictions"
+	// MetricMemoryEntries is the number of entries the memory front holds,
+	// expired ones included (unit {entry}).
+	MetricMemoryEntries = "certcache.memory.entries"
+	// MetricMemoryBytes is the bytes of keys and values the memory front
+	// holds (unit By).
+	MetricMemoryBytes = "certcache.memory.bytes"
+	// MetricPreloadListed counts the certificate keys a preload found in
+	// the authority's listing (unit {key}).
+	MetricPreloadListed = "certcache.memory.preload.listed"
+	// MetricPreloadLoaded counts the copies a preload put in memory (unit
+	// {key}).
+	MetricPreloadLoaded = "certcache.memory.preload.loaded"
+	// MetricPreloadErrors counts a preload's failed Gets and failed
+	// listing (unit {error}).
+	MetricPreloadErrors = "certcache.memory.preload.errors"
+	// MetricPreloadDone is a gauge: 1 once the preload has ended, in
+	// whatever way, 0 while it runs (no unit). Absent without a preload.
+	MetricPreloadDone = "certcache.memory.preload.done"
+)
+
+// The attributes of the metrics and spans.
+const (
+	// AttrBackend is the backend's name: "redis", "s3", "file", "mem", …
+	AttrBackend = "certcache.backend"
+
+	// AttrOperation is the call: get, put, delete, lease_acquire,
+	// lease_refresh, lease_release or list.
+	AttrOperation = "certcache.operation"
+
+	// AttrOutcome is how the call ended: hit or miss (get), ok, or the
+	// class of its error:
+	//
+	//	unavailable   the store could not be reached (ErrUnavailable)
+	//	timeout       no answer within the per-call timeout or the caller's
+	//	              deadline
+	//	denied        the store refused the credentials or the request: a
+	//	              file permission, HTTP 401/403 (S3), SQLSTATE class 28
+	//	              or 42501 (PostgreSQL), Redis NOAUTH, WRONGPASS or
+	//	              NOPERM; a refusal the layer cannot read is "other"
+	//	invalid       the key was refused before anything was sent
+	//	              (ErrInvalidKey)
+	//	too_large     the value was refused before anything was sent
+	//	              (ErrTooLarge)
+	//	closed        the cache was closed (ErrClosed)
+	//	circuit_open  refused at once by the open breaker (ErrCircuitOpen)
+	//	held          lease_acquire found the lease held (ErrLeaseHeld)
+	//	lost          lease_refresh found the lease lost (ErrLeaseLost)
+	//	unsupported   the backend lacks the capability (ErrUnsupported)
+	//	canceled      the caller cancelled its context
+	//	other         anything else
+	//
+	// Whether a Get was answered with ErrIssuing is not an outcome of the
+	// store's call (the store answered a miss); see MetricLeaseEvents.
+	AttrOutcome = "certcache.outcome"
+
+	// AttrKey is the cache key (the prefix of a listing); on spans only.
+	AttrKey = "certcache.key"
+
+	// AttrEvent is the lease event of MetricLeaseEvents.
+	AttrEvent = "certcache.event"
+
+	// AttrWait is what a waiting Get waited for, on MetricLeaseWait.
+	AttrWait = "certcache.wait"
+
+	// AttrCertificate is the certificate key of MetricCertificateExpiry.
+	AttrCertificate = "certcache.certificate"
+)
+
+// MaxExpiryCertificates bounds the certificate names whose expiry one Cache
+// reports. When a certificate not yet reported is read or written with
+// that many reported, the one read or written least recently is dropped
+// from the gauge: a process that keeps serving the same names keeps
+// reporting all of them, and names it stopped serving go first. A Delete
+// drops its name at once.
+const MaxExpiryCertificates = 1000
+
+// instrumentationScope names the OpenTelemetry meter and tracer.
+const instrumentationScope = "github.com/certcache/certcache"
+
+// durationBuckets fit a memory hit (microseconds) to a call that times out
+// (seconds).
+var durationBuckets = []float64{
+	0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
+	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+}
+
+// The global providers as they are before anyone installs one: while
+// otel.GetTracerProvider returns this, no span would be recorded.
+var (
+	defaultTracerProvider = otel.GetTracerProvider()
+	defaultMeterProvider  = otel.GetMeterProvider()
+)
+
+// Telemetry is where a Cache reports; see TelemetryOf.
+type Telemetry struct {
+	// Backend is the backend's name, the value of certcache.backend;
+	// empty if the Cache was not made by Open or NewCache.
+	Backend string
+	// MeterProvider and TracerProvider are the providers of
+	// Options.MeterProvider and Options.TracerProvider, or the global ones
+	// as they were when the cache was made. Never nil.
+	MeterProvider  metric.MeterProvider
+	TracerProvider trace.TracerProvider
+	// Logger is Options.Logger; nil means slog.Default() at the time of
+	// logging.
+	Logger *slog.Logger
+}
+
+// TelemetryOf returns where c reports, looking through wrappers to its
+// backend, for packages that wrap a Cache and report beside it (the memory
+// front of package layered, encryption). For a Cache not made by Open or
+// NewCache it returns the global providers and an empty Backend.
+func TelemetryOf(c Cache) Telemetry {
+	if p := findPortable(c); p != nil && p.tel != nil {
+		return Telemetry{Backend: p.backend, MeterProvider: p.tel.mp, TracerProvider: p.tel.tp, Logger: p.tel.logger}
+	}
+	return Telemetry{MeterProvider: otel.GetMeterProvider(), TracerProvider: otel.GetTracerProvider()}
+}
+
+// providers returns the providers o asks for, or the global ones.
+func providers(o *Options) (mp metric.MeterProvider, tp trace.TracerProvider, logger *slog.Logger) {
+	if o != nil {
+		mp, tp, logger = o.MeterProvider, o.TracerProvider, o.Logger
+	}
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	return mp, tp, logger
+}
+
+// tracingOn reports whether spans started with tp may be recorded: tp is
+// not a no-op, and if it is the global provider's delegate, a provider has
+// been installed since. The global tracer would otherwise cost a context
+// and a span per call for nothing.
+func tracingOn(tp trace.TracerProvider) bool {
+	if tp == defaultTracerProvider {
+		tp = otel.GetTracerProvider() // one atomic load
+		if tp == defaultTracerProvider {
+			return false
+		}
+	}
+	_, noop := tp.(tracenoop.TracerProvider)
+	return !noop
+}
+
+// meteringOn is tracingOn for metrics.
+func meteringOn(mp metric.MeterProvider) bool {
+	if mp == defaultMeterProvider {
+		mp = otel.GetMeterProvider()
+		if mp == defaultMeterProvider {
+			return false
+		}
+	}
+	_, noop := mp.(metricnoop.MeterProvider)
+	return !noop
+}
+
+// otelError reports an error of the OpenTelemetry API (an instrument that
+// could not be made) where OpenTelemetry reports its own.
+func otelError(err error) {
+	if err != nil {
+		otel.Handle(err)
+	}
+}
+
+// callOp is an operation of the portable layer.
+type callOp uint8
+
+const (
+	opGet callOp = iota
+	opPut
+	opDelete
+	opLeaseAcquire
+	opLeaseRefresh
+	opLeaseRelease
+	opList
+	numOps
+)
+
+var opNames = [numOps]string{"get", "put", "delete", "lease_acquire", "lease_refresh", "lease_release", "list"}
+
+// outcome is the value of AttrOutcome.
+type outcome uint8
+
+const (
+	outHit outcome = iota
+	outMiss
+	outOK
+	outUnavailable
+	outTimeout
+	outDenied
+	outInvalid
+	outTooLarge
+	outClosed
+	outCircuitOpen
+	outHeld
+	outLost
+	outUnsupported
+	outCanceled
+	outOther
+	numOutcomes
+)
+
+var outcomeNames = [numOutcomes]string{
+	"hit", "miss", "ok", "unavailable", "timeout", "denied", "invalid", "too_large",
+	"closed", "circuit_open", "held", "lost", "unsupported", "canceled", "other",
+}
+
+// noAnswer marks the error of a call cut short by its per-call timeout, so
+// that it counts as a timeout rather than as unavailability in general. Its
+// message is its cause's.
+type noAnswer struct{ error }
+
+func (e noAnswer) Unwrap() error { return e.error }
+
+// outcomeOf classifies the result of a call of op.
+func outcomeOf(op callOp, err error) outcome {
+	var na noAnswer
+	switch {
+	case err == nil && op == opGet:
+		return outHit
+	case err == nil:
+		return outOK
+	case err == autocert.ErrCacheMiss: //nolint:errorlint // the contract's bare sentinel
+		return outMiss
+	case errors.Is(err, ErrCircuitOpen):
+		return outCircuitOpen
+	case errors.Is(err, ErrClosed):
+		return outClosed
+	case errors.Is(err, ErrInvalidKey):
+		return outInvalid
+	case errors.Is(err, ErrTooLarge):
+		return outTooLarge
+	case errors.Is(err, ErrLeaseHeld):
+		return outHeld
+	case errors.Is(err, ErrLeaseLost):
+		return outLost
+	case errors.Is(err, ErrUnsupported):
+		return outUnsupported
+	case errors.Is(err, context.Canceled):
+		return outCanceled
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &na):
+		return outTimeout
+	case denied(err):
+		return outDenied
+	case errors.Is(err, ErrUnavailable):
+		return outUnavailable
+	}
+	return outOther
+}
+
+// denied recognises a refusal of credentials or permissions in the ways
+// the SDKs of this module's backends say it, without importing them.
+func denied(err error) bool {
+	if errors.Is(err, fs.ErrPermission) {
+		return true
+	}
+	var hs interface{ HTTPStatusCode() int } // smithy-go (S3)
+	if errors.As(err, &hs) {
+		c := hs.HTTPStatusCode()
+		return c == 401 || c == 403
+	}
+	var sq interface{ SQLState() string } // pgconn.PgError
+	if errors.As(err, &sq) {
+		s := sq.SQLState()
+		return strings.HasPrefix(s, "28") || s == "42501"
+	}
+	var re interface {
+		error
+		RedisError()
+	}
+	if errors.As(err, &re) {
+		m := re.Error()
+		return strings.HasPrefix(m, "NOAUTH") || strings.HasPrefix(m, "WRONGPASS") || strings.HasPrefix(m, "NOPERM")
+	}
+	return false
+}
+
+// callAttrs are the precomputed measurement options of one backend: an
+// attribute set costs a sort and an allocation to make, so each is made
+// once per process.
+type callAttrs struct {
+	add  [numOps][numOutcomes][]metric.AddOption
+	rec  [numOps][]metric.RecordOption
+	span [numOps][]trace.SpanStartOption
+	set  attribute.Set // certcache.backend alone
+}
+
+var callAttrsByBackend sync.Map // backend name → *callAttrs
+
+func attrsFor(backend string) *callAttrs {
+	if a, ok := callAttrsByBackend.Load(backend); ok {
+		return a.(*callAttrs)
+	}
+	a := &callAttrs{set: attribute.NewSet(attribute.String(AttrBackend, backend))}
+	for op := range numOps {
+		b, o := attribute.String(AttrBackend, backend), attribute.String(AttrOperation, opNames[op])
+		a.rec[op] = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(b, o))}
+		a.span[op] = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(b, o)}
+		for oc := range numOutcomes {
+			a.add[op][oc] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(b, o, attribute.String(AttrOutcome, outcomeNames[oc])))}
+		}
+	}
+	got, _ := callAttrsByBackend.LoadOrStore(backend, a)
+	return got.(*callAttrs)
+}
+
+var spanNames = func() (n [numOps]string) {
+	for op := range numOps {
+		n[op] = "certcache." + opNames[op]
+	}
+	return n
+}()
+
+// telemetry is the instrumentation of one portable layer.
+type telemetry struct {
+	mp     metric.MeterProvider
+	tp     trace.TracerProvider
+	logger *slog.Logger // nil: slog.Default()
+
+	calls    metric.Int64Counter
+	duration metric.Float64Histogram
+	tracer   trace.Tracer
+	attrs    *callAttrs
+	reg      metric.Registration // the breaker's callback; nil without one
+}
+
+// newTelemetry instruments c; c.brk must be set.
+func newTelemetry(c *portable, o *Options) *telemetry {
+	t := &telemetry{attrs: attrsFor(c.backend)}
+	t.mp, t.tp, t.logger = providers(o)
+	meter := t.mp.Meter(instrumentationScope)
+	t.tracer = t.tp.Tracer(instrumentationScope)
+	var err error
+	t.calls, err = meter.Int64Counter(MetricCalls, metric.WithUnit("{call}"),
+		metric.WithDescription("Calls that reached a certcache store, by backend, operation and outcome."))
+	if err != nil {
+		otelError(err)
+		t.calls = metricnoop.Int64Counter{}
+	}
+	t.duration, err = meter.Float64Histogram(MetricCallDuration, metric.WithUnit("s"),
+		metric.WithDescription("Duration of calls to a certcache store."),
+		metric.WithExplicitBucketBoundaries(durationBuckets...))
+	if err != nil {
+		otelError(err)
+		t.duration = metricnoop.Float64Histogram{}
+	}
+	if c.brk != nil {
+		t.reg = observeBreaker(meter, c.brk, t.attrs.set)
+	}
+	return t
+}
+
+// close stops the callbacks, so that a closed cache stops reporting.
+func (t *telemetry) close() {
+	if t != nil && t.reg != nil {
+		otelError(t.reg.Unregister())
+	}
+}
+
+// on reports whether a call must be observed: a meter or tracer would
+// record it. The healthy path without a provider costs these two checks.
+func (t *telemetry) on(ctx context.Context) bool {
+	return t != nil && (t.calls.Enabled(ctx) || tracingOn(t.tp))
+}
+
+// callObs is one observed call, from begin to end.
+type callObs struct {
+	t     *telemetry
+	op    callOp
+	start time.Time
+	span  trace.Span // nil when not tracing
+}
+
+// begin starts observing a call of op on key; the context it returns
+// carries the call's span, if any, for the driver's own instrumentation.
+func (t *telemetry) begin(ctx context.Context, op callOp, key string) (context.Context, callObs) {
+	ob := callObs{t: t, op: op, start: time.Now()}
+	if tracingOn(t.tp) {
+		opts := append(t.attrs.span[op][:len(t.attrs.span[op]):len(t.attrs.span[op])], trace.WithAttributes(attribute.String(AttrKey, key)))
+		ctx, ob.span = t.tracer.Start(ctx, spanNames[op], opts...)
+	}
+	return ctx, ob
+}
+
+// end records the call's outcome and duration and ends its span.
+func (ob *callObs) end(ctx context.Context, err error) {
+	oc := outcomeOf(ob.op, err)
+	t := ob.t
+	t.calls.Add(ctx, 1, t.attrs.add[ob.op][oc]...)
+	t.duration.Record(ctx, time.Since(ob.start).Seconds(), t.attrs.rec[ob.op]...)
+	if ob.span == nil {
+		return
+	}
+	ob.span.SetAttributes(attribute.String(AttrOutcome, outcomeNames[oc]))
+	if oc > outOK {
+		ob.span.RecordError(err)
+		ob.span.SetStatus(codes.Error, err.Error())
+	}
+	ob.span.End()
+}
+
+// observeBreaker registers the callback that reports b's counters.
+func observeBreaker(meter metric.Meter, b *breaker, set attribute.Set) metric.Registration {
+	opened, err1 := meter.Int64ObservableCounter(MetricBreakerOpened, metric.WithUnit("{event}"),
+		metric.WithDescription("Times the circuit breaker opened because the store could not answer."))
+	closed, err2 := meter.Int64ObservableCounter(MetricBreakerClosed, metric.WithUnit("{event}"),
+		metric.WithDescription("Times a probe found the store answering and closed the circuit breaker."))
+	fast, err3 := meter.Int64ObservableCounter(MetricBreakerFastFailed, metric.WithUnit("{call}"),
+		metric.WithDescription("Calls refused at once because the circuit breaker was open."))
+	probes, err4 := meter.Int64ObservableCounter(MetricBreakerProbes, metric.WithUnit("{probe}"),
+		metric.WithDescription("Probes sent to the store while the circuit breaker was open."))
+	open, err5 := meter.Int64ObservableGauge(MetricBreakerOpen,
+		metric.WithDescription("1 while the circuit breaker is open, else 0."))
+	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
+		otelError(err)
+		return nil
+	}
+	opt := metric.WithAttributeSet(set)
+	reg, err := meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		o.ObserveInt64(opened, int64(b.opened.Load()), opt)
+		o.ObserveInt64(closed, int64(b.closed.Load()), opt)
+		o.ObserveInt64(fast, int64(b.fastFailed.Load()), opt)
+		o.ObserveInt64(probes, int64(b.probes.Load()), opt)
+		var isOpen int64
+		if b.st.Load().open {
+			isOpen = 1
+		}
+		o.ObserveInt64(open, isOpen, opt)
+		return nil
+	}, opened, closed, fast, probes, open)
+	if err != nil {
+		otelError(err)
+		return nil
+	}
+	return reg
+}
+
+// Lease events of MetricLeaseEvents.
+type leaseEvent uint8
+
+const (
+	evAcquired leaseEvent = iota
+	evIssuing
+	evWaited
+	evTakenOver
+	evLost
+	numLeaseEvents
+)
+
+var leaseEventNames = [numLeaseEvents]string{"acquired", "issuing", "waited", "taken_over", "lost"}
+
+// takeoverWindow is how long after finding an order lease held an
+// acquisition of it counts as a takeover, in lease TTLs: the holder's lease
+// ends at most one TTL after it was last seen held, and a waiter or the next
+// handshake comes for it soon after.
+const takeoverWindow = 2
+
+// expiryRecheck is how often a Get hit of a certificate already reported
+// is parsed again, to follow a renewal stored by another node. A Put is
+// always parsed.
+const expiryRecheck = time.Minute
+
+// coordTelemetry is the instrumentation of issuance coordination.
+type coordTelemetry struct {
+	backend string
+	mp      metric.MeterProvider
+	logger  *slog.Logger // nil: slog.Default()
+
+	events    metric.Int64Counter
+	waits     metric.Float64Histogram
+	eventOpts [numLeaseEvents][]metric.AddOption
+	waitOpts  [2][]metric.RecordOption // renewal, account key
+	reg       metric.Registration
+
+	mu    sync.Mutex
+	certs map[string]*certExpiry // certificate key → its expiry
+}
+
+type certExpiry struct {
+	notAfter time.Time
+	checked  time.Time // when the value was last parsed
+	seen     time.Time // when the key was last read or written
+	size     int       // of the value last parsed: a different size is a different certificate
+	opt      metric.ObserveOption
+}
+
+func newCoordTelemetry(p *portable, o *Options) *coordTelemetry {
+	t := &coordTelemetry{backend: p.backend, certs: map[string]*certExpiry{}}
+	t.mp, _, t.logger = providers(o)
+	b := attribute.String(AttrBackend, p.backend)
+	for ev := range numLeaseEvents {
+		t.eventOpts[ev] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(b, attribute.String(AttrEvent, leaseEventNames[ev])))}
+	}
+	t.waitOpts[0] = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(b, attribute.String(AttrWait, "renewal")))}
+	t.waitOpts[1] = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(b, attribute.String(AttrWait, "account_key")))}
+	meter := t.mp.Meter(instrumentationScope)
+	var err error
+	t.events, err = meter.Int64Counter(MetricLeaseEvents, metric.WithUnit("{event}"),
+		metric.WithDescription("Order lease events of issuance coordination: acquired, issuing, waited, taken_over, lost."))
+	if err != nil {
+		otelError(err)
+		t.events = metricnoop.Int64Counter{}
+	}
+	t.waits, err = meter.Float64Histogram(MetricLeaseWait, metric.WithUnit("s"),
+		metric.WithDescription("Time renewal and account-key Gets waited for another holder's value."),
+		metric.WithExplicitBucketBoundaries(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600))
+	if err != nil {
+		otelError(err)
+		t.waits = metricnoop.Float64Histogram{}
+	}
+	expiry, err := meter.Float64ObservableGauge(MetricCertificateExpiry, metric.WithUnit("s"),
+		metric.WithDescription("Seconds until the certificate expires (negative once it has), for each certificate this process read or wrote."))
+	if err != nil {
+		otelError(err)
+		return t
+	}
+	t.reg, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		now := time.Now()
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		for _, e := range t.certs {
+			o.ObserveFloat64(expiry, e.notAfter.Sub(now).Seconds(), e.opt)
+		}
+		return nil
+	}, expiry)
+	otelError(err)
+	return t
+}
+
+func (t *coordTelemetry) close() {
+	if t != nil && t.reg != nil {
+		otelError(t.reg.Unregister())
+	}
+}
+
+func (t *coordTelemetry) log() *slog.Logger {
+	if t.logger != nil {
+		return t.logger
+	}
+	return slog.Default()
+}
+
+// event counts a lease event.
+func (t *coordTelemetry) event(ctx context.Context, ev leaseEvent) {
+	if t != nil {
+		t.events.Add(ctx, 1, t.eventOpts[ev]...)
+	}
+}
+
+// takenOver counts and logs the takeover of key's order lease.
+func (t *coordTelemetry) takenOver(ctx context.Context, key string) {
+	if t == nil {
+		return
+	}
+	t.event(ctx, evTakenOver)
+	t.log().LogAttrs(ctx, slog.LevelWarn, "certcache: order lease taken over: its holder let it run out without storing the certificate (it died, or its order failed); ordering here",
+		slog.String("backend", t.backend), slog.String("key", key))
+}
+
+// lost counts and logs the loss of key's order lease.
+func (t *coordTelemetry) lost(key string, err error) {
+	if t == nil {
+		return
+	}
+	ctx := context.Background()
+	t.event(ctx, evLost)
+	t.log().LogAttrs(ctx, slog.LevelWarn, "certcache: order lease lost: it ran out before the order ended; another node may order the same certificate",
+		slog.String("backend", t.backend), slog.String("key", key), slog.Any("err", err))
+}
+
+// waited records a wait for another holder's value of key that began at
+// began; a zero began means the caller did not wait.
+func (t *coordTelemetry) waited(ctx context.Context, key string, began time.Time) {
+	if t == nil || began.IsZero() {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	t.event(ctx, evWaited)
+	i := 0
+	if kindOf(key) == accountKey {
+		i = 1
+	}
+	t.waits.Record(ctx, time.Since(began).Seconds(), t.waitOpts[i]...)
+}
+
+// certificate notes the expiry of the certificate stored under key, read
+// (put false) or written (put true). Without a meter provider it does
+// nothing, so a Get hit costs one check.
+func (t *coordTelemetry) certificate(key string, data []byte, put bool) {
+	if t == nil || !meteringOn(t.mp) {
+		return
+	}
+	now := time.Now()
+	t.mu.Lock()
+	e := t.certs[key]
+	if e != nil && !put && len(data) == e.size && now.Sub(e.checked) < expiryRecheck {
+		e.seen = now
+		t.mu.Unlock()
+		return
+	}
+	t.mu.Unlock()
+	notAfter, ok := leafNotAfter(data) // outside the lock: parsing takes tens of microseconds
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !ok {
+		delete(t.certs, key) // not a certificate (any more): nothing to report
+		return
+	}
+	e = t.certs[key]
+	if e == nil {
+		if len(t.certs) >= MaxExpiryCertificates {
+			t.dropOldest()
+		}
+		e = &certExpiry{opt: metric.WithAttributeSet(attribute.NewSet(
+			attribute.String(AttrBackend, t.backend), attribute.String(AttrCertificate, key)))}
+		t.certs[key] = e
+	}
+	e.notAfter, e.checked, e.seen, e.size = notAfter, now, now, len(data)
+}
+
+// forget stops reporting key (deleted).
+func (t *coordTelemetry) forget(key string) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	delete(t.certs, key)
+	t.mu.Unlock()
+}
+
+// dropOldest drops the certificate read or written least recently. It
+// scans: it runs only when a new name comes with the gauge full.
+func (t *coordTelemetry) dropOldest() {
+	var oldest string
+	var at time.Time
+	for k, e := range t.certs {
+		if oldest == "" || e.seen.Before(at) {
+			oldest, at = k, e.seen
+		}
+	}
+	delete(t.certs, oldest)
+}
+
+// leafNotAfter returns the expiry of the first certificate in an autocert
+// cache value (a private key, then the chain, leaf first).
+func leafNotAfter(data []byte) (time.Time, bool) {
+	rest := data
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			return time.Time{}, false
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		leaf, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return time.Time{}, false
+		}
+		return leaf.NotAfter, true
+	}
+}
