@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/internal/conformance"
@@ -21,7 +22,8 @@ func TestPostgresTLS(t *testing.T) {
 	caFile := url.QueryEscape(ca.WriteFile(t))
 	nsURL := func(ns string) string {
 		table := "t_" + strings.ReplaceAll(ns, "-", "_")
-		return base + "?sslmode=verify-full&sslrootcert=" + caFile + "&table=" + table
+		// timeout: see TestPostgresConformance; TLS makes sessions dearer.
+		return base + "?sslmode=verify-full&sslrootcert=" + caFile + "&table=" + table + "&timeout=20s"
 	}
 	t.Run("Conformance", func(t *testing.T) {
 		conformance.Run(t, conformance.Harness{
@@ -29,6 +31,7 @@ func TestPostgresTLS(t *testing.T) {
 				return certcache.Open(context.Background(), nsURL(ns))
 			},
 			URL:     nsURL,
+			Timeout: 20 * time.Second,
 			Secrets: []string{testenv.PostgresPassword},
 		})
 	})
