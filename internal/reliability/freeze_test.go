@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/internal/testenv"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
@@ -95,4 +96,24 @@ func pauseContainer(t *testing.T, srv *testenv.Server, image string) func() {
 		cli.Close()
 	})
 	return unpause
+}
+
+// waitBreakerClosed waits until c's circuit breaker has seen the store
+// answer again, for a test that mends a fault and then expects the very
+// next call to reach the store: with the breaker open it fails at once
+// until a background probe (every certcache.DefaultBreakerProbeInterval)
+// gets an answer. It fails t if that takes longer than within.
+func waitBreakerClosed(t testing.TB, c certcache.Cache, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		st, ok := certcache.BreakerStatsOf(c)
+		if !ok || !st.Open {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the circuit breaker is still open %v after the fault was mended: %+v", within, st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
