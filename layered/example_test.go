@@ -66,3 +66,35 @@ func ExampleNew() {
 	fmt.Printf("%s %v\n", v, err)
 	// Output: certificate and key <nil>
 }
+
+// A restarted node loads every certificate into memory in the background
+// (memory_preload=true), so that its first handshakes do not read the store
+// one after the other under autocert's lock. A server that prefers to take
+// traffic only once it is done can wait for it, with a deadline of its own.
+func ExampleStack_PreloadDone() {
+	ctx := context.Background()
+	store, err := certcache.Open(ctx, "mem://preload-example") // redis://…, postgres://… in production
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer store.Close()
+	store.Put(ctx, "example.com", []byte("certificate and key"))
+	store.Put(ctx, "www.example.com", []byte("certificate and key"))
+	store.Put(ctx, "acme_account+key", []byte("account key")) // not a certificate: not preloaded
+
+	cache, err := certcache.Open(ctx, "mem://preload-example?memory_preload=true")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cache.Close()
+	stack := certcache.Uncoordinated(cache).(*layered.Stack) // Open puts coordination above the front
+	select {
+	case <-stack.PreloadDone():
+	case <-time.After(10 * time.Second):
+	}
+	st, _ := layered.StatsOf(cache)
+	fmt.Printf("preloaded %d of %d certificates\n", st.PreloadLoaded, st.PreloadListed)
+	// Output: preloaded 2 of 2 certificates
+}

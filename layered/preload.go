@@ -86,17 +86,39 @@ func (s *Stack) preload(ctx context.Context, p *preloader) {
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 
+	// Slow start: one worker at first, and one more after each Get the
+	// store answers, up to p.concurrency, so the number in flight doubles
+	// every round trip. The first Gets of a freshly started node are the
+	// slowest (its pool opens connections, each with its own TCP, TLS and
+	// password handshakes): opening them all at once on a busy store would
+	// push Gets past their timeout, and a timeout opens the circuit
+	// breaker for the node's handshakes too.
 	keys := make(chan string, p.concurrency)
-	var wg sync.WaitGroup
-	for range p.concurrency {
-		wg.Go(func() {
-			for key := range keys {
-				if ctx.Err() == nil {
-					s.preloadKey(ctx, p, auth, key, stop)
-				}
+	var (
+		wg      sync.WaitGroup
+		workers atomic.Int32
+		worker  func()
+	)
+	grow := func() bool {
+		for {
+			n := workers.Load()
+			if int(n) >= p.concurrency {
+				return false
 			}
-		})
+			if workers.CompareAndSwap(n, n+1) {
+				return true
+			}
+		}
 	}
+	worker = func() {
+		for key := range keys {
+			if ctx.Err() == nil && s.preloadKey(ctx, p, auth, key, stop) && grow() {
+				wg.Go(worker) // this worker is counted by wg: Wait cannot have returned
+			}
+		}
+	}
+	workers.Store(1)
+	wg.Go(worker)
 	var listErr error
 	for e, err := range certcache.List(ctx, auth, "") {
 		if err != nil {
@@ -125,8 +147,9 @@ func (s *Stack) preload(ctx context.Context, p *preloader) {
 	p.report(context.Cause(ctx), listErr, time.Since(start))
 }
 
-// preloadKey loads one certificate key into p's targets.
-func (s *Stack) preloadKey(ctx context.Context, p *preloader, auth certcache.Cache, key string, stop context.CancelCauseFunc) {
+// preloadKey loads one certificate key into p's targets. It reports
+// whether the store answered a Get (with the value or a miss).
+func (s *Stack) preloadKey(ctx context.Context, p *preloader, auth certcache.Cache, key string, stop context.CancelCauseFunc) bool {
 	gens := make([]uint64, len(p.targets))
 	need := false
 	for i, m := range p.targets {
@@ -134,15 +157,15 @@ func (s *Stack) preloadKey(ctx context.Context, p *preloader, auth certcache.Cac
 		need = need || !m.fresh(key)
 	}
 	if !need {
-		return // a handshake loaded it first
+		return false // a handshake loaded it first
 	}
 	v, err := auth.Get(ctx, key)
 	switch {
 	case err == nil:
 	case err == autocert.ErrCacheMiss: //nolint:errorlint // the contract's bare sentinel
-		return // deleted since it was listed
+		return true // deleted since it was listed
 	case ctx.Err() != nil:
-		return // stopped: not a failure of this key
+		return false // stopped: not a failure of this key
 	default:
 		p.failed.Add(1)
 		p.mu.Lock()
@@ -155,7 +178,7 @@ func (s *Stack) preloadKey(ctx context.Context, p *preloader, auth certcache.Cac
 			// would fail the same way, one timeout each.
 			stop(err)
 		}
-		return
+		return false
 	}
 	stored := false
 	for i, m := range p.targets {
@@ -168,6 +191,7 @@ func (s *Stack) preloadKey(ctx context.Context, p *preloader, auth certcache.Cac
 	if stored {
 		p.loaded.Add(1)
 	}
+	return true
 }
 
 // report logs how the preload ended: cause is why it was stopped (nil if
@@ -209,12 +233,13 @@ func (p *preloader) close() {
 	<-p.done
 }
 
-// isCertKey reports whether autocert keeps a certificate under key: a
-// domain name as autocert makes it (lower-case ASCII after IDNA, with a
-// dot inside), optionally followed by "+rsa". Tokens ("<domain>+token"),
-// HTTP-01 challenges ("<token>+http-01") and the account key
-// ("acme_account+key") are not preloaded: autocert reads them once, at the
-// moment they matter, and outside its handshake lock.
+// isCertKey reports whether autocert keeps a certificate under key, as the
+// root package's issuance coordination recognises them: a domain name as
+// autocert makes it (lower-case ASCII after IDNA, with a dot inside),
+// optionally followed by "+rsa". Tokens ("<domain>+token"), HTTP-01
+// challenges ("<token>+http-01") and the account key ("acme_account+key")
+// are not preloaded: autocert reads them once, when they matter, and
+// outside its handshake lock.
 func isCertKey(key string) bool {
 	name := strings.TrimSuffix(key, "+rsa")
 	if !strings.Contains(name, ".") || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".") {

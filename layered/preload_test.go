@@ -32,7 +32,10 @@ type fakeStore struct {
 	listErr error                    // the listing fails after yielding the keys
 	entered chan string              // Get of a gated key announces itself here
 
-	gets, leaseCalls atomic.Int64
+	delay time.Duration // every Get takes this long
+
+	gets, leaseCalls      atomic.Int64
+	inFlight, maxInFlight atomic.Int64
 }
 
 func newFakeStore() *fakeStore {
@@ -49,6 +52,13 @@ func (f *fakeStore) open(t testing.TB) certcache.Cache {
 
 func (f *fakeStore) Get(ctx context.Context, key string) ([]byte, error) {
 	f.gets.Add(1)
+	n := f.inFlight.Add(1)
+	defer f.inFlight.Add(-1)
+	for m := f.maxInFlight.Load(); n > m && !f.maxInFlight.CompareAndSwap(m, n); m = f.maxInFlight.Load() {
+	}
+	if f.delay > 0 {
+		time.Sleep(f.delay)
+	}
 	f.mu.Lock()
 	gate, err, gone := f.gates[key], f.getErr[key], f.gone[key]
 	v, ok := f.data[key]
@@ -279,7 +289,10 @@ func TestPreload(t *testing.T) {
 func TestPreloadSkipsWhatChanged(t *testing.T) {
 	store := newFakeStore()
 	back := store.open(t) // coordinated: New must look beneath it
-	for _, k := range []string{"put.example.com", "deleted.example.com", "gone.example.com", "first.example.com", "plain.example.com"} {
+	// The preload starts with one Get in flight and adds one per answer:
+	// the a-N keys, listed first, let it grow to four.
+	for _, k := range []string{"a-1.example.com", "a-2.example.com", "a-3.example.com",
+		"put.example.com", "deleted.example.com", "gone.example.com", "first.example.com", "plain.example.com"} {
 		mustPut(t, back, k, "old")
 	}
 	store.gone["gone.example.com"] = true
@@ -318,8 +331,8 @@ func TestPreloadSkipsWhatChanged(t *testing.T) {
 	if n := store.leaseCalls.Load(); n != 0 {
 		t.Errorf("%d lease calls: a preload (and a Stack's miss) must not take an order lease", n)
 	}
-	if st.PreloadListed != 5 || st.PreloadErrors != 0 {
-		t.Errorf("Stats = %+v, want 5 listed, no errors", st)
+	if st.PreloadListed != 8 || st.PreloadErrors != 0 {
+		t.Errorf("Stats = %+v, want 8 listed, no errors", st)
 	}
 }
 
@@ -373,6 +386,9 @@ func TestPreloadFailures(t *testing.T) {
 func TestPreloadInBackground(t *testing.T) {
 	store := newFakeStore()
 	back := store.open(t)
+	for i := range 3 { // listed first, answered: the preload grows to 4 Gets in flight
+		mustPut(t, back, fmt.Sprintf("a-%d.example.com", i), "v")
+	}
 	for i := range 8 {
 		k := fmt.Sprintf("held-%d.example.com", i)
 		mustPut(t, back, k, "v")
@@ -536,5 +552,47 @@ func TestNewUncoordinates(t *testing.T) {
 	}
 	if _, err := layered.New(layered.NewMemory(nil), back, certcache.Uncoordinated(back)); err == nil || !strings.Contains(err.Error(), "the same cache") {
 		t.Errorf("New with a cache twice, once coordinated = %v, want an error", err)
+	}
+}
+
+// TestPreloadConcurrency: a preload starts with one Get in flight, grows
+// by one per answer, and never has more than PreloadConcurrency.
+func TestPreloadConcurrency(t *testing.T) {
+	for _, conc := range []int{1, 4, 16} {
+		t.Run(fmt.Sprint(conc), func(t *testing.T) {
+			store := newFakeStore()
+			back := store.open(t)
+			certs := fill(t, back, 300)
+			store.delay = 2 * time.Millisecond
+			s := mustNew(t, layered.NewMemory(&layered.MemoryOptions{Preload: true, PreloadConcurrency: conc}), back)
+			if st := waitPreload(t, s); st.PreloadLoaded != uint64(len(certs)) {
+				t.Errorf("Stats = %+v, want %d loaded", st, len(certs))
+			}
+			if got := store.maxInFlight.Load(); got != int64(conc) {
+				t.Errorf("at most %d Gets in flight, want %d", got, conc)
+			}
+		})
+	}
+}
+
+// TestPreloadSlowStart: until the store has answered the first Get, a
+// preload has no other in flight, so that a node's cold connection pool
+// does not open all its connections at once.
+func TestPreloadSlowStart(t *testing.T) {
+	store := newFakeStore()
+	back := store.open(t)
+	fill(t, back, 50)
+	gate := store.gate("host-0000.example.com") // listed first
+	store.delay = 2 * time.Millisecond          // so that Gets overlap once it grows
+	s := mustNew(t, layered.NewMemory(&layered.MemoryOptions{Preload: true, PreloadConcurrency: 16}), back)
+	<-store.entered
+	time.Sleep(100 * time.Millisecond)
+	if n := store.maxInFlight.Load(); n != 1 {
+		t.Errorf("%d Gets in flight before the store answered the first, want 1", n)
+	}
+	close(gate)
+	waitPreload(t, s)
+	if n := store.maxInFlight.Load(); n < 2 {
+		t.Errorf("at most %d Get in flight after the first answer, want it to grow", n)
 	}
 }
