@@ -63,6 +63,10 @@ import (
 // arrives after its timeout, where recovery here is found by background
 // probes within a second. What would be left of it (counting failures to a
 // threshold of one, two states) is less code than the adapter around it.
+// Measured from both CPUs of a loaded two-core machine: gobreaker's Execute
+// of an empty call 243-758 ns and its State 128-217 ns, where
+// BenchmarkBreakerAdmit, this breaker's whole cost on a healthy call, is
+// 7-9 ns with no allocation.
 
 // ErrCircuitOpen means a call was refused without reaching the store
 // because the circuit breaker is open: an earlier call found the store

@@ -715,3 +715,19 @@ func TestBreakerLeases(t *testing.T) {
 		t.Errorf("stats = %+v, want opened once, 3 fast failures", st)
 	}
 }
+
+// BenchmarkBreakerAdmit measures what the breaker adds to every call on a
+// healthy store, alone: admit's atomic load and test.
+func BenchmarkBreakerAdmit(b *testing.B) {
+	c := newPortable("bench", hitDriver{}, nil, nil)
+	defer c.Close()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.brk.admit("get", "bench.example"); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
