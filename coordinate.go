@@ -132,11 +132,16 @@ func peek(ctx context.Context) context.Context { return context.WithValue(ctx, p
 
 // Get implements autocert.Cache.
 func (c *coordinated) Get(ctx context.Context, key string) ([]byte, error) {
+	data, err := c.get(ctx, key)
+	if err == nil {
+		c.tel.certificate(key, data) // what the caller gets: a renewal's wait may end with a newer one
+	}
+	return data, err
+}
+
+func (c *coordinated) get(ctx context.Context, key string) ([]byte, error) {
 	data, err := c.inner.Get(ctx, key)
 	kind := kindOf(key)
-	if err == nil && kind == certKey {
-		c.tel.certificate(key, data, false)
-	}
 	if kind == otherKey || (err != nil && err != autocert.ErrCacheMiss) || ctx.Value(peekKey{}) != nil {
 		return data, err
 	}
@@ -336,9 +341,7 @@ func (c *coordinated) Put(ctx context.Context, key string, data []byte) error {
 	if err != nil {
 		return err // the lease runs out: the fleet tries again after its TTL
 	}
-	if kindOf(key) == certKey {
-		c.tel.certificate(key, data, true)
-	}
+	c.tel.certificate(key, data)
 	c.mu.Lock()
 	h := c.held[key]
 	delete(c.held, key)

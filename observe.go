@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"hash/maphash"
 	"io/fs"
 	"log/slog"
 	"strings"
@@ -622,10 +623,9 @@ var leaseEventNames = [numLeaseEvents]string{"acquired", "issuing", "waited", "t
 // handshake comes for it soon after.
 const takeoverWindow = 2
 
-// expiryRecheck is how often a Get hit of a certificate already reported
-// is parsed again, to follow a renewal stored by another node. A Put is
-// always parsed.
-const expiryRecheck = time.Minute
+// expirySeed seeds the hashes that tell a certificate already parsed from
+// a new one.
+var expirySeed = maphash.MakeSeed()
 
 // coordTelemetry is the instrumentation of issuance coordination.
 type coordTelemetry struct {
@@ -645,9 +645,8 @@ type coordTelemetry struct {
 
 type certExpiry struct {
 	notAfter time.Time
-	checked  time.Time // when the value was last parsed
 	seen     time.Time // when the key was last read or written
-	size     int       // of the value last parsed: a different size is a different certificate
+	sum      uint64    // maphash of the value last parsed
 	opt      metric.ObserveOption
 }
 
@@ -750,17 +749,21 @@ func (t *coordTelemetry) waited(ctx context.Context, key string, began time.Time
 	t.waits.Record(ctx, time.Since(began).Seconds(), t.waitOpts[i]...)
 }
 
-// certificate notes the expiry of the certificate stored under key, read
-// (put false) or written (put true). Without a meter provider it does
-// nothing, so a Get hit costs one check.
-func (t *coordTelemetry) certificate(key string, data []byte, put bool) {
-	if t == nil || !meteringOn(t.mp) {
+// certificate notes the expiry of the certificate in data, read or
+// written under key; other keys are ignored. Without a meter provider it
+// does nothing, so a Get hit costs one check. A value is parsed only when
+// it differs from the one last parsed for key (a hash of a few KiB costs
+// far less than parsing them), so a renewal stored by another node is seen
+// at the first read that returns it.
+func (t *coordTelemetry) certificate(key string, data []byte) {
+	if t == nil || !meteringOn(t.mp) || kindOf(key) != certKey {
 		return
 	}
 	now := time.Now()
+	sum := maphash.Bytes(expirySeed, data)
 	t.mu.Lock()
 	e := t.certs[key]
-	if e != nil && !put && len(data) == e.size && now.Sub(e.checked) < expiryRecheck {
+	if e != nil && e.sum == sum {
 		e.seen = now
 		t.mu.Unlock()
 		return
@@ -782,7 +785,7 @@ func (t *coordTelemetry) certificate(key string, data []byte, put bool) {
 			attribute.String(AttrBackend, t.backend), attribute.String(AttrCertificate, key)))}
 		t.certs[key] = e
 	}
-	e.notAfter, e.checked, e.seen, e.size = notAfter, now, now, len(data)
+	e.notAfter, e.seen, e.sum = notAfter, now, sum
 }
 
 // forget stops reporting key (deleted).

@@ -208,18 +208,18 @@ func TestExplicitProviders(t *testing.T) {
 
 	got := ob.metrics(t)
 	for s, want := range map[string]float64{
-		calls("put", "ok"):              1,
-		calls("get", "hit"):             2,
-		calls("get", "miss"):            1,
-		calls("get", "invalid"):         1,
-		calls("put", "too_large"):       1,
-		calls("delete", "ok"):           1,
-		calls("get", "canceled"):        1,
-		calls("lease_acquire", "ok"):    1,
-		calls("lease_acquire", "held"):  1,
-		calls("lease_refresh", "ok"):    1,
-		calls("lease_release", "ok"):    1,
-		calls("list", "ok"):             1,
+		calls("put", "ok"):             1,
+		calls("get", "hit"):            2,
+		calls("get", "miss"):           1,
+		calls("get", "invalid"):        1,
+		calls("put", "too_large"):      1,
+		calls("delete", "ok"):          1,
+		calls("get", "canceled"):       1,
+		calls("lease_acquire", "ok"):   1,
+		calls("lease_acquire", "held"): 1,
+		calls("lease_refresh", "ok"):   1,
+		calls("lease_release", "ok"):   1,
+		calls("list", "ok"):            1,
 		series(MetricCallDuration+"_count", AttrBackend, "memtest", AttrOperation, "get"): 5,
 		series(MetricCallDuration+"_count", AttrBackend, "memtest", AttrOperation, "put"): 2,
 	} {
@@ -302,9 +302,9 @@ func TestExpiryGauge(t *testing.T) {
 	first := "n0.example"
 	for i := range MaxExpiryCertificates + 1 {
 		key := fmt.Sprintf("n%d.example", i)
-		co.tel.certificate(key, value, true)
+		co.tel.certificate(key, value)
 		if i == MaxExpiryCertificates/2 {
-			co.tel.certificate(first, value, false) // seen again: not the oldest any more
+			co.tel.certificate(first, value) // seen again: not the oldest any more
 		}
 	}
 	got := ob.metrics(t)
