@@ -492,7 +492,7 @@ func TestLeaseEventsRedis(t *testing.T) {
 		{"lost", 1, 1},
 		{"waited", 1, 1},
 		{"issuing", issuing, issuing}, // b asks again while the lease runs out
-		{"acquired", 4, 5}, // a: t, l, w; b: t; and w if a released it before b's retry
+		{"acquired", 4, 5},            // a: t, l, w; b: t; and w if a released it before b's retry
 	} {
 		if got := ev(after, tc.event); got < tc.min || got > tc.max {
 			t.Errorf("lease event %s: %v, want %v to %v", tc.event, got, tc.min, tc.max)
