@@ -223,7 +223,13 @@ func waitServe(t *testing.T, pebble *acmetest.Pebble, p *caddyProc, domain strin
 func fetch(cfg *tls.Config, addr string) (*big.Int, string, error) {
 	tr := &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true}
 	defer tr.CloseIdleConnections()
-	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get("https://" + addr + "/")
+	// Caddy routes by Host: the name, as a browser would send it.
+	req, err := http.NewRequest(http.MethodGet, "https://"+addr+"/", nil)
+	if err != nil {
+		return nil, "", err
+	}
+	req.Host = cfg.ServerName
+	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
 	if err != nil {
 		return nil, "", err
 	}
