@@ -31,8 +31,8 @@ import (
 // The global providers forward to a provider that the application installs
 // later (otel.SetMeterProvider, otel.SetTracerProvider), so the order does
 // not matter. Until a provider is installed, the instrumentation costs a
-// Get, Put or Delete two checks (one atomic load each) and no allocation:
-// no clock is read, no span is started.
+// call a few checks of an atomic pointer and no allocation: no clock is
+// read, no span is started, no certificate is parsed.
 //
 // Every instrument is made in one place, never in a backend: the portable
 // layer (NewCache) counts and times the calls that reach the store and

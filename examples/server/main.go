@@ -128,6 +128,7 @@ func main() {
 	go func() { errc <- httpsSrv.ListenAndServeTLS("", "") }()
 	if metricsSrv != nil {
 		go func() { errc <- metricsSrv.ListenAndServe() }()
+		log.Printf("server: Prometheus metrics on http://%s/metrics", *metricsAddr)
 	}
 	log.Printf("server: serving %s on %s (HTTPS) and %s (HTTP-01, redirect); cache %s://",
 		strings.Join(names, ", "), *httpsAddr, *httpAddr, scheme(cacheURL))
