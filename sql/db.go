@@ -49,15 +49,53 @@ func (c dbConn) value(ctx context.Context, query, key string) ([]byte, error) {
 }
 
 func (c dbConn) exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := c.db.ExecContext(ctx, query, args...)
+	return sqlExec(ctx, c.db, query, args)
+}
+
+func (c dbConn) query(ctx context.Context, query string, args []any, row func(scan func(dest ...any) error) error) error {
+	return sqlQuery(ctx, c.db, query, args, row)
+}
+
+// tx runs f in a transaction, which f's error rolls back.
+func (c dbConn) tx(ctx context.Context, f func(stmts) error) error {
+	tx, err := c.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := f(dbTx{tx}); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// dbTx runs statements in a database/sql transaction.
+type dbTx struct{ tx *sql.Tx }
+
+func (t dbTx) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	return sqlExec(ctx, t.tx, query, args)
+}
+
+func (t dbTx) query(ctx context.Context, query string, args []any, row func(scan func(dest ...any) error) error) error {
+	return sqlQuery(ctx, t.tx, query, args, row)
+}
+
+// sqlRunner is what a *sql.DB and a *sql.Tx share.
+type sqlRunner interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func sqlExec(ctx context.Context, r sqlRunner, query string, args []any) (int64, error) {
+	res, err := r.ExecContext(ctx, query, args...)
 	if err != nil {
 		return 0, err
 	}
 	return res.RowsAffected()
 }
 
-func (c dbConn) query(ctx context.Context, query string, args []any, row func(scan func(dest ...any) error) error) error {
-	rows, err := c.db.QueryContext(ctx, query, args...)
+func sqlQuery(ctx context.Context, r sqlRunner, query string, args []any, row func(scan func(dest ...any) error) error) error {
+	rows, err := r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
 	}

@@ -88,17 +88,28 @@ func (d *dialect) queries(table string) queries {
 	return q
 }
 
-// conn runs statements: a pgxpool.Pool or a database/sql DB.
-type conn interface {
-	// value runs a query with one argument that returns one binary column,
-	// copied; no row is autocert.ErrCacheMiss.
-	value(ctx context.Context, query, key string) ([]byte, error)
+// stmts runs statements: a conn, or a transaction on one.
+type stmts interface {
 	// exec runs a statement and returns the number of rows it affected.
 	exec(ctx context.Context, query string, args ...any) (int64, error)
 	// query runs a query and calls row for each row it returns, with a
 	// function that scans the row; the rows are closed when query returns.
 	query(ctx context.Context, query string, args []any, row func(scan func(dest ...any) error) error) error
+}
+
+// conn runs statements: a pgxpool.Pool or a database/sql DB.
+type conn interface {
+	stmts
+	// value runs a query with one argument that returns one binary column,
+	// copied; no row is autocert.ErrCacheMiss.
+	value(ctx context.Context, query, key string) ([]byte, error)
 	close() error
+}
+
+// txConn is a conn that runs f in a transaction, which f's error rolls
+// back: a database/sql DB, for MySQL's leases.
+type txConn interface {
+	tx(ctx context.Context, f func(stmts) error) error
 }
 
 // tableDriver is the certcache.Driver for every dialect.

@@ -10,8 +10,9 @@ import (
 // Leases live in a table of their own beside the cache table (see
 // leaseTable), created lazily like it, with one row per lease: its name,
 // the holder's token and the time it expires by the server's clock. Every
-// operation is one statement whose WHERE clause compares expires_at with
-// the server's now, so the nodes' own clocks never matter:
+// operation is one statement whose WHERE clause (MySQL: IF) compares
+// expires_at with the server's now, so the nodes' own clocks never matter
+// (MySQL reads the row back after it, see holds):
 //
 //   - acquire is an upsert that replaces the row only if it has expired or
 //     already belongs to the token; the server's row lock makes two
@@ -27,16 +28,15 @@ import (
 func (dr *tableDriver) AcquireLease(ctx context.Context, name, token string, ttl time.Duration) error {
 	var took bool
 	err := dr.doLeases(ctx, func() error {
-		n, err := dr.c.exec(ctx, dr.q.acquire, name, token, dr.d.ttl(ttl))
-		if err != nil {
+		return dr.leaseStmt(ctx, func(s stmts) error {
+			n, err := s.exec(ctx, dr.q.acquire, name, token, dr.d.ttl(ttl))
+			if err != nil || dr.q.holds == "" {
+				took = n > 0
+				return err
+			}
+			took, err = dr.holds(ctx, s, name, token)
 			return err
-		}
-		if dr.q.holds == "" {
-			took = n > 0
-			return nil
-		}
-		took, err = dr.holds(ctx, name, token)
-		return err
+		})
 	})
 	if err != nil {
 		return err
@@ -52,18 +52,18 @@ func (dr *tableDriver) AcquireLease(ctx context.Context, name, token string, ttl
 func (dr *tableDriver) RefreshLease(ctx context.Context, name, token string, ttl time.Duration) error {
 	var kept bool
 	err := dr.doLeases(ctx, func() error {
-		n, err := dr.c.exec(ctx, dr.q.refresh, dr.d.ttl(ttl), name, token)
-		if err != nil {
-			return err
-		}
-		kept = n > 0
-		if !kept && dr.q.holds != "" {
+		return dr.leaseStmt(ctx, func(s stmts) error {
+			n, err := s.exec(ctx, dr.q.refresh, dr.d.ttl(ttl), name, token)
+			kept = n > 0
+			if err != nil || kept || dr.q.holds == "" {
+				return err
+			}
 			// MySQL counts only changed rows unless the connection set
 			// clientFoundRows: a refresh within the microsecond of the
-			// previous one changes nothing and counts 0.
-			kept, err = dr.holds(ctx, name, token)
-		}
-		return err
+			// one before changes nothing and counts 0.
+			kept, err = dr.holds(ctx, s, name, token)
+			return err
+		})
 	})
 	if err != nil {
 		return err
@@ -82,14 +82,23 @@ func (dr *tableDriver) ReleaseLease(ctx context.Context, name, token string) err
 	})
 }
 
+// leaseStmt runs f on the conn, or, for a dialect that reads the lease back
+// (holds), in a transaction: the write's row lock then lasts until the read
+// is done, and the read goes where the write went, whatever a proxy in
+// between would do with a lone SELECT (send it to a replica that has not
+// seen the write).
+func (dr *tableDriver) leaseStmt(ctx context.Context, f func(stmts) error) error {
+	if t, ok := dr.c.(txConn); ok && dr.q.holds != "" {
+		return t.tx(ctx, f)
+	}
+	return f(dr.c)
+}
+
 // holds reports whether token holds the unexpired lease called name, for
-// dialects whose rows-affected count cannot say. Reading the row after the
-// upsert is as good as reading it in the same transaction: a token that is
-// there and unexpired holds the lease at the time of the read, and no
-// other holder can take it before it expires.
-func (dr *tableDriver) holds(ctx context.Context, name, token string) (bool, error) {
+// dialects whose rows-affected count cannot say.
+func (dr *tableDriver) holds(ctx context.Context, s stmts, name, token string) (bool, error) {
 	var n int64
-	err := dr.c.query(ctx, dr.q.holds, []any{name, token}, func(scan func(...any) error) error {
+	err := s.query(ctx, dr.q.holds, []any{name, token}, func(scan func(...any) error) error {
 		return scan(&n)
 	})
 	return n > 0, err

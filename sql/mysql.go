@@ -48,7 +48,8 @@ var mysqlDialect = &dialect{
 	release: "DELETE FROM %[4]s WHERE name = ? AND token = ?",
 	// The rows-affected count of an upsert is 1 both for a new row and,
 	// with clientFoundRows (a URL may set it, and a NewDB user's DSN), for
-	// a row the IFs left alone: acquire asks whether it holds the lease.
+	// a row the IFs left alone: acquire asks, in the same transaction,
+	// whether it holds the lease.
 	holds: "SELECT COUNT(*) FROM %[4]s WHERE name = ? AND token = ? AND expires_at > UTC_TIMESTAMP(6)",
 	ttl:   func(d time.Duration) any { return d.Microseconds() },
 	// updated_at is a DATETIME in UTC; its distance from the epoch in

@@ -112,8 +112,8 @@
 // expired or is the acquirer's; the row lock makes two acquirers take
 // turns. Refreshing updates, and releasing deletes, only the holder's row.
 // In MySQL, whose count of affected rows depends on the connection's
-// clientFoundRows, acquiring reads the row back to learn whether it holds
-// the lease. Expiry is exact to the microsecond (SQLite: the millisecond).
+// clientFoundRows, acquiring reads the row back, in the same transaction,
+// to learn whether it holds the lease. Expiry is exact to the microsecond (SQLite: the millisecond).
 // The lease of a holder that died without releasing it stays as an expired
 // row until its name is acquired again.
 //
