@@ -131,6 +131,7 @@ func TestBoundedResources(t *testing.T) {
 				t.Errorf("goroutines: %d before the burst, %d thirty seconds after it (allowed %d for %d pooled connections)",
 					baseGoroutines, settledGoroutines, allowed, clientConns(t, port))
 			}
+			waitBreakerClosed(t, c, 30*time.Second) // the stuck calls opened it; a probe closes it
 			mustWork(t, c)
 			t.Logf("%s: %d concurrent Gets on a stuck backend: all failed (non-miss) in %v, slowest call %v; "+
 				"connections %d before, %d at peak, %d after; goroutines %d before, %d at peak, %d after",
