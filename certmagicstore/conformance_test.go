@@ -164,6 +164,7 @@ var backends = []backend{
 func TestConformance(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
+			t.Parallel() // each backend on a server of its own
 			conformance.RunCertmagic(t, b.harness(t))
 		})
 	}
