@@ -186,7 +186,7 @@ func (c *coordinated) takeOrder(ctx context.Context, key string) ([]byte, error)
 // if the value is there it lets the lease go and returns the value.
 // Otherwise the lease is held, and kept alive while ctx lives.
 func (c *coordinated) acquire(ctx context.Context, key string) (data []byte, got bool, err error) {
-	l, err := c.p.acquireLease(ctx, leasePrefix+key, c.ttl)
+	l, err := c.p.acquireWithin(ctx, leasePrefix+key, c.ttl, c.p.getTimeout)
 	var sawHeld bool // by another holder, lately: see MetricLeaseEvents, taken_over
 	c.mu.Lock()
 	if errors.Is(err, ErrLeaseHeld) {

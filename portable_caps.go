@@ -34,16 +34,23 @@ func (c *portable) leases(ctx context.Context, op, name string) (LeaseDriver, er
 }
 
 func (c *portable) acquireLease(ctx context.Context, name string, ttl time.Duration) (*Lease, error) {
+	return c.acquireWithin(ctx, name, ttl, c.timeout)
+}
+
+// acquireWithin is acquireLease bounded by timeout: issuance coordination
+// takes its order leases on autocert's handshake path, under the lock every
+// handshake of the node waits for, and bounds them as a Get (getTimeout).
+func (c *portable) acquireWithin(ctx context.Context, name string, ttl, timeout time.Duration) (*Lease, error) {
 	if !c.tel.on(ctx) {
-		return c.acquire(ctx, name, ttl)
+		return c.acquire(ctx, name, ttl, timeout)
 	}
 	ctx, ob := c.tel.begin(ctx, opLeaseAcquire, name)
-	l, err := c.acquire(ctx, name, ttl)
+	l, err := c.acquire(ctx, name, ttl, timeout)
 	ob.end(ctx, err)
 	return l, err
 }
 
-func (c *portable) acquire(ctx context.Context, name string, ttl time.Duration) (*Lease, error) {
+func (c *portable) acquire(ctx context.Context, name string, ttl, timeout time.Duration) (*Lease, error) {
 	ttl = max(ttl, minLeaseTTL)
 	ld, err := c.leases(ctx, "lease", name)
 	if err != nil {
@@ -54,7 +61,7 @@ func (c *portable) acquire(ctx context.Context, name string, ttl time.Duration) 
 		return nil, err
 	}
 	token := newToken()
-	cctx, cancel := c.callContext(ctx)
+	cctx, cancel := c.within(ctx, timeout)
 	defer cancel()
 	if err := ld.AcquireLease(cctx, name, token, ttl); err != nil {
 		return nil, c.brk.failed(ctx, st, c.fail(ctx, cctx, "lease", name, err))
