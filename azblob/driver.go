@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
@@ -28,6 +29,9 @@ type driver struct {
 	maxName   int    // the longest encoded key that fits after prefix
 	create    bool   // create the container when it is missing
 	listPage  int32  // blobs per List request
+
+	createMu sync.Mutex
+	creating *creation // the creation of the container under way, if any
 
 	// snapshots holds, per lease blob, the snapshot this driver took of
 	// the version it last wrote, to delete when it writes the next.
@@ -163,11 +167,57 @@ func (d *driver) inContainer(ctx context.Context, op func() error) error {
 	if err == nil || !d.create || !bloberror.HasCode(err, bloberror.ContainerNotFound) {
 		return err
 	}
-	_, err = d.client.CreateContainer(ctx, d.container, nil)
-	if err != nil && !bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
+	if err := d.createContainer(ctx); err != nil {
 		return err
 	}
 	return op()
+}
+
+// createTimeout bounds the creation of the container, which no single
+// caller's context bounds (see createContainer).
+const createTimeout = 30 * time.Second
+
+// creation is one attempt to create the container, shared by the callers
+// that found it missing meanwhile.
+type creation struct {
+	done chan struct{}
+	err  error
+}
+
+// createContainer creates the container once for all the callers that
+// find it missing at the same time: a burst of first calls (a fleet
+// starting, autocert's first handshakes) would otherwise send as many
+// creations, each but one refused, and the service, busy with them, would
+// answer all of them late. The creation is detached from the first
+// caller's context, so that a caller who gives up does not fail the
+// others; each caller waits at most as long as its own context allows.
+func (d *driver) createContainer(ctx context.Context) error {
+	d.createMu.Lock()
+	c := d.creating
+	if c == nil {
+		c = &creation{done: make(chan struct{})}
+		d.creating = c
+		go func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
+			_, err := d.client.CreateContainer(cctx, d.container, nil)
+			cancel()
+			if bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
+				err = nil
+			}
+			c.err = err
+			d.createMu.Lock()
+			d.creating = nil
+			d.createMu.Unlock()
+			close(c.done)
+		}()
+	}
+	d.createMu.Unlock()
+	select {
+	case <-c.done:
+		return c.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -4,19 +4,26 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/internal/testenv"
+	"golang.org/x/crypto/acme/autocert"
 )
 
 // azuriteDriver returns a driver on a fresh Azurite, in container "certs"
-// (created on first use) under prefix p.
-func azuriteDriver(t *testing.T) *driver {
+// (created on first use) under prefix p, with policies added to its
+// client's pipeline.
+func azuriteDriver(t *testing.T, policies ...policy.Policy) *driver {
 	t.Helper()
 	_, ep := testenv.Azurite(t)
 	a := testenv.AzuriteDevAccount
@@ -24,11 +31,44 @@ func azuriteDriver(t *testing.T) *driver {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := azblob.NewClientWithSharedKeyCredential(ep, cred, nil)
+	c, err := azblob.NewClientWithSharedKeyCredential(ep, cred, &azblob.ClientOptions{
+		ClientOptions: azcore.ClientOptions{PerCallPolicies: policies},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return newDriver(c, "certs", "p", true)
+}
+
+// countCreates counts the requests that create a container.
+type countCreates struct{ n atomic.Int64 }
+
+func (c *countCreates) Do(req *policy.Request) (*http.Response, error) {
+	if r := req.Raw(); r.Method == http.MethodPut && r.URL.Query().Get("restype") == "container" {
+		c.n.Add(1)
+	}
+	return req.Next()
+}
+
+// TestCreateContainerOnce: a burst of first calls on a missing container
+// creates it with one request, and every call then works.
+func TestCreateContainerOnce(t *testing.T) {
+	var creates countCreates
+	d := azuriteDriver(t, &creates)
+	var wg sync.WaitGroup
+	for i := range 32 {
+		wg.Go(func() {
+			if _, err := d.Get(context.Background(), fmt.Sprint("k", i)); err != autocert.ErrCacheMiss { //nolint:errorlint
+				t.Errorf("Get on a missing container = %v, want a miss once it is created", err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := creates.n.Load(); n < 1 || n > 2 {
+		// Two when a call finds the container missing just as the first
+		// creation ends; never one per call.
+		t.Errorf("%d requests created the container for 32 calls", n)
+	}
 }
 
 // TestListPages lists across many small pages, and stops when the caller
