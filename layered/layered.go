@@ -117,10 +117,11 @@
 // memory front as soon as it is made, in bulk: one streaming listing of
 // the authority (certcache.List) and up to PreloadConcurrency Gets at
 // once (DefaultPreloadConcurrency), starting with one and adding one per
-// answer, so that a cold connection pool opens its connections a few at a
-// time (all at once, on a busy store, they can outlast the Get timeout,
-// which would open the circuit breaker for the handshakes too). Handshakes
-// then find their certificate
+// answer, but never more than four waiting for their first answer, so that
+// a cold connection pool opens its connections a few at a time (all at
+// once, on a busy store, they can outlast the Get timeout, which would open
+// the circuit breaker for the handshakes too). Handshakes then find their
+// certificate
 // in memory; one that comes before the preload reached its name reads the
 // store as it would have without the preload.
 //

@@ -42,6 +42,10 @@ var (
 	errStackClosed = errors.New("the cache was closed")
 )
 
+// maxColdWorkers bounds the preload's workers that wait for their first
+// answer, and so the connections a backend's pool opens for it at once.
+const maxColdWorkers = 4
+
 // closedChan is what PreloadDone returns for a Stack without a preload.
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
@@ -86,38 +90,39 @@ func (s *Stack) preload(ctx context.Context, p *preloader) {
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 
-	// Slow start: one worker at first, and one more after each Get the
-	// store answers, up to p.concurrency, so the number in flight doubles
-	// every round trip. The first Gets of a freshly started node are the
-	// slowest (its pool opens connections, each with its own TCP, TLS and
-	// password handshakes): opening them all at once on a busy store would
-	// push Gets past their timeout, and a timeout opens the circuit
-	// breaker for the node's handshakes too.
+	// Slow start: one worker at first, and one more per Get the store
+	// answers, up to p.concurrency, but never more than maxColdWorkers
+	// waiting for their first answer. A new worker most likely needs a new
+	// connection, with TCP, TLS and password handshakes, which a busy
+	// PostgreSQL server serves one after the other (on a loaded two-core
+	// test machine, a quarter of a second each): opening 16 at once pushed
+	// Gets past their timeout, and a timeout opens the circuit breaker for
+	// the node's handshakes too.
 	keys := make(chan string, p.concurrency)
 	var (
-		wg      sync.WaitGroup
-		workers atomic.Int32
-		worker  func()
+		wg     sync.WaitGroup
+		r      = newRamp(p.concurrency)
+		worker func()
 	)
-	grow := func() bool {
-		for {
-			n := workers.Load()
-			if int(n) >= p.concurrency {
-				return false
-			}
-			if workers.CompareAndSwap(n, n+1) {
-				return true
-			}
-		}
-	}
 	worker = func() {
+		isCold := true
 		for key := range keys {
-			if ctx.Err() == nil && s.preloadKey(ctx, p, auth, key, stop) && grow() {
+			if ctx.Err() != nil {
+				continue
+			}
+			asked, answered := s.preloadKey(ctx, p, auth, key, stop)
+			if asked && isCold {
+				isCold = false
+				r.warm()
+			}
+			if answered && r.grow() {
 				wg.Go(worker) // this worker is counted by wg: Wait cannot have returned
 			}
 		}
+		if isCold {
+			r.warm()
+		}
 	}
-	workers.Store(1)
 	wg.Go(worker)
 	var listErr error
 	for e, err := range certcache.List(ctx, auth, "") {
@@ -147,9 +152,39 @@ func (s *Stack) preload(ctx context.Context, p *preloader) {
 	p.report(context.Cause(ctx), listErr, time.Since(start))
 }
 
+// ramp decides when a preload adds a worker: after an answer, unless it
+// has max workers or maxColdWorkers of them wait for their first answer.
+// It starts with one worker, cold.
+type ramp struct {
+	mu                 sync.Mutex
+	workers, cold, max int
+}
+
+func newRamp(max int) *ramp { return &ramp{workers: 1, cold: 1, max: max} }
+
+// grow reports whether to start another worker, and counts it if so.
+func (r *ramp) grow() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.workers >= r.max || r.cold >= maxColdWorkers {
+		return false
+	}
+	r.workers++
+	r.cold++
+	return true
+}
+
+// warm records that a worker's first Get is over.
+func (r *ramp) warm() {
+	r.mu.Lock()
+	r.cold--
+	r.mu.Unlock()
+}
+
 // preloadKey loads one certificate key into p's targets. It reports
-// whether the store answered a Get (with the value or a miss).
-func (s *Stack) preloadKey(ctx context.Context, p *preloader, auth certcache.Cache, key string, stop context.CancelCauseFunc) bool {
+// whether it asked the store, and whether the store answered (with the
+// value or a miss).
+func (s *Stack) preloadKey(ctx context.Context, p *preloader, auth certcache.Cache, key string, stop context.CancelCauseFunc) (asked, answered bool) {
 	gens := make([]uint64, len(p.targets))
 	need := false
 	for i, m := range p.targets {
@@ -157,15 +192,15 @@ func (s *Stack) preloadKey(ctx context.Context, p *preloader, auth certcache.Cac
 		need = need || !m.fresh(key)
 	}
 	if !need {
-		return false // a handshake loaded it first
+		return false, false // a handshake loaded it first
 	}
 	v, err := auth.Get(ctx, key)
 	switch {
 	case err == nil:
 	case err == autocert.ErrCacheMiss: //nolint:errorlint // the contract's bare sentinel
-		return true // deleted since it was listed
+		return true, true // deleted since it was listed
 	case ctx.Err() != nil:
-		return false // stopped: not a failure of this key
+		return true, false // stopped: not a failure of this key
 	default:
 		p.failed.Add(1)
 		p.mu.Lock()
@@ -178,7 +213,7 @@ func (s *Stack) preloadKey(ctx context.Context, p *preloader, auth certcache.Cac
 			// would fail the same way, one timeout each.
 			stop(err)
 		}
-		return false
+		return true, false
 	}
 	stored := false
 	for i, m := range p.targets {
@@ -191,7 +226,7 @@ func (s *Stack) preloadKey(ctx context.Context, p *preloader, auth certcache.Cac
 	if stored {
 		p.loaded.Add(1)
 	}
-	return true
+	return true, true
 }
 
 // report logs how the preload ended: cause is why it was stopped (nil if

@@ -290,7 +290,7 @@ func TestPreloadSkipsWhatChanged(t *testing.T) {
 	store := newFakeStore()
 	back := store.open(t) // coordinated: New must look beneath it
 	// The preload starts with one Get in flight and adds one per answer:
-	// the a-N keys, listed first, let it grow to four.
+	// the three a-N keys, listed first, let it grow to four.
 	for _, k := range []string{"a-1.example.com", "a-2.example.com", "a-3.example.com",
 		"put.example.com", "deleted.example.com", "gone.example.com", "first.example.com", "plain.example.com"} {
 		mustPut(t, back, k, "old")
