@@ -380,9 +380,14 @@ type noAnswer struct{ error }
 
 func (e noAnswer) Unwrap() error { return e.error }
 
+// Is makes errors.Is(err, errNoAnswer) find the mark; errors.As would cost
+// an allocation per call, the healthy ones included.
+func (e noAnswer) Is(target error) bool { return target == errNoAnswer }
+
+var errNoAnswer = errors.New("no answer within the timeout")
+
 // outcomeOf classifies the result of a call of op.
 func outcomeOf(op callOp, err error) outcome {
-	var na noAnswer
 	switch {
 	case err == nil && op == opGet:
 		return outHit
@@ -406,7 +411,7 @@ func outcomeOf(op callOp, err error) outcome {
 		return outUnsupported
 	case errors.Is(err, context.Canceled):
 		return outCanceled
-	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &na):
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errNoAnswer):
 		return outTimeout
 	case denied(err):
 		return outDenied
