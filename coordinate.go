@@ -213,11 +213,11 @@ func (c *coordinated) acquire(ctx context.Context, key string) (data []byte, got
 	c.tel.event(ctx, evAcquired)
 	data, err = c.inner.Get(ctx, key)
 	if err == nil && !(kindOf(key) == certKey && renewing(ctx) && due(data, time.Now())) {
-		l.Release(context.WithoutCancel(ctx))
+		c.releaseLater(l)
 		return data, false, nil
 	}
 	if err != nil && err != autocert.ErrCacheMiss {
-		l.Release(context.WithoutCancel(ctx))
+		c.releaseLater(l)
 		return nil, false, err
 	}
 	h := &orderLease{lease: l, done: make(chan struct{})}
@@ -229,6 +229,16 @@ func (c *coordinated) acquire(ctx context.Context, key string) (data []byte, got
 	}
 	go c.keepAlive(ctx, key, h)
 	return data, true, nil
+}
+
+// releaseLater lets l go without keeping the caller, who may hold
+// autocert's lock, waiting for one more write to the store.
+func (c *coordinated) releaseLater(l *Lease) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), c.p.timeout)
+		defer cancel()
+		l.Release(ctx)
+	}()
 }
 
 // keepAlive refreshes h while the order that ctx carries may run. When ctx

@@ -435,7 +435,7 @@ func (c slowGets) Get(ctx context.Context, key string) ([]byte, error) {
 	if d > 500*time.Millisecond {
 		c.t.Logf("SLOW GET node %d %q: %v: %v", c.node, key, d.Round(time.Millisecond), err)
 	}
-	c.rec.add(key, err == nil, d)
+	c.rec.add(c.node, key, err, d)
 	return v, err
 }
 
@@ -444,15 +444,25 @@ func (c slowGets) Get(ctx context.Context, key string) ([]byte, error) {
 // hit) after as long as the order; a Get that returned a miss or an error
 // did not wait for any order, whatever its store made it wait.
 type getRecorder struct {
-	mu     sync.Mutex
-	hit    map[string]time.Duration // key → longest hit
-	notHit time.Duration            // longest miss or error, any key
+	mu      sync.Mutex
+	hit     map[string]time.Duration // key → longest hit
+	notHit  time.Duration            // longest miss or error, any key
+	issuing map[string]map[int]int   // key → node → Gets answered certcache.ErrIssuing
 }
 
-func (r *getRecorder) add(key string, hit bool, d time.Duration) {
+func (r *getRecorder) add(node int, key string, err error, d time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !hit {
+	if errors.Is(err, certcache.ErrIssuing) {
+		if r.issuing == nil {
+			r.issuing = map[string]map[int]int{}
+		}
+		if r.issuing[key] == nil {
+			r.issuing[key] = map[int]int{}
+		}
+		r.issuing[key][node]++
+	}
+	if err != nil {
 		r.notHit = max(r.notHit, d)
 		return
 	}
@@ -462,14 +472,15 @@ func (r *getRecorder) add(key string, hit bool, d time.Duration) {
 	r.hit[key] = max(r.hit[key], d)
 }
 
-// longest returns the longest hit of key and the longest Get that did not
-// hit, and forgets both.
-func (r *getRecorder) longest(key string) (hit, notHit time.Duration) {
+// longest returns the longest hit of key, the longest Get that did not
+// hit, and how many Gets of key each node had answered with ErrIssuing,
+// and forgets them.
+func (r *getRecorder) longest(key string) (hit, notHit time.Duration, issuing map[int]int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	hit, notHit = r.hit[key], r.notHit
-	r.hit, r.notHit = nil, 0
-	return hit, notHit
+	hit, notHit, issuing = r.hit[key], r.notHit, r.issuing[key]
+	r.hit, r.notHit, r.issuing = nil, 0, nil
+	return hit, notHit, issuing
 }
 
 // balancer forwards each HTTP-01 request to the node route picks, over
