@@ -337,7 +337,7 @@ func TestCallsRedis(t *testing.T) {
 // holdings are reported too.
 func TestOutageRedis(t *testing.T) {
 	srv, u := testenv.Redis(t)
-	c := open(t, u+"?prefix=outage&memory=true&memory_ttl=1s&memory_max_entries=3&get_timeout=1s&breaker_probe=100ms")
+	c := open(t, u+"?prefix=outage&memory=true&memory_ttl=3s&memory_max_entries=3&get_timeout=1s&breaker_probe=100ms")
 	const key = "s.example+token"
 	before := collect(t)
 	for _, k := range []string{"e1+token", "e2+token", "e3+token", key} { // the fourth evicts e1
@@ -366,7 +366,7 @@ func TestOutageRedis(t *testing.T) {
 		t.Errorf("memory bytes %v", got)
 	}
 
-	time.Sleep(1100 * time.Millisecond) // the copy expires
+	time.Sleep(3100 * time.Millisecond) // the copy expires
 	srv.Stop(t)
 	for i := range 2 { // the store down, then the breaker open: stale both times
 		v, err := c.Get(bg(), key)
@@ -419,7 +419,7 @@ func TestOutageRedis(t *testing.T) {
 // is counted and the first two logged.
 func TestLeaseEventsRedis(t *testing.T) {
 	_, u := testenv.Redis(t)
-	const params = "?prefix=leases&lease_ttl=2s"
+	const params = "?prefix=leases&lease_ttl=3s" // refreshed every second: a slow test machine keeps its leases
 	a, b := open(t, u+params), open(t, u+params)
 	before := collect(t)
 	ev := func(s snapshot, e string) float64 {
@@ -477,9 +477,13 @@ func TestLeaseEventsRedis(t *testing.T) {
 	if _, err := a.Get(rctx, "w.example"); err != nil {
 		t.Fatal(err)
 	}
+	held := collect(t)[calls("lease_acquire", "held")]
 	done := make(chan error, 1)
 	go func() { _, err := b.Get(rctx, "w.example"); done <- err }()
-	time.Sleep(300 * time.Millisecond)
+	eventually(t, 10*time.Second, "the second node never found the lease held", func() bool {
+		return collect(t)[calls("lease_acquire", "held")] > held
+	})
+	time.Sleep(300 * time.Millisecond) // b waits
 	must(t, a.Put(bg(), "w.example", certValue(t, "w.example", now, now.Add(90*24*time.Hour))))
 	must(t, <-done)
 
