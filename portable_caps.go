@@ -2,6 +2,7 @@ package certcache
 
 import (
 	"context"
+	"errors"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -64,9 +65,29 @@ func (c *portable) acquire(ctx context.Context, name string, ttl, timeout time.D
 	cctx, cancel := c.within(ctx, timeout)
 	defer cancel()
 	if err := ld.AcquireLease(cctx, name, token, ttl); err != nil {
+		if !errors.Is(err, ErrLeaseHeld) {
+			// A write cut short by a timeout or a cancelled caller may
+			// still land; no one could release it then, and the name
+			// would be held for a whole TTL. Let it go, as well as a
+			// store that just failed can be asked to.
+			c.releaseAbandoned(ld, name, token)
+		}
 		return nil, c.brk.failed(ctx, st, c.fail(ctx, cctx, "lease", name, err))
 	}
 	return &Lease{Name: name, token: token, ttl: ttl, c: c}, nil
+}
+
+// releaseAbandoned releases, in the background and at most once, a lease
+// whose acquisition failed without an answer.
+func (c *portable) releaseAbandoned(ld LeaseDriver, name, token string) {
+	if c.closed.Load() {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+		defer cancel()
+		ld.ReleaseLease(ctx, name, token)
+	}()
 }
 
 func (c *portable) refreshLease(ctx context.Context, name, token string, ttl time.Duration) error {
