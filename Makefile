@@ -38,6 +38,7 @@ check:
 # unit runs what needs no Docker (mem://, file://, parsers).
 unit:
 	CERTCACHE_TEST_REQUIRE=0 $(GO) test -race -count=1 ./...
+	cd caddy && CERTCACHE_TEST_REQUIRE=0 $(GO) test -race -count=1 ./...
 
 # bench measures every backend beside its raw SDK/driver call on the same
 # test servers and writes bench-results/bench.{md,csv,svg} (see
