@@ -29,6 +29,22 @@ type Row struct {
 	// rounds; nil on other rows. It tells the cost of the timeout apart
 	// from the rest of our layer.
 	RawTimeout *Stats
+	// Ref is a third side measured in the same rounds where a backend has
+	// one, at every concurrency: the signed HTTP request the SDK wraps
+	// (the floor for S3 and Azure), or the way most PostgreSQL caches open
+	// their database (database/sql with its default pool). RefS is nil
+	// where there is none.
+	Ref  string
+	RefS *Stats
+}
+
+// RefRatio is ours' p50 over the reference side's p50; NaN where there is
+// none.
+func (r Row) RefRatio() float64 {
+	if r.RefS == nil || r.RefS.P50 <= 0 {
+		return math.NaN()
+	}
+	return float64(r.Ours.P50) / float64(r.RefS.P50)
 }
 
 // Ratio is ours' p50 over raw's p50.
@@ -215,8 +231,34 @@ func WriteTable(w io.Writer, rows []Row) error {
 			r.Backend, r.Op, r.Conc, fmtDur(r.Ours.P50), fmtDur(r.RawS.P50), fmtRatio(r.Ratio()),
 			fmtDur(r.Ours.P99), fmtDur(r.RawS.P99), fmtRate(r.Ours.OpsPerSec), fmtRate(r.RawS.OpsPerSec))
 	}
+	writeRefTable(&b, rows)
 	_, err := w.Write(b.Bytes())
 	return err
+}
+
+// writeRefTable writes, when some rows have a reference side, ours beside
+// it at every concurrency. The ratio is not held to TargetRatio (so not
+// bold): a floor below the SDK is not what ours is measured against.
+func writeRefTable(b *bytes.Buffer, rows []Row) {
+	head := false
+	for _, r := range rows {
+		if r.RefS == nil {
+			continue
+		}
+		if !head {
+			b.WriteString("\nBeside a reference call (a floor under the SDK, or another common way to make the call):\n\n")
+			b.WriteString("| backend | reference call | op | conc | ours p50 | reference p50 | ours / reference | raw / reference | ours p99 | reference p99 | reference ops/s |\n")
+			b.WriteString("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+			head = true
+		}
+		rawRef := math.NaN()
+		if r.RefS.P50 > 0 {
+			rawRef = float64(r.RawS.P50) / float64(r.RefS.P50)
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %d | %s | %s | %.2f | %.2f | %s | %s | %s |\n",
+			r.Backend, r.Ref, r.Op, r.Conc, fmtDur(r.Ours.P50), fmtDur(r.RefS.P50), r.RefRatio(), rawRef,
+			fmtDur(r.Ours.P99), fmtDur(r.RefS.P99), fmtRate(r.RefS.OpsPerSec))
+	}
 }
 
 func fmtBytes(a *Allocs) string {
@@ -233,7 +275,7 @@ func WriteCSV(w io.Writer, rows []Row) error {
 		"ours_p50_ns", "raw_p50_ns", "p50_ratio", "ours_p99_ns", "raw_p99_ns",
 		"ours_ops_per_s", "raw_ops_per_s", "ours_ops", "raw_ops",
 		"ours_allocs_per_op", "raw_allocs_per_op", "ours_bytes_per_op", "raw_bytes_per_op",
-		"raw_timeout_p50_ns", "ours_to_raw_timeout_ratio"})
+		"raw_timeout_p50_ns", "ours_to_raw_timeout_ratio", "ref_call", "ref_p50_ns", "ref_p99_ns", "ours_to_ref_ratio"})
 	f := func(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
 	af := func(a *Allocs, bytes bool) string {
 		switch {
@@ -256,15 +298,22 @@ func WriteCSV(w io.Writer, rows []Row) error {
 		}
 		return strconv.FormatFloat(r.TimeoutRatio(), 'f', 4, 64)
 	}
+	ref := func(r Row) []string {
+		if r.RefS == nil {
+			return []string{r.Ref, "", "", ""}
+		}
+		return []string{r.Ref, strconv.FormatInt(int64(r.RefS.P50), 10), strconv.FormatInt(int64(r.RefS.P99), 10),
+			strconv.FormatFloat(r.RefRatio(), 'f', 4, 64)}
+	}
 	for _, r := range rows {
-		cw.Write([]string{r.Backend, r.Raw, r.Op, strconv.Itoa(r.Conc),
+		cw.Write(append([]string{r.Backend, r.Raw, r.Op, strconv.Itoa(r.Conc),
 			strconv.FormatInt(int64(r.Ours.P50), 10), strconv.FormatInt(int64(r.RawS.P50), 10),
 			strconv.FormatFloat(r.Ratio(), 'f', 4, 64),
 			strconv.FormatInt(int64(r.Ours.P99), 10), strconv.FormatInt(int64(r.RawS.P99), 10),
 			f(math.Round(r.Ours.OpsPerSec)), f(math.Round(r.RawS.OpsPerSec)),
 			strconv.FormatInt(r.Ours.Ops, 10), strconv.FormatInt(r.RawS.Ops, 10),
 			af(r.OursAllocs, false), af(r.RawAllocs, false), af(r.OursAllocs, true), af(r.RawAllocs, true),
-			rt(r), rtRatio(r)})
+			rt(r), rtRatio(r)}, ref(r)...))
 	}
 	cw.Flush()
 	return cw.Error()

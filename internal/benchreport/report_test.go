@@ -136,7 +136,8 @@ func sampleRows() []Row {
 		{Backend: "redis", Raw: "go-redis", Op: "GetHit", Conc: 1, Ours: st(101 * time.Microsecond), RawS: st(100 * time.Microsecond),
 			OursAllocs: &Allocs{PerOp: 12, BytesPerOp: 5000}, RawAllocs: &Allocs{PerOp: 9, BytesPerOp: 4800}, RawTimeout: &Stats{P50: 100 * time.Microsecond}},
 		{Backend: "redis", Raw: "go-redis", Op: "Put", Conc: 1, Ours: st(150 * time.Microsecond), RawS: st(100 * time.Microsecond)},
-		{Backend: "redis", Raw: "go-redis", Op: "Put", Conc: 16, Ours: st(time.Millisecond), RawS: st(time.Millisecond)},
+		{Backend: "redis", Raw: "go-redis", Op: "Put", Conc: 16, Ours: st(time.Millisecond), RawS: st(time.Millisecond),
+			Ref: "signed GET", RefS: &Stats{P50: 800 * time.Microsecond, P99: 2 * time.Millisecond, OpsPerSec: 1250}},
 		{Backend: "memory <front>", Raw: "map+RWMutex", Op: "GetHit", Conc: 1, Ours: st(300), RawS: st(200),
 			OursAllocs: &Allocs{PerOp: 2}},
 	}
@@ -150,7 +151,8 @@ func TestWriteTableAndMisses(t *testing.T) {
 	}
 	out := b.String()
 	for _, want := range []string{"| redis | go-redis | GetHit | 101.0 µs | 100.0 µs | 1.01 | 100.0 µs | 1.01 | 12.0 | 9.0 | 5000 | 4800 |",
-		"| redis | Put | 16 | 1.00 ms | 1.00 ms | 1.00 |", "| **1.50** |", "| 300 ns | 200 ns |"} {
+		"| redis | Put | 16 | 1.00 ms | 1.00 ms | 1.00 |", "| **1.50** |", "| 300 ns | 200 ns |",
+		"| redis | signed GET | Put | 16 | 1.00 ms | 800.0 µs | 1.25 | 1.25 | 3.00 ms | 2.00 ms | 1250 |"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
@@ -190,6 +192,11 @@ func TestWriteCSV(t *testing.T) {
 	if recs[1][4] != "101000" || recs[1][6] != "1.0100" || recs[1][13] != "12.00" || recs[2][13] != "" ||
 		recs[1][17] != "100000" || recs[1][18] != "1.0100" || recs[2][17] != "" {
 		t.Errorf("row: %v", recs[1])
+	}
+	// Only the third row has a reference side.
+	if recs[3][19] != "signed GET" || recs[3][20] != "800000" || recs[3][21] != "2000000" || recs[3][22] != "1.2500" ||
+		recs[1][19] != "" || recs[1][20] != "" || recs[1][22] != "" {
+		t.Errorf("reference columns: %v / %v", recs[1], recs[3])
 	}
 }
 

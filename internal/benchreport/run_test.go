@@ -5,7 +5,10 @@ package benchreport
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,6 +30,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
@@ -35,6 +39,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 	goredis "github.com/redis/go-redis/v9"
 	"golang.org/x/crypto/acme/autocert"
 	"modernc.org/sqlite"
@@ -79,7 +84,11 @@ type bench struct {
 	name, raw string
 	ours      certcache.Cache
 	rawOps    map[string]Op
-	close     func() // closes what the raw side opened
+	close     func() // closes what the raw and reference sides opened
+	// ref names the reference side, refOps its operations (only those it
+	// has: a floor under the SDK measures Gets); see Row.Ref.
+	ref    string
+	refOps map[string]Op
 }
 
 // setup opens a backend's cache and raw client; servers are already up.
@@ -204,12 +213,21 @@ func measureBackend(ctx context.Context, t *testing.T, cfg Config, concs []int, 
 			if c == 1 {
 				sides = append(sides, withTimeout(b.rawOps[op]))
 			}
+			refOp, hasRef := b.refOps[op]
+			if hasRef {
+				sides = append(sides, refOp)
+			}
 			st, err := Compare(ctx, cfg, c, sides...)
 			if err != nil {
 				return rows, fmt.Errorf("%s at concurrency %d: %w", op, c, err)
 			}
 			o, r := st[0], st[1]
 			row := Row{Backend: b.name, Raw: b.raw, Op: op, Conc: c, Ours: o, RawS: r}
+			if hasRef {
+				row.Ref, row.RefS = b.ref, &st[len(st)-1]
+				t.Logf("%-12s %-7s c=%-2d ours p50 %-9s %s p50 %-9s ratio %.3f", b.name, op, c,
+					fmtDur(o.P50), b.ref, fmtDur(row.RefS.P50), row.RefRatio())
+			}
 			if c == 1 {
 				row.RawTimeout = &st[2]
 				oa, err := CountAllocs(ctx, cfg.AllocPass, ours[op])
@@ -555,24 +573,35 @@ func startPostgres(t *testing.T) setup {
 			put = `INSERT INTO "bench" ("key", "value", updated_at) VALUES ($1, $2, now()) ` +
 				`ON CONFLICT ("key") DO UPDATE SET "value" = EXCLUDED."value", updated_at = EXCLUDED.updated_at`
 		)
-		return &bench{name: "postgres", raw: "pgxpool", ours: c, close: pool.Close, rawOps: map[string]Op{
-			"GetHit": func(ctx context.Context) error {
-				var v []byte
-				err := pool.QueryRow(ctx, get, keyHit).Scan(&v)
-				return checkHit(v, err, len(value))
-			},
-			"GetMiss": func(ctx context.Context) error {
-				var v []byte
-				if err := pool.QueryRow(ctx, get, keyMiss).Scan(&v); !errors.Is(err, pgx.ErrNoRows) {
-					return fmt.Errorf("miss: %v", err)
-				}
-				return nil
-			},
-			"Put": func(ctx context.Context) error {
-				_, err := pool.Exec(ctx, put, keyPut, value)
-				return err
-			},
-		}}
+		// The way most PostgreSQL caches open their database: pgx's
+		// database/sql driver with database/sql's default pool (no
+		// SetMaxOpenConns: unbounded open connections, two idle).
+		db, err := sql.Open("pgx", u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &bench{name: "postgres", raw: "pgxpool", ours: c,
+			close:  func() { pool.Close(); db.Close() },
+			ref:    "database/sql default pool + pgx stdlib",
+			refOps: sqlOps(db, get, put, value),
+			rawOps: map[string]Op{
+				"GetHit": func(ctx context.Context) error {
+					var v []byte
+					err := pool.QueryRow(ctx, get, keyHit).Scan(&v)
+					return checkHit(v, err, len(value))
+				},
+				"GetMiss": func(ctx context.Context) error {
+					var v []byte
+					if err := pool.QueryRow(ctx, get, keyMiss).Scan(&v); !errors.Is(err, pgx.ErrNoRows) {
+						return fmt.Errorf("miss: %v", err)
+					}
+					return nil
+				},
+				"Put": func(ctx context.Context) error {
+					_, err := pool.Exec(ctx, put, keyPut, value)
+					return err
+				},
+			}}
 	}
 }
 
@@ -638,31 +667,98 @@ func startS3(t *testing.T) setup {
 		}
 		c := open(t, ctx, fmt.Sprintf("s3://%s/bench?endpoint=%s&use_path_style=true", s3Bucket, endpoint), value)
 		name := func(k string) *string { return aws.String("bench/" + k) }
-		return &bench{name: "s3", raw: "aws-sdk-go-v2 S3 client", ours: c, close: tr.CloseIdleConnections, rawOps: map[string]Op{
-			"GetHit": func(ctx context.Context) error {
-				out, err := client.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(s3Bucket), Key: name(keyHit)})
-				if err != nil {
+		floor, closeFloor := s3Floor(t, ctx, cfg, endpoint, len(value))
+		return &bench{name: "s3", raw: "aws-sdk-go-v2 S3 client", ours: c,
+			close:  func() { tr.CloseIdleConnections(); closeFloor() },
+			ref:    "SigV4-signed GET (net/http)",
+			refOps: floor,
+			rawOps: map[string]Op{
+				"GetHit": func(ctx context.Context) error {
+					out, err := client.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(s3Bucket), Key: name(keyHit)})
+					if err != nil {
+						return err
+					}
+					defer out.Body.Close()
+					v, err := readSized(out.Body, aws.ToInt64(out.ContentLength))
+					return checkHit(v, err, len(value))
+				},
+				"GetMiss": func(ctx context.Context) error {
+					_, err := client.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(s3Bucket), Key: name(keyMiss)})
+					var nsk *types.NoSuchKey
+					if !errors.As(err, &nsk) {
+						return fmt.Errorf("miss: %v", err)
+					}
+					return nil
+				},
+				"Put": func(ctx context.Context) error {
+					_, err := client.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String(s3Bucket), Key: name(keyPut),
+						Body: bytes.NewReader(value), ContentLength: aws.Int64(int64(len(value)))})
 					return err
-				}
-				defer out.Body.Close()
-				v, err := readSized(out.Body, aws.ToInt64(out.ContentLength))
-				return checkHit(v, err, len(value))
-			},
-			"GetMiss": func(ctx context.Context) error {
-				_, err := client.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(s3Bucket), Key: name(keyMiss)})
-				var nsk *types.NoSuchKey
-				if !errors.As(err, &nsk) {
-					return fmt.Errorf("miss: %v", err)
-				}
-				return nil
-			},
-			"Put": func(ctx context.Context) error {
-				_, err := client.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String(s3Bucket), Key: name(keyPut),
-					Body: bytes.NewReader(value), ContentLength: aws.Int64(int64(len(value)))})
-				return err
-			},
-		}}
+				},
+			}}
 	}
+}
+
+// emptySHA256 is the SHA-256 of an empty body, the payload hash of a GET
+// (the SDK sends it too over plain HTTP, where it does not sign payloads
+// as UNSIGNED-PAYLOAD).
+const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+// s3Floor is the least a GetObject can be: one GET of the object's
+// path-style URL, signed with the SDK's SigV4 signer and sent by net/http
+// on a transport of the backend's settings (its own, so that the pools do
+// not mix). A 404 is a miss. It returns the Get ops and what closes the
+// transport.
+func s3Floor(t *testing.T, ctx context.Context, cfg aws.Config, endpoint string, size int) (map[string]Op, func()) {
+	creds, err := cfg.Credentials.Retrieve(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := awshttp.NewBuildableClient().GetTransport()
+	tr.MaxConnsPerHost = certcache.DefaultMaxConns()
+	hc := &http.Client{Transport: tr}
+	signer := v4.NewSigner()
+	get := func(ctx context.Context, key string) (*http.Response, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/"+s3Bucket+"/bench/"+key, nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("X-Amz-Content-Sha256", emptySHA256)
+		if err := signer.SignHTTP(ctx, creds, req, emptySHA256, "s3", cfg.Region, time.Now()); err != nil {
+			return nil, err
+		}
+		return hc.Do(req)
+	}
+	return map[string]Op{
+		"GetHit": func(ctx context.Context) error {
+			resp, err := get(ctx, keyHit)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("GET: %s", resp.Status)
+			}
+			v, err := readSized(resp.Body, resp.ContentLength)
+			return checkHit(v, err, size)
+		},
+		"GetMiss": func(ctx context.Context) error {
+			resp, err := get(ctx, keyMiss)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			// The error document is read, as the SDK reads it, so that
+			// the connection goes back to the pool.
+			if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+				return err
+			}
+			if resp.StatusCode != http.StatusNotFound {
+				return fmt.Errorf("GET of a missing key: %s, want 404", resp.Status)
+			}
+			return nil
+		},
+	}, tr.CloseIdleConnections
 }
 
 // readSized reads r to EOF into one buffer of the announced size.
@@ -710,28 +806,113 @@ func startAzblob(t *testing.T) setup {
 		}
 		const container = "bench"
 		name := func(k string) string { return "bench/" + k }
-		return &bench{name: "azblob", raw: "azblob SDK client", ours: c, close: tr.CloseIdleConnections, rawOps: map[string]Op{
-			"GetHit": func(ctx context.Context) error {
-				resp, err := client.DownloadStream(ctx, container, name(keyHit), nil)
-				if err != nil {
+		floor, closeFloor, err := azureFloor(endpoint, acct, container, len(value))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &bench{name: "azblob", raw: "azblob SDK client", ours: c,
+			close:  func() { tr.CloseIdleConnections(); closeFloor() },
+			ref:    "SharedKey-signed GET (net/http)",
+			refOps: floor,
+			rawOps: map[string]Op{
+				"GetHit": func(ctx context.Context) error {
+					resp, err := client.DownloadStream(ctx, container, name(keyHit), nil)
+					if err != nil {
+						return err
+					}
+					defer resp.Body.Close()
+					v := make([]byte, *resp.ContentLength)
+					_, err = io.ReadFull(resp.Body, v)
+					return checkHit(v, err, len(value))
+				},
+				"GetMiss": func(ctx context.Context) error {
+					_, err := client.DownloadStream(ctx, container, name(keyMiss), nil)
+					if !bloberror.HasCode(err, bloberror.BlobNotFound) {
+						return fmt.Errorf("miss: %v", err)
+					}
+					return nil
+				},
+				"Put": func(ctx context.Context) error {
+					_, err := client.UploadBuffer(ctx, container, name(keyPut), value, nil)
 					return err
-				}
-				defer resp.Body.Close()
-				v := make([]byte, *resp.ContentLength)
-				_, err = io.ReadFull(resp.Body, v)
-				return checkHit(v, err, len(value))
-			},
-			"GetMiss": func(ctx context.Context) error {
-				_, err := client.DownloadStream(ctx, container, name(keyMiss), nil)
-				if !bloberror.HasCode(err, bloberror.BlobNotFound) {
-					return fmt.Errorf("miss: %v", err)
-				}
-				return nil
-			},
-			"Put": func(ctx context.Context) error {
-				_, err := client.UploadBuffer(ctx, container, name(keyPut), value, nil)
-				return err
-			},
-		}}
+				},
+			}}
 	}
+}
+
+// azureVersion is the REST API version the azblob SDK in go.mod sends
+// (x-ms-version); the floor sends the same.
+const azureVersion = "2026-12-06"
+
+// azureFloor is the least a blob download can be: one GET of the blob's
+// URL with a SharedKey Authorization header, computed here from the
+// documented string-to-sign (azblob's SharedKeyCredential signs only
+// inside the SDK's pipeline), sent by net/http on a transport of the
+// backend's settings (its own). A 404 is a miss. It returns the Get ops
+// and what closes the transport.
+func azureFloor(endpoint string, acct testenv.AzuriteAccount, container string, size int) (map[string]Op, func(), error) {
+	key, err := base64.StdEncoding.DecodeString(acct.Key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("account key: %w", err)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	tr.MaxConnsPerHost = certcache.DefaultMaxConns()
+	hc := &http.Client{Transport: tr}
+	get := func(ctx context.Context, name string) (*http.Response, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/"+container+"/bench/"+name, nil)
+		if err != nil {
+			return nil, err
+		}
+		date := time.Now().UTC().Format(http.TimeFormat)
+		req.Header["x-ms-date"] = []string{date}
+		req.Header["x-ms-version"] = []string{azureVersion}
+		req.Header["Authorization"] = []string{"SharedKey " + acct.Name + ":" + sharedKeyGET(key, acct.Name, req.URL.EscapedPath(), date)}
+		return hc.Do(req)
+	}
+	return map[string]Op{
+		"GetHit": func(ctx context.Context) error {
+			resp, err := get(ctx, keyHit)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("GET: %s", resp.Status)
+			}
+			v, err := readSized(resp.Body, resp.ContentLength)
+			return checkHit(v, err, size)
+		},
+		"GetMiss": func(ctx context.Context) error {
+			resp, err := get(ctx, keyMiss)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			// Read, as the SDK reads an error body, so that the
+			// connection goes back to the pool.
+			if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+				return err
+			}
+			if resp.StatusCode != http.StatusNotFound {
+				return fmt.Errorf("GET of a missing blob: %s, want 404", resp.Status)
+			}
+			return nil
+		},
+	}, tr.CloseIdleConnections, nil
+}
+
+// sharedKeyGET is the SharedKey signature of a GET with no body, no
+// conditional or range headers, and x-ms-date and x-ms-version as its
+// only x-ms- headers: the verb, eleven empty standard headers (Date is
+// empty because x-ms-date is sent), the canonicalized x-ms- headers in
+// order, and the canonicalized resource (/account then the escaped path;
+// no query), HMAC-SHA256 under the decoded account key, in base64.
+func sharedKeyGET(key []byte, account, escapedPath, date string) string {
+	toSign := "GET\n" + strings.Repeat("\n", 11) +
+		"x-ms-date:" + date + "\nx-ms-version:" + azureVersion + "\n" +
+		"/" + account + escapedPath
+	h := hmac.New(sha256.New, key)
+	h.Write([]byte(toSign))
+	return base64.StdEncoding.EncodeToString(h.Sum(nil))
 }
