@@ -147,13 +147,20 @@ func (l *logCapture) Handle(_ context.Context, r slog.Record) error {
 func (l *logCapture) WithAttrs([]slog.Attr) slog.Handler { return l }
 func (l *logCapture) WithGroup(string) slog.Handler      { return l }
 
-// find returns the records whose message begins with msg and whose "key"
-// attribute is key, as text.
-func (l *logCapture) find(msg, key string) []string {
+// mark returns where the records of what follows begin, for find.
+func (l *logCapture) mark() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.recs)
+}
+
+// find returns the records since mark whose message begins with msg and
+// whose "key" attribute is key, as text.
+func (l *logCapture) find(mark int, msg, key string) []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []string
-	for _, r := range l.recs {
+	for _, r := range l.recs[mark:] {
 		if !strings.HasPrefix(r.Message, msg) {
 			continue
 		}
@@ -336,6 +343,7 @@ func TestCallsRedis(t *testing.T) {
 // closing once the server is back; the front's hits, misses, evictions and
 // holdings are reported too.
 func TestOutageRedis(t *testing.T) {
+	mark := logs.mark()
 	srv, u := testenv.Redis(t)
 	c := open(t, u+"?prefix=outage&memory=true&memory_ttl=3s&memory_max_entries=3&get_timeout=1s&breaker_probe=100ms")
 	const key = "s.example+token"
@@ -394,7 +402,7 @@ func TestOutageRedis(t *testing.T) {
 	if out[redisSeries(certcache.MetricBreakerOpen)] != 1 {
 		t.Errorf("breaker open gauge %v during the outage, want 1", out[redisSeries(certcache.MetricBreakerOpen)])
 	}
-	recs := logs.find("certcache/layered: served a stale copy", key)
+	recs := logs.find(mark, "certcache/layered: served a stale copy", key)
 	if len(recs) != 1 || !strings.HasPrefix(recs[0], "WARN") {
 		t.Errorf("stale-serve log: %q, want one Warn line (the second serve is counted for the next)", recs)
 	}
@@ -418,6 +426,7 @@ func TestOutageRedis(t *testing.T) {
 // holder is lost; a renewal waits for the other node's certificate. Each
 // is counted and the first two logged.
 func TestLeaseEventsRedis(t *testing.T) {
+	mark := logs.mark()
 	_, u := testenv.Redis(t)
 	const params = "?prefix=leases&lease_ttl=3s" // refreshed every second: a slow test machine keeps its leases
 	a, b := open(t, u+params), open(t, u+params)
@@ -445,7 +454,7 @@ func TestLeaseEventsRedis(t *testing.T) {
 	})
 	now := time.Now()
 	must(t, b.Put(bg(), "t.example", certValue(t, "t.example", now.Add(-time.Hour), now.Add(30*24*time.Hour))))
-	if recs := logs.find("certcache: order lease taken over", "t.example"); len(recs) != 1 || !strings.HasPrefix(recs[0], "WARN") {
+	if recs := logs.find(mark, "certcache: order lease taken over", "t.example"); len(recs) != 1 || !strings.HasPrefix(recs[0], "WARN") {
 		t.Errorf("takeover log: %q, want one Warn line", recs)
 	}
 
@@ -465,7 +474,7 @@ func TestLeaseEventsRedis(t *testing.T) {
 	}
 	must(t, rc.Del(bg(), keys...).Err())
 	eventually(t, 5*time.Second, "no lease lost", func() bool { return ev(collect(t), "lost") == 1 })
-	if recs := logs.find("certcache: order lease lost", "l.example"); len(recs) != 1 || !strings.HasPrefix(recs[0], "WARN") {
+	if recs := logs.find(mark, "certcache: order lease lost", "l.example"); len(recs) != 1 || !strings.HasPrefix(recs[0], "WARN") {
 		t.Errorf("lost-lease log: %q, want one Warn line", recs)
 	}
 
@@ -554,6 +563,7 @@ func TestPreloadRedis(t *testing.T) {
 // TestDecryptFailureLogged: a value sealed with another key fails to open;
 // the failure is logged at Error with the key, never the value.
 func TestDecryptFailureLogged(t *testing.T) {
+	mark := logs.mark()
 	_, u := testenv.Redis(t)
 	for _, name := range []string{"OBSERVETEST_KEY_A", "OBSERVETEST_KEY_B"} {
 		k := make([]byte, 32)
@@ -566,7 +576,7 @@ func TestDecryptFailureLogged(t *testing.T) {
 	if _, err := r.Get(bg(), "d.example+token"); !errors.Is(err, encrypt.ErrDecrypt) {
 		t.Fatalf("Get with the wrong key = %v, want ErrDecrypt", err)
 	}
-	recs := logs.find("certcache/encrypt: a stored value failed to decrypt", "d.example+token")
+	recs := logs.find(mark, "certcache/encrypt: a stored value failed to decrypt", "d.example+token")
 	if len(recs) != 1 || !strings.HasPrefix(recs[0], "ERROR") || !strings.Contains(recs[0], "backend=redis") {
 		t.Errorf("decrypt log: %q, want one Error line naming the backend", recs)
 	}
