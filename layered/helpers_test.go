@@ -143,7 +143,7 @@ func mustNew(t testing.TB, tiers ...certcache.Cache) *layered.Stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return c.(*layered.Stack)
+	return certcache.Uncoordinated(c).(*layered.Stack)
 }
 
 func bg() context.Context { return context.Background() }

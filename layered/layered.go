@@ -121,9 +121,11 @@
 // a cold connection pool opens its connections a few at a time (all at
 // once, on a busy store, they can outlast the Get timeout, which would open
 // the circuit breaker for the handshakes too). Handshakes then find their
-// certificate
-// in memory; one that comes before the preload reached its name reads the
-// store as it would have without the preload.
+// certificate in memory; one that comes before the preload reached its name
+// reads the store as it would have without the preload. The gain grows with
+// the store's round trip: on a store a fraction of a millisecond away a
+// preload saves little, and where CPU is short (the store on the same small
+// machine) its Gets compete with the handshakes for it.
 //
 // The preload runs in the background: New, certcache.Open and Get never
 // wait for it; PreloadDone reports its end, for a server that prefers to
@@ -156,9 +158,10 @@
 // memory included. Below a front it would not: a renewal answered from
 // memory would take no lease, and every node would renew. So a Stack uses
 // its tiers beneath their coordination (certcache.Uncoordinated), and New
-// does the same with tiers opened by certcache.Open: a Stack built with
-// New does not coordinate issuance itself; open the backend by URL with
-// the memory parameters for a coordinated front.
+// does the same with tiers opened by certcache.Open, then puts the
+// authority's coordination back on top of the Stack
+// (certcache.CoordinateAs): what New returns coordinates issuance as the
+// authority tier did.
 //
 // # Counters
 //
@@ -207,15 +210,16 @@ type Stack struct {
 var _ certcache.Cache = (*Stack)(nil)
 
 // New returns a Cache over tiers, fastest first, the last one authoritative;
-// its dynamic type is *Stack. Tiers made by NewMemory are fronts that answer
+// its dynamic type is *Stack, under the authority's coordination if it had
+// one (certcache.Uncoordinated reaches the *Stack). Tiers made by NewMemory are fronts that answer
 // within their TTL; any other tier but the last is a fallback (see the
 // package documentation). A Memory tier whose options ask for a preload
 // starts loading the authority's certificates now, in the background.
 // Close closes every tier.
 //
 // New uses each tier beneath its issuance coordination
-// (certcache.Uncoordinated): see the package documentation (# Issuance
-// coordination).
+// (certcache.Uncoordinated) and puts the authority's on top: see the
+// package documentation (# Issuance coordination).
 func New(tiers ...certcache.Cache) (certcache.Cache, error) {
 	if len(tiers) == 0 {
 		return nil, errors.New("certcache/layered: New: no tiers")
@@ -243,7 +247,9 @@ func New(tiers ...certcache.Cache) (certcache.Cache, error) {
 	s.auth = s.tiers[len(s.tiers)-1]
 	s.startPreload()
 	s.observe()
-	return s, nil
+	// Coordination, taken off the authority above, goes back on top of
+	// the stack, where it sees what autocert sees.
+	return certcache.CoordinateAs(s, tiers[len(tiers)-1]), nil
 }
 
 // Get implements autocert.Cache; see the package documentation.

@@ -292,8 +292,10 @@ func isCertKey(key string) bool {
 // PreloadDone returns a channel that is closed when the Stack's preload has
 // ended, whatever the outcome (Stats tells it), or at once if the Stack
 // has no preload. A server that wants every certificate in memory before
-// it takes traffic can wait for it, with a deadline of its own:
+// it takes traffic can wait for it, with a deadline of its own (the Cache
+// certcache.Open returns is the Stack beneath issuance coordination):
 //
+//	stack := certcache.Uncoordinated(cache).(*layered.Stack)
 //	select {
 //	case <-stack.PreloadDone():
 //	case <-time.After(10 * time.Second):
