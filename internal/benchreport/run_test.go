@@ -70,7 +70,10 @@ var (
 // side uses directly (a prefix, a table, an object name).
 const (
 	keyHit  = "bench.example"
-	keyMiss = "missing.example"
+	// keyMiss is no certificate key (no dot): a miss of one is settled
+	// by issuance coordination (an order lease, then ErrIssuing to every
+	// later caller; coordinate.go), which is not a read of the store.
+	keyMiss = "missing-key"
 	keyPut  = "bench-put.example"
 )
 
