@@ -177,24 +177,16 @@ func snapshotsOf(t *testing.T, d *driver, bn string) int {
 // TestLeaseClock: within the two seconds that whole-second HTTP dates
 // leave uncertain, expiry is judged to the sub-second from snapshot times;
 // without the writer's snapshot, never early. Azurite runs on this
-// machine, so the local clock places the write just after a second
-// boundary, where whole seconds alone would be nearly a second off.
+// machine, so the local clock places the write at a chosen point of a
+// second, where whole seconds alone would be nearly a second off.
+//
+// A loaded machine may run a step late; each attempt therefore works out,
+// from when the write and the judgement really ran, what any correct judge
+// must answer, and counts only if that is the answer the case is about.
 func TestLeaseClock(t *testing.T) {
 	d := azuriteDriver(t)
 	ctx := context.Background()
 	const ttl = 2 * time.Second
-	judge := func(name string) bool {
-		t.Helper()
-		st, err := d.readLease(ctx, d.leaseBlob(name))
-		if err != nil || st == nil {
-			t.Fatalf("read lease %q: %v, %v", name, st, err)
-		}
-		expired, changed, err := d.expired(ctx, st)
-		if err != nil || changed {
-			t.Fatalf("judge lease %q: changed %v, %v", name, changed, err)
-		}
-		return expired
-	}
 	for _, tc := range []struct {
 		name          string
 		phase         time.Duration // where in a second the lease is written
@@ -210,22 +202,59 @@ func TestLeaseClock(t *testing.T) {
 		{"coarse-after-ttl", 20 * time.Millisecond, true, ttl + 300*time.Millisecond, false}, // counted from the end of its second
 		{"coarse-after-ttl-and-a-second", 20 * time.Millisecond, true, ttl + clockStep + 300*time.Millisecond, true},
 	} {
-		time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + tc.phase)))
-		start := time.Now()
-		if err := d.AcquireLease(ctx, tc.name, "tok", ttl); err != nil {
-			t.Fatal(err)
+		done := false
+		for attempt := 0; attempt < 5 && !done; attempt++ {
+			name := fmt.Sprint(tc.name, attempt)
+			bn := d.leaseBlob(name)
+			time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + tc.phase)))
+			ws := time.Now()
+			if err := d.AcquireLease(ctx, name, "tok", ttl); err != nil {
+				t.Fatal(err)
+			}
+			we := time.Now()
+			if n := snapshotsOf(t, d, bn); n != 1 {
+				t.Errorf("%s: %d snapshots after acquiring, want 1", name, n)
+			}
+			if tc.dropSnapshots {
+				v, _ := d.snapshots.Load(bn)
+				d.dropSnapshot(ctx, bn, v.(string))
+			}
+			time.Sleep(time.Until(ws.Add(tc.at)))
+			js := time.Now()
+			st, err := d.readLease(ctx, bn)
+			if err != nil || st == nil {
+				t.Fatalf("read lease %q: %v, %v", name, st, err)
+			}
+			got, changed, err := d.expired(ctx, st)
+			if err != nil || changed {
+				t.Fatalf("judge lease %q: changed %v, %v", name, changed, err)
+			}
+			je := time.Now()
+			// The lease counts from its writer's snapshot, taken between
+			// ws and we, or without it from the end of its Last-Modified
+			// second; the judge reads the time between js and je.
+			from, to := ws, we
+			if tc.dropSnapshots {
+				from = st.modified.Add(clockStep)
+				to = from
+			}
+			var want bool
+			switch {
+			case je.Before(from.Add(ttl)):
+				want = false
+			case !js.Before(to.Add(ttl)):
+				want = true
+			default:
+				t.Logf("%s: judged from %v to %v after the write: inconclusive, again", name, js.Sub(ws), je.Sub(ws))
+				continue
+			}
+			if got != want {
+				t.Errorf("%s: expired %v, judged from %v to %v after the write; want %v", name, got, js.Sub(ws), je.Sub(ws), want)
+			}
+			done = want == tc.want
 		}
-		bn := d.leaseBlob(tc.name)
-		if n := snapshotsOf(t, d, bn); n != 1 {
-			t.Errorf("%s: %d snapshots after acquiring, want 1", tc.name, n)
-		}
-		if tc.dropSnapshots {
-			v, _ := d.snapshots.Load(bn)
-			d.dropSnapshot(ctx, bn, v.(string))
-		}
-		time.Sleep(time.Until(start.Add(tc.at)))
-		if got := judge(tc.name); got != tc.want {
-			t.Errorf("%s: expired %v after %v, want %v", tc.name, got, time.Since(start), tc.want)
+		if !done {
+			t.Errorf("%s: in 5 attempts, never judged when planned (is the machine overloaded?)", tc.name)
 		}
 	}
 
