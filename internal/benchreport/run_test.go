@@ -69,7 +69,7 @@ var (
 // The keys every side uses; ours maps them to the physical names the raw
 // side uses directly (a prefix, a table, an object name).
 const (
-	keyHit  = "bench.example"
+	keyHit = "bench.example"
 	// keyMiss is no certificate key (no dot): a miss of one is settled
 	// by issuance coordination (an order lease, then ErrIssuing to every
 	// later caller; coordinate.go), which is not a read of the store.
