@@ -425,3 +425,17 @@ func Uncoordinated(c Cache) Cache {
 	}
 	return c
 }
+
+// CoordinateAs puts issuance coordination over c as as has it — the same
+// leases, in the store beneath as, and the same TTL — and returns c itself
+// if as has none. A wrapper that builds a new Cache over tiers taken from
+// beneath their coordination (layered.New) uses it to put coordination
+// back on top, where it sees values as autocert does. as must not be used
+// after: c takes its place.
+func CoordinateAs(c, as Cache) Cache {
+	co, ok := as.(*coordinated)
+	if !ok {
+		return c
+	}
+	return &coordinated{inner: c, p: co.p, ttl: co.ttl, held: map[string]*orderLease{}, elsewhere: map[string]time.Time{}, tel: co.tel}
+}
