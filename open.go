@@ -127,7 +127,7 @@ var knownPackages = map[string]string{
 
 // knownParams names the package that handles a well-known wrapper parameter.
 var knownParams = map[string]string{
-	"memory": "layered", "memory_ttl": "layered", "memory_max_entries": "layered", "memory_max_bytes": "layered",
+	"memory": "layered", "memory_ttl": "layered", "memory_max_entries": "layered", "memory_max_bytes": "layered", "memory_preload": "layered",
 	"encryption_key": "encrypt", "encryption_keys": "encrypt", "encryption_migrate": "encrypt",
 }
 
