@@ -80,19 +80,9 @@ func runExpiring(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs.Var(&within, "within", "the window: a Go `duration` or days (21d, 1d12h, 36h)")
 	filter := fs.String("filter", "", "only keys matching this shell `pattern`")
 	asJSON := fs.Bool("json", false, "print a JSON array")
-	pos, code, ok := parseArgs(fs, args, 1, 1)
+	c, closer, g, code, ok := openListing(ctx, "expiring", fs, args, filter, stderr)
 	if !ok {
 		return code
-	}
-	g, err := newGlob(*filter)
-	if err != nil {
-		fmt.Fprintf(stderr, "certcache expiring: -filter: %v\n", err)
-		return exitUsage
-	}
-	c, closer, err := openCache(ctx, pos[0])
-	if err != nil {
-		fmt.Fprintf(stderr, "certcache expiring: %v\n", err)
-		return exitFail
 	}
 	defer closer.Close()
 

@@ -172,19 +172,9 @@ func runLs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			"Exit status 1 if the listing failed or a value could not be read.", stdout, stderr)
 	filter := fs.String("filter", "", "list only keys matching this shell `pattern` (* matches any run of characters)")
 	asJSON := fs.Bool("json", false, "print a JSON array")
-	pos, code, ok := parseArgs(fs, args, 1, 1)
+	c, closer, g, code, ok := openListing(ctx, "ls", fs, args, filter, stderr)
 	if !ok {
 		return code
-	}
-	g, err := newGlob(*filter)
-	if err != nil {
-		fmt.Fprintf(stderr, "certcache ls: -filter: %v\n", err)
-		return exitUsage
-	}
-	c, closer, err := openCache(ctx, pos[0])
-	if err != nil {
-		fmt.Fprintf(stderr, "certcache ls: %v\n", err)
-		return exitFail
 	}
 	defer closer.Close()
 

@@ -206,6 +206,27 @@ func asksHelp(args []string) bool {
 // misses a certificate would take the fleet's order lease for it. A memory
 // front (memory=true) is looked through: the command must see the store,
 // not a copy in this process (cp reads each value back to verify it).
+// openListing parses the arguments of ls and expiring (one URL), compiles
+// their -filter pattern (filter is read after parsing) and opens the cache. When ok is false, the error is
+// on stderr and code is the exit status.
+func openListing(ctx context.Context, cmd string, fs *flagSet, args []string, filter *string, stderr io.Writer) (c certcache.Cache, closer io.Closer, g *glob, code int, ok bool) {
+	pos, code, ok := parseArgs(fs, args, 1, 1)
+	if !ok {
+		return nil, nil, nil, code, false
+	}
+	g, err := newGlob(*filter)
+	if err != nil {
+		fmt.Fprintf(stderr, "certcache %s: -filter: %v\n", cmd, err)
+		return nil, nil, nil, exitUsage, false
+	}
+	c, closer, err = openCache(ctx, pos[0])
+	if err != nil {
+		fmt.Fprintf(stderr, "certcache %s: %v\n", cmd, err)
+		return nil, nil, nil, exitFail, false
+	}
+	return c, closer, g, 0, true
+}
+
 // Closing the returned closer closes everything Open opened.
 func openCache(ctx context.Context, rawURL string) (c certcache.Cache, closer io.Closer, err error) {
 	top, err := certcache.Open(ctx, rawURL)
