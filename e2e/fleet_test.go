@@ -210,6 +210,11 @@ func testStampede(t *testing.T, rawURL, domain, cached string, helper bool) {
 	if certs != 1 {
 		t.Errorf("%d certificates issued for %s, want exactly 1 (Pebble before %v, after %v)", certs, domain, before, after)
 	}
+	// Five nodes on a fresh store made one account key between them
+	// (acme_account+key is coordinated), so the CA saw one account.
+	if after.Accounts != 1 {
+		t.Errorf("the fleet created %d ACME accounts, want 1", after.Accounts)
+	}
 	// autocert tries TLS-ALPN-01 first, which the harness drops on purpose,
 	// then HTTP-01: two orders for one issuance.
 	if orders > 2 {
@@ -290,7 +295,7 @@ func testUncoordinated(t *testing.T, rawURL, domain string) {
 	}
 	wg.Wait()
 	st := e.pebble.Stats()
-	t.Logf("CONTROL coordinate=false: %d certificates, %d orders", st.Finalized, st.Orders)
+	t.Logf("CONTROL coordinate=false: %d certificates, %d orders, %d accounts", st.Finalized, st.Orders, st.Accounts)
 	if st.Finalized <= 1 {
 		t.Errorf("without coordination the stampede issued %d certificate(s); the control proves nothing", st.Finalized)
 	}

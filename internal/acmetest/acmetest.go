@@ -97,6 +97,9 @@ type Stats struct {
 	Orders int
 	// Finalized counts orders finalized, that is certificates issued.
 	Finalized int
+	// Accounts counts ACME accounts created (new-account answered 201; a
+	// key that is already registered gets 200).
+	Accounts int
 }
 
 // Pebble is a running in-process ACME CA. Close it when done.
@@ -115,14 +118,16 @@ type Pebble struct {
 	orderReq atomic.Int64
 	orders   atomic.Int64
 	final    atomic.Int64
+	accounts atomic.Int64
 	closed   sync.Once
 }
 
 // Paths of Pebble's web front end that Stats counts; Start checks them
 // against Pebble's directory.
 const (
-	newOrderPath = "/order-plz"
-	finalizePath = "/finalize-order/"
+	newOrderPath   = "/order-plz"
+	finalizePath   = "/finalize-order/"
+	newAccountPath = "/sign-me-up"
 )
 
 // envMu serialises the moments when Start changes the environment.
@@ -292,6 +297,10 @@ func (p *Pebble) count(h http.Handler) http.Handler {
 			if sw.status == http.StatusOK {
 				p.final.Add(1)
 			}
+		case r.URL.Path == newAccountPath:
+			if sw.status == http.StatusCreated {
+				p.accounts.Add(1)
+			}
 		}
 	})
 }
@@ -321,12 +330,15 @@ func (p *Pebble) checkDirectory() error {
 		return fmt.Errorf("acmetest: directory: %w", err)
 	}
 	defer resp.Body.Close()
-	var dir struct{ NewOrder string }
+	var dir struct{ NewOrder, NewAccount string }
 	if err := json.NewDecoder(resp.Body).Decode(&dir); err != nil {
 		return fmt.Errorf("acmetest: directory: %w", err)
 	}
 	if !strings.HasSuffix(dir.NewOrder, newOrderPath) {
 		return fmt.Errorf("acmetest: Pebble's newOrder is %q, not …%s: update the harness", dir.NewOrder, newOrderPath)
+	}
+	if !strings.HasSuffix(dir.NewAccount, newAccountPath) {
+		return fmt.Errorf("acmetest: Pebble's newAccount is %q, not …%s: update the harness", dir.NewAccount, newAccountPath)
 	}
 	return nil
 }
@@ -365,13 +377,14 @@ func (p *Pebble) Stats() Stats {
 		OrderRequests: int(p.orderReq.Load()),
 		Orders:        int(p.orders.Load()),
 		Finalized:     int(p.final.Load()),
+		Accounts:      int(p.accounts.Load()),
 	}
 }
 
 // String formats s for logs.
 func (s Stats) String() string {
 	return "new-order requests " + strconv.Itoa(s.OrderRequests) + ", orders created " +
-		strconv.Itoa(s.Orders) + ", certificates issued " + strconv.Itoa(s.Finalized)
+		strconv.Itoa(s.Orders) + ", certificates issued " + strconv.Itoa(s.Finalized) + ", accounts created " + strconv.Itoa(s.Accounts)
 }
 
 // Close stops Pebble's web front end, resolver and TLS port. It waits for

@@ -70,8 +70,8 @@ func TestIssue(t *testing.T) {
 	if err := issue(t, p, l, nil, "ok.acmetest.test"); err != nil {
 		t.Fatalf("handshake: %v", err)
 	}
-	if st := p.Stats(); st != (acmetest.Stats{OrderRequests: 2, Orders: 2, Finalized: 1}) {
-		t.Errorf("Pebble saw %v, want 2 orders (TLS-ALPN-01 failed, HTTP-01 valid) and 1 certificate", st)
+	if st := p.Stats(); st != (acmetest.Stats{OrderRequests: 2, Orders: 2, Finalized: 1, Accounts: 1}) {
+		t.Errorf("Pebble saw %v, want 2 orders (TLS-ALPN-01 failed, HTTP-01 valid), 1 certificate and 1 account", st)
 	}
 }
 
