@@ -10,6 +10,11 @@
 //
 //	go test -tags benchreport -run TestBenchReport -timeout 30m ./internal/benchreport -args -out bench-results
 //
+// Some backends have a third, reference side in the same rounds (Row.Ref):
+// for S3 and Azure the floor under the SDK, one GET signed by hand (SigV4,
+// SharedKey) and sent by net/http; for PostgreSQL, database/sql with its
+// default pool, the way most PostgreSQL caches open their database.
+//
 // # Method
 //
 // A machine with two shared cores is noisy, so ours and raw are measured in
