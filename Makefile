@@ -43,8 +43,10 @@ unit:
 # bench measures every backend beside its raw SDK/driver call on the same
 # test servers and writes bench-results/bench.{md,csv,svg} (see
 # BENCHMARKS.md).
+# BENCHARGS passes flags to the report, e.g. BENCHARGS='-backends s3,postgres'.
+BENCHARGS ?=
 bench: testenv
-	$(GO) test -tags benchreport -run '^TestBenchReport$$' -count=1 -v -timeout 30m ./internal/benchreport -args -out bench-results
+	$(GO) test -tags benchreport -run '^TestBenchReport$$' -count=1 -v -timeout 30m ./internal/benchreport -args -out bench-results $(BENCHARGS)
 
 # bench-micro runs the packages' own Go benchmarks.
 bench-micro: testenv
