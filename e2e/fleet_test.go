@@ -65,21 +65,26 @@ func TestFleet(t *testing.T) {
 
 // TestFleetRenewal is scenario 7 on one row of each kind of store —
 // process memory, a key-value server, SQL, an object store — beside
-// TestFleet: it takes over two minutes of wall time, mostly waiting for
-// renewal timers.
+// TestFleet. Each takes over two minutes of wall time, mostly waiting for
+// renewal timers, so the rows run at once in goroutines of this one test
+// instead of taking go test's few parallel slots (-parallel is GOMAXPROCS)
+// for minutes each.
 func TestFleetRenewal(t *testing.T) {
 	t.Parallel()
+	var wg sync.WaitGroup
 	for _, b := range backends {
 		if !renewalRows[b.name] {
 			continue
 		}
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			rawURL, _ := b.start(t)
-			label := strings.ReplaceAll(b.name, "+", "-")
-			testRenewals(t, withParam(rawURL, "timeout=10s"), "renew."+label+".certcache.test")
+		wg.Go(func() {
+			t.Run(b.name, func(t *testing.T) {
+				rawURL, _ := b.start(t)
+				label := strings.ReplaceAll(b.name, "+", "-")
+				testRenewals(t, withParam(rawURL, "timeout=10s"), "renew."+label+".certcache.test")
+			})
 		})
 	}
+	wg.Wait()
 }
 
 var renewalRows = map[string]bool{"mem": true, "redis": true, "postgres": true, "s3": true}
