@@ -732,6 +732,13 @@ func s3Floor(t *testing.T, ctx context.Context, cfg aws.Config, endpoint string,
 		}
 		return hc.Do(req)
 	}
+	return getOps(get, size), tr.CloseIdleConnections
+}
+
+// getOps are the Get hit and Get miss of a floor side: get sends one signed
+// GET of a key; a miss is a 404 whose error document is read, as the SDKs
+// read it, so that the connection goes back to the pool.
+func getOps(get func(ctx context.Context, key string) (*http.Response, error), size int) map[string]Op {
 	return map[string]Op{
 		"GetHit": func(ctx context.Context) error {
 			resp, err := get(ctx, keyHit)
@@ -751,8 +758,6 @@ func s3Floor(t *testing.T, ctx context.Context, cfg aws.Config, endpoint string,
 				return err
 			}
 			defer resp.Body.Close()
-			// The error document is read, as the SDK reads it, so that
-			// the connection goes back to the pool.
 			if _, err := io.Copy(io.Discard, resp.Body); err != nil {
 				return err
 			}
@@ -761,7 +766,7 @@ func s3Floor(t *testing.T, ctx context.Context, cfg aws.Config, endpoint string,
 			}
 			return nil
 		},
-	}, tr.CloseIdleConnections
+	}
 }
 
 // readSized reads r to EOF into one buffer of the announced size.
@@ -873,36 +878,7 @@ func azureFloor(endpoint string, acct testenv.AzuriteAccount, container string, 
 		req.Header["Authorization"] = []string{"SharedKey " + acct.Name + ":" + sharedKeyGET(key, acct.Name, req.URL.EscapedPath(), date)}
 		return hc.Do(req)
 	}
-	return map[string]Op{
-		"GetHit": func(ctx context.Context) error {
-			resp, err := get(ctx, keyHit)
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("GET: %s", resp.Status)
-			}
-			v, err := readSized(resp.Body, resp.ContentLength)
-			return checkHit(v, err, size)
-		},
-		"GetMiss": func(ctx context.Context) error {
-			resp, err := get(ctx, keyMiss)
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
-			// Read, as the SDK reads an error body, so that the
-			// connection goes back to the pool.
-			if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-				return err
-			}
-			if resp.StatusCode != http.StatusNotFound {
-				return fmt.Errorf("GET of a missing blob: %s, want 404", resp.Status)
-			}
-			return nil
-		},
-	}, tr.CloseIdleConnections, nil
+	return getOps(get, size), tr.CloseIdleConnections, nil
 }
 
 // sharedKeyGET is the SharedKey signature of a GET with no body, no
