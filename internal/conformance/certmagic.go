@@ -36,14 +36,8 @@ const (
 // RunCertmagic runs the certmagic cases against h. Only Open, OpenBroken,
 // BrokenIsUnavailable, Timeout, SealedSizes and Secrets are used.
 func RunCertmagic(t *testing.T, h Harness) {
-	if h.Open == nil {
-		t.Fatal("conformance: Harness.Open is nil")
-	}
-	s := &suite{h: h}
-	for _, tc := range []struct {
-		name string
-		fn   func(*testing.T)
-	}{
+	s := newSuite(t, h)
+	s.run(t, []testCase{
 		{"StoreLoadDeleteExists", s.testCMStoreLoad},
 		{"MissingIsNotExist", s.testCMMissing},
 		{"ListRecursiveAndNot", s.testCMList},
@@ -55,9 +49,7 @@ func RunCertmagic(t *testing.T, h Harness) {
 		{"LockExclusion", s.testCMLockExclusion},
 		{"LockKeptWhileHeld", s.testCMLockKept},
 		{"LockTakeoverAfterHolderDies", s.testCMTakeover},
-	} {
-		t.Run(tc.name, tc.fn)
-	}
+	})
 }
 
 // storage opens a certmagic Storage on a new cache on ns, with locks of

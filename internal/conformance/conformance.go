@@ -73,14 +73,8 @@ type Harness struct {
 
 // Run runs the conformance suite against h.
 func Run(t *testing.T, h Harness) {
-	if h.Open == nil {
-		t.Fatal("conformance: Harness.Open is nil")
-	}
-	s := &suite{h: h}
-	for _, tc := range []struct {
-		name string
-		fn   func(*testing.T)
-	}{
+	s := newSuite(t, h)
+	s.run(t, []testCase{
 		{"MissIsBareSentinel", s.testMiss},
 		{"RoundTrip", s.testRoundTrip},
 		{"Overwrite", s.testOverwrite},
@@ -113,7 +107,26 @@ func Run(t *testing.T, h Harness) {
 		{"ListBrokenBackend", s.testListBroken},
 		{"CoordinatedMiss", s.testCoordinatedMiss},
 		{"CoordinatedAccountKey", s.testCoordinatedAccount},
-	} {
+	})
+}
+
+// testCase is one named case of a suite.
+type testCase struct {
+	name string
+	fn   func(*testing.T)
+}
+
+// newSuite checks h and returns the suite that runs its cases.
+func newSuite(t *testing.T, h Harness) *suite {
+	if h.Open == nil {
+		t.Fatal("conformance: Harness.Open is nil")
+	}
+	return &suite{h: h}
+}
+
+// run runs each case as a subtest.
+func (s *suite) run(t *testing.T, cases []testCase) {
+	for _, tc := range cases {
 		t.Run(tc.name, tc.fn)
 	}
 }
