@@ -81,7 +81,7 @@ func TestCaddy(t *testing.T) {
 	const domain = "caddy.certcache.test"
 
 	httpPort := freePort(t)
-	pebble, err := acmetest.Start(acmetest.Options{HTTPPort: httpPort, Log: logTo(t)})
+	pebble, err := acmetest.Start(acmetest.Options{HTTPPort: httpPort, Log: testenv.Log(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,30 +271,4 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
-}
-
-// logTo returns a writer into t's log that drops what comes after t.
-func logTo(t *testing.T) io.Writer {
-	w := &tlog{t: t}
-	t.Cleanup(func() {
-		w.mu.Lock()
-		w.done = true
-		w.mu.Unlock()
-	})
-	return w
-}
-
-type tlog struct {
-	t    *testing.T
-	mu   sync.Mutex
-	done bool
-}
-
-func (w *tlog) Write(b []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log(strings.TrimRight(string(b), "\n"))
-	}
-	return len(b), nil
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/caddyserver/certmagic"
 	"github.com/certcache/certcache/certmagicstore"
 	"github.com/certcache/certcache/internal/acmetest"
+	"github.com/certcache/certcache/internal/testenv"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -82,7 +83,7 @@ func testCertmagicFleet(t *testing.T, rawURL, domain string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pebble, err := acmetest.Start(acmetest.Options{HTTPPort: balancer.Addr().(*net.TCPAddr).Port, Log: testLog(t)})
+	pebble, err := acmetest.Start(acmetest.Options{HTTPPort: balancer.Addr().(*net.TCPAddr).Port, Log: testenv.Log(t)})
 	if err != nil {
 		balancer.Close()
 		t.Fatal(err)
@@ -181,7 +182,7 @@ func (f *cmFleet) addNode(t *testing.T) int {
 	}
 	t.Cleanup(func() { storage.Close() }) // after the cache stops (cleanups run last first)
 	logger := zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig()),
-		zapcore.AddSync(testLog(t)), zap.InfoLevel)).Named(fmt.Sprintf("node%d", i))
+		zapcore.AddSync(testenv.Log(t)), zap.InfoLevel)).Named(fmt.Sprintf("node%d", i))
 	var cfg *certmagic.Config
 	cache := certmagic.NewCache(certmagic.CacheOptions{
 		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return cfg, nil },

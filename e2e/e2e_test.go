@@ -358,7 +358,7 @@ func newEnvWith(t *testing.T, e *env, n int, opts acmetest.Options) *env {
 		t.Fatal(err)
 	}
 	opts.HTTPPort = balancer.Addr().(*net.TCPAddr).Port
-	opts.Log = testLog(t)
+	opts.Log = testenv.Log(t)
 	e.pebble, err = acmetest.Start(opts)
 	if err != nil {
 		balancer.Close()
@@ -583,7 +583,7 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 
 // serve serves h on l until t ends.
 func serve(t *testing.T, l net.Listener, h http.Handler) {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: time.Minute, ErrorLog: log.New(testLog(t), "", 0)}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: time.Minute, ErrorLog: log.New(testenv.Log(t), "", 0)}
 	go srv.Serve(l)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -608,31 +608,4 @@ func withParam(rawURL, param string) string {
 		return rawURL + "?" + param
 	}
 	return rawURL + "&" + param
-}
-
-// testLog returns a writer that copies Pebble's log to t.Log while t runs
-// and drops what comes after.
-func testLog(t *testing.T) io.Writer {
-	w := &logWriter{t: t}
-	t.Cleanup(func() {
-		w.mu.Lock()
-		w.done = true
-		w.mu.Unlock()
-	})
-	return w
-}
-
-type logWriter struct {
-	t    *testing.T
-	mu   sync.Mutex
-	done bool
-}
-
-func (w *logWriter) Write(b []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log(strings.TrimRight(string(b), "\n"))
-	}
-	return len(b), nil
 }
