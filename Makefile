@@ -1,7 +1,8 @@
 # make test is the README's test command. On a fresh machine it brings up
 # what the tests need (a Docker daemon, locally built server images) and runs
 # every test with the race detector; CERTCACHE_TEST_REQUIRE=1 turns a missing
-# server into a failure instead of a skip.
+# server into a failure instead of a skip. scripts/gotest.sh ends a failed
+# run with a summary of what failed, after the servers' logs.
 GO ?= go
 export CERTCACHE_TEST_REQUIRE ?= 1
 
@@ -10,8 +11,8 @@ FUZZTIME ?= 15s
 .PHONY: test testenv check unit bench bench-micro fuzz
 
 test: testenv check
-	$(GO) test -race -count=1 -timeout 60m ./...
-	cd caddy && $(GO) test -race -count=1 -timeout 30m ./...
+	GO=$(GO) bash scripts/gotest.sh -race -count=1 -timeout 60m ./...
+	cd caddy && GO=$(GO) bash ../scripts/gotest.sh -race -count=1 -timeout 30m ./...
 	$(MAKE) fuzz
 
 # fuzz runs each fuzz target for a bounded time. Inputs that found new
