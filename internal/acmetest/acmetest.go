@@ -120,6 +120,14 @@ type Pebble struct {
 	final    atomic.Int64
 	accounts atomic.Int64
 	closed   sync.Once
+
+	// newAccount serialises new-account requests. Pebble 2.10's
+	// NewAccount stores an account and then sets its Orders URL, while a
+	// concurrent request for the same key marshals that account: a data
+	// race in Pebble that a fleet sharing one account key hits whenever
+	// two nodes register at once. A real CA serialises them in its
+	// database.
+	newAccount sync.Mutex
 }
 
 // Paths of Pebble's web front end that Stats counts; Start checks them
@@ -286,6 +294,10 @@ func (p *Pebble) count(h http.Handler) http.Handler {
 			return
 		}
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		if r.URL.Path == newAccountPath {
+			p.newAccount.Lock()
+			defer p.newAccount.Unlock()
+		}
 		h.ServeHTTP(sw, r)
 		switch {
 		case r.URL.Path == newOrderPath:
