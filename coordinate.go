@@ -273,6 +273,8 @@ func (c *coordinated) keepAlive(ctx context.Context, key string, h *orderLease) 
 				forget() // another node took over after it expired
 				c.tel.lost(key, err)
 				return
+			case errors.Is(err, ErrClosed):
+				return // the lease runs out by its TTL
 			}
 			// Any other error (the store is down): try again at the next
 			// tick; the lease may yet be alive.

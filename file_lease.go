@@ -28,7 +28,7 @@ func (d *dirDriver) leasePath(name string) string {
 
 // AcquireLease implements LeaseDriver.
 func (d *dirDriver) AcquireLease(ctx context.Context, name, token string, ttl time.Duration) error {
-	return d.withLeases(ctx, func(now time.Time) error {
+	return d.withLeases(ctx, true, func(now time.Time) error {
 		holder, expires, err := d.readLease(name)
 		if err != nil {
 			return err
@@ -42,7 +42,7 @@ func (d *dirDriver) AcquireLease(ctx context.Context, name, token string, ttl ti
 
 // RefreshLease implements LeaseDriver.
 func (d *dirDriver) RefreshLease(ctx context.Context, name, token string, ttl time.Duration) error {
-	return d.withLeases(ctx, func(now time.Time) error {
+	err := d.withLeases(ctx, false, func(now time.Time) error {
 		holder, expires, err := d.readLease(name)
 		if err != nil {
 			return err
@@ -52,11 +52,15 @@ func (d *dirDriver) RefreshLease(ctx context.Context, name, token string, ttl ti
 		}
 		return d.writeLease(name, token, now.Add(ttl))
 	})
+	if errors.Is(err, errNoLeases) {
+		return ErrLeaseLost
+	}
+	return err
 }
 
 // ReleaseLease implements LeaseDriver.
 func (d *dirDriver) ReleaseLease(ctx context.Context, name, token string) error {
-	return d.withLeases(ctx, func(time.Time) error {
+	err := d.withLeases(ctx, false, func(time.Time) error {
 		holder, _, err := d.readLease(name)
 		if err != nil || holder != token {
 			return err
@@ -66,6 +70,10 @@ func (d *dirDriver) ReleaseLease(ctx context.Context, name, token string) error 
 		}
 		return nil
 	})
+	if errors.Is(err, errNoLeases) {
+		return nil // nothing was ever held here
+	}
+	return err
 }
 
 // readLease returns the holder of lease name and when it expires; no holder
@@ -91,14 +99,28 @@ func (d *dirDriver) writeLease(name, token string, expires time.Time) error {
 	return os.WriteFile(d.leasePath(name), []byte(token+" "+strconv.FormatInt(expires.UnixNano(), 10)+"\n"), 0o600)
 }
 
+// errNoLeases: the directory has no lock file, so no lease was ever
+// taken in it.
+var errNoLeases = errors.New("no lease lock file")
+
 // withLeases runs f under the directory's lease lock, with the file
-// system's current time.
-func (d *dirDriver) withLeases(ctx context.Context, f func(now time.Time) error) error {
+// system's current time. Only create (acquiring) makes the directory and
+// its lock file; refreshing or releasing where there is none returns
+// errNoLeases and writes nothing, so that a release made after the
+// directory was removed does not bring it back.
+func (d *dirDriver) withLeases(ctx context.Context, create bool, f func(now time.Time) error) error {
 	_, err := run(ctx, func() (struct{}, error) {
-		if err := os.MkdirAll(d.dir, 0o700); err != nil {
-			return struct{}{}, err
+		flags := os.O_RDWR
+		if create {
+			if err := os.MkdirAll(d.dir, 0o700); err != nil {
+				return struct{}{}, err
+			}
+			flags |= os.O_CREATE
 		}
-		lf, err := os.OpenFile(filepath.Join(d.dir, ".leases"), os.O_RDWR|os.O_CREATE, 0o600)
+		lf, err := os.OpenFile(filepath.Join(d.dir, ".leases"), flags, 0o600)
+		if !create && errors.Is(err, fs.ErrNotExist) {
+			return struct{}{}, errNoLeases
+		}
 		if err != nil {
 			return struct{}{}, err
 		}

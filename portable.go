@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -24,6 +25,7 @@ func NewCache(backend string, d Driver, o *Options) Cache {
 // with, which no error may show.
 func newPortable(backend string, d Driver, o *Options, secrets []string) *portable {
 	c := &portable{backend: backend, d: d, timeout: DefaultTimeout, getTimeout: DefaultGetTimeout, secrets: secrets}
+	c.bgCtx, c.bgStop = context.WithCancel(context.Background())
 	probe := DefaultBreakerProbeInterval
 	if o != nil {
 		if o.Timeout > 0 {
@@ -62,6 +64,15 @@ type portable struct {
 	// per-call deadline would bound nothing and only cost a timer and four
 	// allocations per call. The caller's context is still checked first.
 	neverBlocks bool
+
+	// Background calls (releases of abandoned leases) run under bgCtx and
+	// in bg; Close cancels them and waits, so that none reaches the driver
+	// after Close. bgMu orders bg.Add after the closed check against
+	// Close's bg.Wait.
+	bgMu   sync.Mutex
+	bg     sync.WaitGroup
+	bgCtx  context.Context
+	bgStop context.CancelFunc
 }
 
 var _ Cache = (*portable)(nil)
@@ -166,6 +177,10 @@ func (c *portable) Close() error {
 		return nil
 	}
 	c.brk.shutdown() // no probe uses the driver after this
+	c.bgMu.Lock()    // no background call starts after this
+	c.bgMu.Unlock()
+	c.bgStop()
+	c.bg.Wait()
 	c.tel.close()
 	if err := c.d.Close(); err != nil {
 		return newError(c.backend, "close", "", redact(err, c.secrets))

@@ -78,13 +78,19 @@ func (c *portable) acquire(ctx context.Context, name string, ttl, timeout time.D
 }
 
 // releaseAbandoned releases, in the background and at most once, a lease
-// whose acquisition failed without an answer.
+// whose acquisition failed without an answer. Close cancels the release
+// and waits for it: a lease it leaves behind runs out by its TTL.
 func (c *portable) releaseAbandoned(ld LeaseDriver, name, token string) {
+	c.bgMu.Lock()
 	if c.closed.Load() {
+		c.bgMu.Unlock()
 		return
 	}
+	c.bg.Add(1)
+	c.bgMu.Unlock()
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+		defer c.bg.Done()
+		ctx, cancel := context.WithTimeout(c.bgCtx, c.timeout)
 		defer cancel()
 		ld.ReleaseLease(ctx, name, token)
 	}()
