@@ -234,11 +234,7 @@ func (c *coordinated) acquire(ctx context.Context, key string) (data []byte, got
 // releaseLater lets l go without keeping the caller, who may hold
 // autocert's lock, waiting for one more write to the store.
 func (c *coordinated) releaseLater(l *Lease) {
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), c.p.timeout)
-		defer cancel()
-		l.Release(ctx)
-	}()
+	c.p.background(func(ctx context.Context) { l.Release(ctx) })
 }
 
 // keepAlive refreshes h while the order that ctx carries may run. When ctx

@@ -78,9 +78,16 @@ func (c *portable) acquire(ctx context.Context, name string, ttl, timeout time.D
 }
 
 // releaseAbandoned releases, in the background and at most once, a lease
-// whose acquisition failed without an answer. Close cancels the release
-// and waits for it: a lease it leaves behind runs out by its TTL.
+// whose acquisition failed without an answer.
 func (c *portable) releaseAbandoned(ld LeaseDriver, name, token string) {
+	c.background(func(ctx context.Context) { ld.ReleaseLease(ctx, name, token) })
+}
+
+// background runs f in a goroutine, under the per-call timeout, unless c
+// is closed. Close cancels f's context and waits for f: nothing started
+// here reaches the driver after Close (a lease f leaves behind runs out by
+// its TTL).
+func (c *portable) background(f func(ctx context.Context)) {
 	c.bgMu.Lock()
 	if c.closed.Load() {
 		c.bgMu.Unlock()
@@ -92,7 +99,7 @@ func (c *portable) releaseAbandoned(ld LeaseDriver, name, token string) {
 		defer c.bg.Done()
 		ctx, cancel := context.WithTimeout(c.bgCtx, c.timeout)
 		defer cancel()
-		ld.ReleaseLease(ctx, name, token)
+		f(ctx)
 	}()
 }
 
