@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -41,6 +42,11 @@ type driver struct {
 	// closeIdle closes the idle connections of a client built from a URL;
 	// nil for a client the user handed to New, which is theirs.
 	closeIdle func()
+
+	// fast is Get's path around the SDK's middleware (fastget.go), made
+	// on first use; nil if the client needs the SDK's stack.
+	fastOnce sync.Once
+	fast     *fastGetter
 }
 
 var _ certcache.Driver = (*driver)(nil)
@@ -103,7 +109,20 @@ func (d *driver) name(key string) *string {
 }
 
 func (d *driver) Get(ctx context.Context, key string) ([]byte, error) {
-	out, err := d.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &d.bucket, Key: d.name(key)})
+	name := d.name(key)
+	d.fastOnce.Do(func() { d.fast = newFastGetter(context.WithoutCancel(ctx), d.client, d.bucket) })
+	if d.fast != nil {
+		data, miss, fallback, err := d.fast.get(ctx, *name)
+		switch {
+		case miss:
+			return nil, autocert.ErrCacheMiss
+		case err != nil:
+			return nil, fmt.Errorf("GetObject: %w", err)
+		case !fallback:
+			return data, nil
+		}
+	}
+	out, err := d.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &d.bucket, Key: name})
 	if err != nil {
 		if isNoSuchKey(err) {
 			return nil, autocert.ErrCacheMiss

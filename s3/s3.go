@@ -138,6 +138,26 @@
 // to (written by something else) are skipped; a shortened name costs one
 // HeadObject to read its key. Sizes and times are those of the listing.
 //
+// # Reads
+//
+// Get, the call autocert makes under its Manager-wide lock, skips the SDK's
+// per-call middleware (endpoint rules, auth scheme selection, user agent,
+// retry and checksum set-up: about 500 allocations and, beside a store on
+// the same machine, a third of the call's time). It sends the request the
+// SDK would send — a GET of the object, signed with SigV4 by the client's
+// signer and credentials, with checksum mode on unless
+// response_checksum_validation=when_required — on the client's HTTP client,
+// to the endpoint the client's resolver gives for the bucket, and checks the
+// object's CRC32, CRC32C, CRC64NVME, SHA-1, SHA-256 or SHA-512 checksum when
+// the answer carries one. Only a 200 whose checksum matches and a 404
+// NoSuchKey are answered from it; any other status, a network error or a
+// checksum mismatch makes the Get an ordinary GetObject call, with the SDK's
+// retries and errors. A client handed to New that has middleware or
+// interceptors of its own (APIOptions, Interceptors), request logging
+// (ClientLogMode), a legacy EndpointResolver, or an endpoint that needs
+// another auth scheme (S3 Express) always takes the SDK call. Put, Delete,
+// leases and listing always go through the SDK.
+//
 // # Errors
 //
 // Only a missing object (S3's NoSuchKey) is a miss. A missing bucket
