@@ -247,18 +247,29 @@ func writeRefTable(b *bytes.Buffer, rows []Row) {
 		}
 		if !head {
 			b.WriteString("\nBeside a reference call (a floor under the SDK, or another common way to make the call):\n\n")
-			b.WriteString("| backend | reference call | op | conc | ours p50 | reference p50 | ours / reference | raw / reference | ours p99 | reference p99 | reference ops/s |\n")
-			b.WriteString("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+			b.WriteString("| backend | reference call | op | conc | ours p50 | reference p50 | ours / reference | raw / reference | ours p99 | reference p99 | ours ops/s | reference ops/s | ours mean | reference mean |\n")
+			b.WriteString("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 			head = true
 		}
 		rawRef := math.NaN()
 		if r.RefS.P50 > 0 {
 			rawRef = float64(r.RawS.P50) / float64(r.RefS.P50)
 		}
-		fmt.Fprintf(b, "| %s | %s | %s | %d | %s | %s | %.2f | %.2f | %s | %s | %s |\n",
+		fmt.Fprintf(b, "| %s | %s | %s | %d | %s | %s | %.2f | %.2f | %s | %s | %s | %s | %s | %s |\n",
 			r.Backend, r.Ref, r.Op, r.Conc, fmtDur(r.Ours.P50), fmtDur(r.RefS.P50), r.RefRatio(), rawRef,
-			fmtDur(r.Ours.P99), fmtDur(r.RefS.P99), fmtRate(r.RefS.OpsPerSec))
+			fmtDur(r.Ours.P99), fmtDur(r.RefS.P99), fmtRate(r.Ours.OpsPerSec), fmtRate(r.RefS.OpsPerSec),
+			fmtDur(meanLatency(r.Conc, r.Ours.OpsPerSec)), fmtDur(meanLatency(r.Conc, r.RefS.OpsPerSec)))
 	}
+}
+
+// meanLatency is the mean time per call of conc callers that each call
+// again as soon as a call returns (Little's law: conc / throughput). Unlike
+// a percentile it cannot look good while some callers wait for seconds.
+func meanLatency(conc int, opsPerSec float64) time.Duration {
+	if opsPerSec <= 0 {
+		return 0
+	}
+	return time.Duration(float64(conc) / opsPerSec * float64(time.Second))
 }
 
 func fmtBytes(a *Allocs) string {
