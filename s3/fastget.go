@@ -1,12 +1,12 @@
 package s3
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
-	"encoding/xml"
 	"hash"
 	"hash/crc32"
 	"hash/crc64"
@@ -57,7 +57,6 @@ type fastGetter struct {
 
 // emptySHA256 is the payload hash of a request without a body.
 const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-
 
 // userAgent names the fast path's requests in server logs.
 const userAgent = "certcache-s3 (aws-sdk-go-v2 signer)"
@@ -184,16 +183,24 @@ func (f *fastGetter) get(ctx context.Context, name string) (data []byte, miss, f
 // maxErrorBody bounds how much of an error document is read.
 const maxErrorBody = 64 << 10
 
-// errorCode returns the Code of an S3 error document, or "".
+// errorCode returns the Code of an S3 error document, or "". The code is
+// the first Code element ("<Error><Code>NoSuchKey</Code>…"); text in the
+// other elements is XML-escaped and cannot contain the tag. A scan costs a
+// few allocations where encoding/xml costs seventy, on every miss.
 func errorCode(body io.Reader) string {
-	var doc struct {
-		Code string `xml:"Code"`
-	}
 	b, err := io.ReadAll(io.LimitReader(body, maxErrorBody))
-	if err != nil || xml.Unmarshal(b, &doc) != nil {
+	if err != nil {
 		return ""
 	}
-	return doc.Code
+	_, after, ok := bytes.Cut(b, []byte("<Code>"))
+	if !ok {
+		return ""
+	}
+	code, _, ok := bytes.Cut(after, []byte("</Code>"))
+	if !ok {
+		return ""
+	}
+	return string(bytes.TrimSpace(code))
 }
 
 // crc64NVME is the CRC-64/NVME polynomial, reversed, as crc64.MakeTable

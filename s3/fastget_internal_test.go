@@ -3,6 +3,7 @@ package s3
 import (
 	"encoding/base64"
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -37,5 +38,20 @@ func TestChecksumsMatch(t *testing.T) {
 	}
 	if !checksumsMatch(http.Header{}, data) {
 		t.Error("no checksum: want a match (nothing to check)")
+	}
+}
+
+func TestErrorCode(t *testing.T) {
+	for _, tc := range []struct{ body, want string }{
+		{`<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message><Key>a</Key></Error>`, "NoSuchKey"},
+		{`<Error><Code>NoSuchBucket</Code><Message>&lt;Code&gt;NoSuchKey&lt;/Code&gt;</Message></Error>`, "NoSuchBucket"},
+		{`<Error><Code> NoSuchKey </Code></Error>`, "NoSuchKey"},
+		{`<Error><Code>NoSuchKey`, ""},
+		{`not found`, ""},
+		{``, ""},
+	} {
+		if got := errorCode(strings.NewReader(tc.body)); got != tc.want {
+			t.Errorf("errorCode(%q) = %q, want %q", tc.body, got, tc.want)
+		}
 	}
 }
