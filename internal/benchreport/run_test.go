@@ -562,10 +562,14 @@ func startPostgres(t *testing.T) setup {
 	return func(t *testing.T, ctx context.Context, value []byte) *bench {
 		c := open(t, ctx, withParam(u, "table=bench"), value)
 		// The pool the backend's URL produces: pgxpool.ParseConfig of the
-		// same URL (sql/postgres.go openPostgres).
+		// same URL, with MaxConns certcache.DefaultMaxConns() when the URL
+		// sets no pool_max_conns (sql/postgres.go openPostgres).
 		pc, err := pgxpool.ParseConfig(u)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if !strings.Contains(u, "pool_max_conns=") {
+			pc.MaxConns = int32(certcache.DefaultMaxConns())
 		}
 		pool, err := pgxpool.NewWithConfig(ctx, pc)
 		if err != nil {
