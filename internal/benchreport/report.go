@@ -100,7 +100,25 @@ type Report struct {
 	// TimerFloor is the p50 of an operation that does nothing: the cost of
 	// the clock read that every measured p50 includes.
 	TimerFloor time.Duration
+	// Stopped is how fast each network backend reports a stopped store.
+	Stopped []Stopped
 }
+
+// Stopped is how long a Get takes to fail on a store whose port nothing
+// listens on (a stopped server: the connection is refused), with the
+// circuit breaker off so that every Get reaches the store.
+type Stopped struct {
+	Backend     string
+	Gets        int
+	Median, Max time.Duration
+	// Unavailable: every Get failed with an error matching
+	// certcache.ErrUnavailable, none with a miss.
+	Unavailable bool
+}
+
+// StoppedLimit is how fast a stopped store must be reported: autocert
+// calls Get under its Manager-wide lock.
+const StoppedLimit = 100 * time.Millisecond
 
 // Target is the p50 ratio a backend should keep to, and the memory front's
 // hit bounds.
@@ -372,6 +390,25 @@ func WriteMarkdown(w io.Writer, rep *Report, chart, memoryFront string) error {
 		return err
 	}
 	b.WriteString("\nRatios above the target (≤ 1.03× the raw call's p50) are bold. \"raw + timeout\" is the raw call under the same per-call context.WithTimeout(ctx, 10s) that certcache puts around every call, measured in the same rounds.\n\n")
+	if len(rep.Stopped) > 0 {
+		fmt.Fprintf(&b, "A stopped store (nothing listens on its port: the connection is refused): Get with the circuit breaker off (`breaker=false`), so that each call reaches the store; over %s is bold:\n\n", fmtDur(StoppedLimit))
+		b.WriteString("| backend | Gets | median | worst | every error ErrUnavailable, none a miss |\n|---|--:|--:|--:|---|\n")
+		for _, st := range rep.Stopped {
+			med, worst := fmtDur(st.Median), fmtDur(st.Max)
+			if st.Max > StoppedLimit {
+				worst = "**" + worst + "**"
+			}
+			if st.Median > StoppedLimit {
+				med = "**" + med + "**"
+			}
+			ok := "yes"
+			if !st.Unavailable {
+				ok = "**no**"
+			}
+			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s |\n", st.Backend, st.Gets, med, worst, ok)
+		}
+		b.WriteString("\n")
+	}
 	b.WriteString("Goroutines and sockets (/proc/self/fd entries that link to socket:) before opening and after closing each backend's caches and clients:\n\n")
 	b.WriteString("| backend | goroutines before | after | sockets before | after | grew? |\n|---|--:|--:|--:|--:|---|\n")
 	for _, r := range rep.Resources {

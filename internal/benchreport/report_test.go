@@ -168,12 +168,18 @@ func TestWriteTableAndMisses(t *testing.T) {
 	}
 
 	var m bytes.Buffer
-	rep := &Report{Rows: rows, Resources: []Resources{{Name: "redis", GoroutinesBefore: 5, GoroutinesAfter: 9}}, Slack: 2, Command: "go test"}
+	rep := &Report{Rows: rows, Resources: []Resources{{Name: "redis", GoroutinesBefore: 5, GoroutinesAfter: 9}}, Slack: 2, Command: "go test",
+		Stopped: []Stopped{
+			{Backend: "redis", Gets: 7, Median: 50 * time.Microsecond, Max: 400 * time.Microsecond, Unavailable: true},
+			{Backend: "s3", Gets: 7, Median: 3 * time.Second, Max: 4 * time.Second},
+		}}
 	if err := WriteMarkdown(&m, rep, "chart.svg", "memory <front>"); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(m.String(), "![p50") || !strings.Contains(m.String(), "**yes**") {
-		t.Errorf("markdown:\n%s", m.String())
+	for _, want := range []string{"![p50", "**yes**", "| redis | 7 | 50.0 µs | 400.0 µs | yes |", "| s3 | 7 | **3000.0 ms** | **4000.0 ms** | **no** |"} {
+		if !strings.Contains(m.String(), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, m.String())
+		}
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -92,6 +93,46 @@ type bench struct {
 	// has: a floor under the SDK measures Gets); see Row.Ref.
 	ref    string
 	refOps map[string]Op
+	// stopped is ours's URL with the server's address replaced by one
+	// that nothing listens on (see stoppedURL); "" for in-process stores.
+	stopped string
+}
+
+// stoppedURL returns rawURL with the server address addr, as it is or
+// query-escaped, replaced by a loopback port that nothing listens on: to
+// a client, a stopped server.
+func stoppedURL(t *testing.T, rawURL, addr string) string {
+	t.Helper()
+	closed := testenv.ClosedAddr(t)
+	out := strings.ReplaceAll(rawURL, addr, closed)
+	out = strings.ReplaceAll(out, url.QueryEscape(addr), url.QueryEscape(closed))
+	if out == rawURL {
+		t.Fatalf("URL %q does not name the server's address %s", rawURL, addr)
+	}
+	return out
+}
+
+// measureStopped opens a cache on a stopped store, with the circuit
+// breaker off so that every Get reaches it, and times gets Gets.
+func measureStopped(ctx context.Context, name, rawURL string, gets int) (Stopped, error) {
+	c, err := certcache.Open(ctx, withParam(rawURL, "breaker=false"))
+	if err != nil {
+		return Stopped{}, err
+	}
+	defer c.Close()
+	st := Stopped{Backend: name, Gets: gets, Unavailable: true}
+	times := make([]time.Duration, 0, gets)
+	for range gets {
+		start := time.Now()
+		_, err := certcache.Uncoordinated(c).Get(ctx, keyHit)
+		times = append(times, time.Since(start))
+		if err == nil || errors.Is(err, autocert.ErrCacheMiss) || !errors.Is(err, certcache.ErrUnavailable) {
+			st.Unavailable = false
+		}
+	}
+	slices.Sort(times)
+	st.Median, st.Max = times[len(times)/2], times[len(times)-1]
+	return st, nil
 }
 
 // setup opens a backend's cache and raw client; servers are already up.
@@ -180,6 +221,16 @@ func TestBenchReport(t *testing.T) {
 			b.close()
 			if err != nil {
 				t.Errorf("%s: %v", s.name, err)
+			}
+			if b.stopped != "" {
+				st, err := measureStopped(ctx, b.name, b.stopped, 7)
+				if err != nil {
+					t.Errorf("%s: opening on a stopped store: %v", b.name, err)
+					return
+				}
+				rep.Stopped = append(rep.Stopped, st)
+				t.Logf("%s: a stopped store reported in %s (median of %d), worst %s; ErrUnavailable: %v",
+					b.name, fmtDur(st.Median), st.Gets, fmtDur(st.Max), st.Unavailable)
 			}
 		})
 	}
@@ -530,9 +581,10 @@ func setupSQLite(t *testing.T, ctx context.Context, value []byte) *bench {
 }
 
 func startRedis(t *testing.T) setup {
-	_, u := testenv.Redis(t)
+	srv, u := testenv.Redis(t)
 	return func(t *testing.T, ctx context.Context, value []byte) *bench {
-		c := open(t, ctx, withParam(u, "prefix=bench"), value)
+		ou := withParam(u, "prefix=bench")
+		c := open(t, ctx, ou, value)
 		// The options the backend's URL produces (redis/redis.go newClient).
 		o, err := goredis.ParseURL(u)
 		if err != nil {
@@ -541,7 +593,7 @@ func startRedis(t *testing.T) setup {
 		o.ContextTimeoutEnabled = true
 		client := goredis.NewClient(o)
 		const prefix = "bench:"
-		return &bench{name: "redis", raw: "go-redis", ours: c, close: func() { client.Close() }, rawOps: map[string]Op{
+		return &bench{name: "redis", raw: "go-redis", ours: c, close: func() { client.Close() }, stopped: stoppedURL(t, ou, srv.Addr(0)), rawOps: map[string]Op{
 			"GetHit": func(ctx context.Context) error {
 				v, err := client.Get(ctx, prefix+keyHit).Bytes()
 				return checkHit(v, err, len(value))
@@ -558,9 +610,10 @@ func startRedis(t *testing.T) setup {
 }
 
 func startPostgres(t *testing.T) setup {
-	_, u := testenv.Postgres(t)
+	srv, u := testenv.Postgres(t)
 	return func(t *testing.T, ctx context.Context, value []byte) *bench {
-		c := open(t, ctx, withParam(u, "table=bench"), value)
+		ou := withParam(u, "table=bench")
+		c := open(t, ctx, ou, value)
 		// The pool the backend's URL produces: pgxpool.ParseConfig of the
 		// same URL, with MaxConns certcache.DefaultMaxConns() when the URL
 		// sets no pool_max_conns (sql/postgres.go openPostgres).
@@ -587,7 +640,7 @@ func startPostgres(t *testing.T) setup {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return &bench{name: "postgres", raw: "pgxpool", ours: c,
+		return &bench{name: "postgres", raw: "pgxpool", ours: c, stopped: stoppedURL(t, ou, srv.Addr(0)),
 			close:  func() { pool.Close(); db.Close() },
 			ref:    "database/sql default pool + pgx stdlib",
 			refOps: sqlOps(db, get, put, value),
@@ -615,7 +668,8 @@ func startPostgres(t *testing.T) setup {
 func startMariaDB(t *testing.T) setup {
 	srv, u := testenv.MariaDB(t)
 	return func(t *testing.T, ctx context.Context, value []byte) *bench {
-		c := open(t, ctx, withParam(u, "table=bench"), value)
+		ou := withParam(u, "table=bench")
+		c := open(t, ctx, ou, value)
 		// The connector the backend's URL produces (sql/mysql.go
 		// mysqlConfig: the DSN tcp(HOST)/DB, then the user and password).
 		cfg, err := mysql.ParseDSN("tcp(" + srv.Addr(0) + ")/certcache")
@@ -632,14 +686,15 @@ func startMariaDB(t *testing.T) setup {
 		ops := sqlOps(db, "SELECT `value` FROM `bench` WHERE `key` = ?",
 			"INSERT INTO `bench` (`key`, `value`, updated_at) VALUES (?, ?, UTC_TIMESTAMP(6)) "+
 				"ON DUPLICATE KEY UPDATE `value` = VALUES(`value`), updated_at = VALUES(updated_at)", value)
-		return &bench{name: "mariadb", raw: "database/sql + go-sql-driver/mysql", ours: c, rawOps: ops, close: func() { db.Close() }}
+		return &bench{name: "mariadb", raw: "database/sql + go-sql-driver/mysql", ours: c, rawOps: ops, close: func() { db.Close() },
+			stopped: stoppedURL(t, ou, srv.Addr(0))}
 	}
 }
 
 const s3Bucket = "certcache-bench"
 
 func startS3(t *testing.T) setup {
-	_, endpoint := testenv.MinIO(t)
+	srv, endpoint := testenv.MinIO(t)
 	return func(t *testing.T, ctx context.Context, value []byte) *bench {
 		t.Cleanup(testenv.IsolateAWS())
 		testenv.UseMinIOCredentials()
@@ -672,10 +727,11 @@ func startS3(t *testing.T) setup {
 				t.Fatal(err)
 			}
 		}
-		c := open(t, ctx, fmt.Sprintf("s3://%s/bench?endpoint=%s&use_path_style=true", s3Bucket, endpoint), value)
+		ou := fmt.Sprintf("s3://%s/bench?endpoint=%s&use_path_style=true", s3Bucket, endpoint)
+		c := open(t, ctx, ou, value)
 		name := func(k string) *string { return aws.String("bench/" + k) }
 		floor, closeFloor := s3Floor(t, ctx, cfg, endpoint, len(value))
-		return &bench{name: "s3", raw: "aws-sdk-go-v2 S3 client", ours: c,
+		return &bench{name: "s3", raw: "aws-sdk-go-v2 S3 client", ours: c, stopped: stoppedURL(t, ou, srv.Addr(0)),
 			close:  func() { tr.CloseIdleConnections(); closeFloor() },
 			ref:    "SigV4-signed GET (net/http)",
 			refOps: floor,
@@ -792,14 +848,15 @@ func readSized(r io.Reader, size int64) ([]byte, error) {
 }
 
 func startAzblob(t *testing.T) setup {
-	_, endpoint := testenv.Azurite(t)
+	srv, endpoint := testenv.Azurite(t)
 	return func(t *testing.T, ctx context.Context, value []byte) *bench {
 		acct := testenv.AzuriteDevAccount
 		t.Setenv("AZURE_STORAGE_CONNECTION_STRING", "")
 		t.Setenv("AZURE_STORAGE_SAS_TOKEN", "")
 		t.Setenv("AZURE_STORAGE_ACCOUNT", acct.Name)
 		t.Setenv("AZURE_STORAGE_KEY", acct.Key)
-		c := open(t, ctx, "azblob://bench/bench?create_container=true&endpoint="+url.QueryEscape(endpoint), value)
+		ou := "azblob://bench/bench?create_container=true&endpoint=" + url.QueryEscape(endpoint)
+		c := open(t, ctx, ou, value)
 		// The client the backend's URL produces (azblob/credentials.go
 		// newClient): the same transport settings and telemetry policy.
 		tr := http.DefaultTransport.(*http.Transport).Clone()
@@ -822,7 +879,7 @@ func startAzblob(t *testing.T) setup {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return &bench{name: "azblob", raw: "azblob SDK client", ours: c,
+		return &bench{name: "azblob", raw: "azblob SDK client", ours: c, stopped: stoppedURL(t, ou, srv.Addr(0)),
 			close:  func() { tr.CloseIdleConnections(); closeFloor() },
 			ref:    "SharedKey-signed GET (net/http)",
 			refOps: floor,
