@@ -120,9 +120,12 @@ func interceptors(r smithyhttp.InterceptorRegistry) bool {
 		len(r.AfterDeserialization)+len(r.AfterAttempt)+len(r.AfterExecution) > 0
 }
 
-// get reads object name. fallback says that the answer was not a plain
-// one and the SDK call must be made instead; err is then nil. A miss is
-// (nil, false, nil) with miss set.
+// get reads object name: its value, or miss for a NoSuchKey. fallback says
+// that the answer was not a plain one and the SDK call must be made
+// instead. err is set only when the caller's context ended, which no
+// second call could outrun. A node whose clock is off by more than S3's
+// 15 minutes is refused (RequestTimeTooSkewed) and falls back on every
+// Get: the SDK corrects its own signing time for skew, this path does not.
 func (f *fastGetter) get(ctx context.Context, name string) (data []byte, miss, fallback bool, err error) {
 	// The object name is bound as the SDK binds {Key+}: every byte but
 	// the unreserved ones and "/" escaped; url.Parse keeps that escaping
