@@ -154,6 +154,13 @@ type Options struct {
 	// CreateContainer creates the container on first use if it is missing.
 	// If false, a missing container is an error.
 	CreateContainer bool
+
+	// Cache configures what every backend shares: the Get timeout, the
+	// circuit breaker, issuance coordination and its lease TTL, and the
+	// OpenTelemetry providers and logger (see certcache.Options). The zero
+	// value gives the defaults, as a URL without those parameters does.
+	// Timeout above, when set, overrides Cache.Timeout.
+	Cache certcache.Options
 }
 
 // New returns a Cache that stores values as blobs in container through
@@ -174,5 +181,9 @@ func New(client *azblob.Client, container string, o *Options) (certcache.Cache, 
 		return nil, fmt.Errorf("certcache/azblob: New: %w", err)
 	}
 	d := newDriver(client, container, opts.Prefix, opts.CreateContainer)
-	return certcache.NewCache("azblob", d, &certcache.Options{Timeout: opts.Timeout}), nil
+	co := opts.Cache // a copy: the caller's Options are never changed
+	if opts.Timeout > 0 {
+		co.Timeout = opts.Timeout
+	}
+	return certcache.NewCache("azblob", d, &co), nil
 }

@@ -139,6 +139,13 @@ type Options struct {
 	// client must have ContextTimeoutEnabled for a call to a stuck server to
 	// end at the timeout rather than at the client's own read timeout.
 	Timeout time.Duration
+
+	// Cache configures what every backend shares: the Get timeout, the
+	// circuit breaker, issuance coordination and its lease TTL, and the
+	// OpenTelemetry providers and logger (see certcache.Options). The zero
+	// value gives the defaults, as a URL without those parameters does.
+	// Timeout above, when set, overrides Cache.Timeout.
+	Cache certcache.Options
 }
 
 // New returns a Cache that stores values through client, which may be a
@@ -158,7 +165,11 @@ func New(client goredis.UniversalClient, o *Options) (certcache.Cache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("certcache/redis: New: %w", err)
 	}
-	return certcache.NewCache("redis", d, &certcache.Options{Timeout: opts.Timeout}), nil
+	co := opts.Cache // a copy: the caller's Options are never changed
+	if opts.Timeout > 0 {
+		co.Timeout = opts.Timeout
+	}
+	return certcache.NewCache("redis", d, &co), nil
 }
 
 // driver is the certcache.Driver over a go-redis client.

@@ -262,3 +262,13 @@ func ExampleNew() {
 	fmt.Println("ready")
 	// Output: ready
 }
+
+// TestNewOptions: New hands Options.Cache, beside Timeout, to the portable
+// layer.
+func TestNewOptions(t *testing.T) {
+	client := goredis.NewClient(&goredis.Options{Addr: testenv.ClosedAddr(t)})
+	defer client.Close()
+	conformance.RunNewOptions(t, func(o certcache.Options) (certcache.Cache, error) {
+		return ccredis.New(client, &ccredis.Options{Prefix: "opts", Timeout: time.Second, Cache: o})
+	})
+}

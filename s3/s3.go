@@ -208,6 +208,13 @@ type Options struct {
 	// SSEKMSKeyID is the KMS key (ID, ARN or alias) for SSE "aws:kms". If
 	// empty, the AWS managed key aws/s3.
 	SSEKMSKeyID string
+
+	// Cache configures what every backend shares: the Get timeout, the
+	// circuit breaker, issuance coordination and its lease TTL, and the
+	// OpenTelemetry providers and logger (see certcache.Options). The zero
+	// value gives the defaults, as a URL without those parameters does.
+	// Timeout above, when set, overrides Cache.Timeout.
+	Cache certcache.Options
 }
 
 // New returns a Cache that stores objects in bucket through client. Close
@@ -225,5 +232,9 @@ func New(client *s3.Client, bucket string, o *Options) (certcache.Cache, error) 
 	if err != nil {
 		return nil, fmt.Errorf("certcache/s3: New: %w", err)
 	}
-	return certcache.NewCache("s3", d, &certcache.Options{Timeout: opts.Timeout}), nil
+	co := opts.Cache // a copy: the caller's Options are never changed
+	if opts.Timeout > 0 {
+		co.Timeout = opts.Timeout
+	}
+	return certcache.NewCache("s3", d, &co), nil
 }

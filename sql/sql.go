@@ -166,6 +166,13 @@ type Options struct {
 
 	// Timeout bounds each call. If zero, certcache.DefaultTimeout.
 	Timeout time.Duration
+
+	// Cache configures what every backend shares: the Get timeout, the
+	// circuit breaker, issuance coordination and its lease TTL, and the
+	// OpenTelemetry providers and logger (see certcache.Options). The zero
+	// value gives the defaults, as a URL without those parameters does.
+	// Timeout above, when set, overrides Cache.Timeout.
+	Cache certcache.Options
 }
 
 // newCache is the end of NewPool and NewDB.
@@ -178,7 +185,11 @@ func newCache(d *dialect, c conn, o *Options) (certcache.Cache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("certcache/%s: %w", d.name, err)
 	}
-	return certcache.NewCache(d.name, dr, &certcache.Options{Timeout: opts.Timeout}), nil
+	co := opts.Cache // a copy: the caller's Options are never changed
+	if opts.Timeout > 0 {
+		co.Timeout = opts.Timeout
+	}
+	return certcache.NewCache(d.name, dr, &co), nil
 }
 
 // readTable reads the table parameter; an empty one is an error.
