@@ -5,13 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/certcache/certcache/internal/metrictest"
 	"io/fs"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -147,43 +147,10 @@ func (ob *observed) metrics(t *testing.T) map[string]float64 {
 	if err := ob.reader.Collect(context.Background(), &rm); err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]float64{}
-	key := func(name string, s attribute.Set) string {
-		return name + "{" + s.Encoded(attribute.DefaultEncoder()) + "}"
-	}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			switch d := m.Data.(type) {
-			case metricdata.Sum[int64]:
-				for _, p := range d.DataPoints {
-					out[key(m.Name, p.Attributes)] = float64(p.Value)
-				}
-			case metricdata.Gauge[int64]:
-				for _, p := range d.DataPoints {
-					out[key(m.Name, p.Attributes)] = float64(p.Value)
-				}
-			case metricdata.Gauge[float64]:
-				for _, p := range d.DataPoints {
-					out[key(m.Name, p.Attributes)] = p.Value
-				}
-			case metricdata.Histogram[float64]:
-				for _, p := range d.DataPoints {
-					out[key(m.Name+"_count", p.Attributes)] = float64(p.Count)
-				}
-			}
-		}
-	}
-	return out
+	return metrictest.Flatten(rm)
 }
 
-func series(name string, kv ...string) string {
-	attrs := make([]attribute.KeyValue, 0, len(kv)/2)
-	for i := 0; i < len(kv); i += 2 {
-		attrs = append(attrs, attribute.String(kv[i], kv[i+1]))
-	}
-	s := attribute.NewSet(attrs...)
-	return name + "{" + s.Encoded(attribute.DefaultEncoder()) + "}"
-}
+var series = metrictest.Series
 
 func calls(op, outcome string) string {
 	return series(MetricCalls, AttrBackend, "memtest", AttrOperation, op, AttrOutcome, outcome)

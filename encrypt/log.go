@@ -3,10 +3,10 @@ package encrypt
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/lograte"
 )
 
 // decryptLogEvery bounds the log of values that fail to open to one line
@@ -19,23 +19,13 @@ const decryptLogEvery = 10 * time.Second
 // one of the cache below (certcache.Options.Logger), else slog.Default().
 // The line names the cache key and the error (which names key ids, never
 // key material); never the value.
-type decryptLog struct {
-	mu         sync.Mutex
-	last       time.Time
-	suppressed uint64
-}
+type decryptLog struct{ rate lograte.Limiter }
 
 func (l *decryptLog) failed(ctx context.Context, inner certcache.Cache, key string, err error) {
-	now := time.Now()
-	l.mu.Lock()
-	if !l.last.IsZero() && now.Sub(l.last) < decryptLogEvery {
-		l.suppressed++
-		l.mu.Unlock()
+	more, ok := l.rate.Allow(decryptLogEvery)
+	if !ok {
 		return
 	}
-	more := l.suppressed
-	l.last, l.suppressed = now, 0
-	l.mu.Unlock()
 	t := certcache.TelemetryOf(inner)
 	log := t.Logger
 	if log == nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/internal/conformance"
+	"github.com/certcache/certcache/internal/testenv"
 	"github.com/certcache/certcache/layered"
 )
 
@@ -82,9 +83,9 @@ func BenchmarkMemoryHit(b *testing.B) {
 // shared machine wall time per op (ns/op) counts the time other processes
 // hold the cores; CPU time does not.
 func reportCPU(b *testing.B) func() {
-	start, ok := cpuTime()
+	start, ok := testenv.CPUTime()
 	return func() {
-		end, ok2 := cpuTime()
+		end, ok2 := testenv.CPUTime()
 		if ok && ok2 && b.N > 0 {
 			b.ReportMetric(float64(end-start)/float64(b.N), "cpu-ns/op")
 		}

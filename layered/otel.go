@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/lograte"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -39,9 +39,7 @@ type stackTelemetry struct {
 	logger  *slog.Logger // nil: slog.Default()
 	reg     metric.Registration
 
-	mu         sync.Mutex
-	lastLog    time.Time
-	suppressed uint64 // stale serves not logged since lastLog
+	staleLog lograte.Limiter
 }
 
 // observe registers the callback that reports s's counters. It needs the
@@ -156,16 +154,10 @@ func (s *Stack) servedStale(ctx context.Context, key string, tier int, err error
 	if t == nil {
 		return
 	}
-	now := time.Now()
-	t.mu.Lock()
-	if !t.lastLog.IsZero() && now.Sub(t.lastLog) < staleLogEvery {
-		t.suppressed++
-		t.mu.Unlock()
+	more, ok := t.staleLog.Allow(staleLogEvery)
+	if !ok {
 		return
 	}
-	more := t.suppressed
-	t.lastLog, t.suppressed = now, 0
-	t.mu.Unlock()
 	log := t.logger
 	if log == nil {
 		log = slog.Default()

@@ -107,8 +107,7 @@ func newFastGetter(ctx context.Context, client *s3.Client, bucket string) *fastG
 	if o.Credentials != nil && !aws.IsCredentialsProvider(o.Credentials, aws.AnonymousCredentials{}) {
 		f.creds = o.Credentials
 	}
-	u := ep.URI
-	f.base = strings.TrimSuffix(u.String(), "/")
+	f.base = strings.TrimSuffix(ep.URI.String(), "/")
 	return f
 }
 

@@ -27,12 +27,12 @@ import (
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/encrypt"
 	"github.com/certcache/certcache/internal/acmetest"
+	"github.com/certcache/certcache/internal/metrictest"
 	"github.com/certcache/certcache/internal/testenv"
 	"github.com/certcache/certcache/layered"
 	_ "github.com/certcache/certcache/redis"
 	goredis "github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -64,14 +64,7 @@ type snapshot map[string]float64
 
 // series names a data point as snapshot does: the metric's name and its
 // attributes, encoded as the SDK encodes them.
-func series(name string, kv ...string) string {
-	attrs := make([]attribute.KeyValue, 0, len(kv)/2)
-	for i := 0; i < len(kv); i += 2 {
-		attrs = append(attrs, attribute.String(kv[i], kv[i+1]))
-	}
-	s := attribute.NewSet(attrs...)
-	return name + "{" + s.Encoded(attribute.DefaultEncoder()) + "}"
-}
+var series = metrictest.Series
 
 func collect(t *testing.T) snapshot {
 	t.Helper()
@@ -79,29 +72,10 @@ func collect(t *testing.T) snapshot {
 	if err := reader.Collect(bg(), &rm); err != nil {
 		t.Fatal(err)
 	}
-	out := snapshot{}
-	key := func(name string, s attribute.Set) string {
-		return name + "{" + s.Encoded(attribute.DefaultEncoder()) + "}"
-	}
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
-			switch d := m.Data.(type) {
-			case metricdata.Sum[int64]:
-				for _, p := range d.DataPoints {
-					out[key(m.Name, p.Attributes)] = float64(p.Value)
-				}
-			case metricdata.Gauge[int64]:
-				for _, p := range d.DataPoints {
-					out[key(m.Name, p.Attributes)] = float64(p.Value)
-				}
-			case metricdata.Gauge[float64]:
-				for _, p := range d.DataPoints {
-					out[key(m.Name, p.Attributes)] = p.Value
-				}
-			case metricdata.Histogram[float64]:
-				for _, p := range d.DataPoints {
-					out[key(m.Name+"_count", p.Attributes)] = float64(p.Count)
-					out[key(m.Name+"_sum", p.Attributes)] = p.Sum
+			if h, ok := m.Data.(metricdata.Histogram[float64]); ok {
+				for _, p := range h.DataPoints {
 					if !equalBounds(p.Bounds, m.Name) {
 						t.Errorf("%s: bucket bounds %v", m.Name, p.Bounds)
 					}
@@ -109,7 +83,7 @@ func collect(t *testing.T) snapshot {
 			}
 		}
 	}
-	return out
+	return snapshot(metrictest.Flatten(rm))
 }
 
 // equalBounds checks the call-duration buckets: microseconds to seconds.

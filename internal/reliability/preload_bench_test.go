@@ -88,7 +88,7 @@ func preloadAlone(b *testing.B, rawURL string, n int) {
 	}
 	runtime.GC()
 	live0, allocs0 := read()
-	cpu0, cpuOK := cpuTime()
+	cpu0, cpuOK := testenv.CPUTime()
 	start := time.Now()
 	c, err := certcache.Open(context.Background(), rawURL)
 	if err != nil {
@@ -98,7 +98,7 @@ func preloadAlone(b *testing.B, rawURL string, n int) {
 	stack := certcache.Uncoordinated(c).(*layered.Stack)
 	<-stack.PreloadDone()
 	took := time.Since(start)
-	cpu1, cpuOK1 := cpuTime()
+	cpu1, cpuOK1 := testenv.CPUTime()
 	_, allocs := read()
 	runtime.GC()
 	live, _ := read()

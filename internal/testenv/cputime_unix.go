@@ -1,16 +1,16 @@
 //go:build unix
 
-package reliability
+package testenv
 
 import (
 	"syscall"
 	"time"
 )
 
-// cpuTime returns the CPU time the process has used, user and system, all
+// CPUTime returns the CPU time the process has used, user and system, all
 // threads (the GC's workers included). On a shared machine, wall time
 // counts the time other processes hold the cores; CPU time does not.
-func cpuTime() (time.Duration, bool) {
+func CPUTime() (time.Duration, bool) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0, false
