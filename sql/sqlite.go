@@ -67,6 +67,17 @@ var sqliteDialect = &dialect{
 	noTable:    func(err error) bool { return strings.Contains(err.Error(), "no such table") },
 	createRace: func(err error) bool { return strings.Contains(err.Error(), "already exists") },
 	classify:   func(err error) error { return err },
+	retry:      sqliteBusy,
+}
+
+// sqliteBusy reports SQLITE_BUSY (5, and its extended codes) that reached
+// the caller in spite of busy_timeout: SQLite answers it without waiting
+// where waiting could deadlock or while another connection recovers the
+// WAL or switches the file to WAL mode, which three processes opening a new
+// file at once can meet. The statement did nothing and may run again.
+func sqliteBusy(err error) bool {
+	var se interface{ Code() int }
+	return errors.As(err, &se) && se.Code()&0xff == 5
 }
 
 // sqliteNow is the time of the statement in UTC, to the millisecond (%% for
