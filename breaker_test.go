@@ -701,6 +701,7 @@ func TestBreakerLeases(t *testing.T) {
 	if _, err := AcquireLease(ctx, c, "other.example", time.Minute); !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrCircuitOpen) {
 		t.Fatalf("AcquireLease on a refusing store = %v, want the store's ErrUnavailable", err)
 	}
+	c.bg.Wait() // the failed acquisition's background release reaches the store: count after it
 	calls := s.calls.Load()
 	for _, call := range []struct {
 		op string
