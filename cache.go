@@ -45,6 +45,9 @@
 //	               fleet (see below); default true on every backend
 //	lease_ttl      the time to live of the order leases, a Go duration of
 //	               at least 1s; default DefaultLeaseTTL
+//	renew_before   the Managers' RenewBefore, a Go duration, for renewal
+//	               coordination (Options.RenewBefore); not needed with
+//	               TLSConfig or GetCertificate, which tell the cache
 //
 // Packages that wrap every backend (a memory front, encryption at rest) may
 // register further parameters with RegisterWrapper. A parameter no one
@@ -247,6 +250,15 @@ type Options struct {
 	// LeaseTTL is the time to live of the order leases that coordinate
 	// issuance. If zero, DefaultLeaseTTL.
 	LeaseTTL time.Duration
+
+	// RenewBefore is the autocert.Manager's RenewBefore, for renewal
+	// coordination: a renewal that finds a certificate due by it takes
+	// the order lease, and one that finds it not due is answered at once.
+	// GetCertificate and TLSConfig tell the cache their Manager's
+	// RenewBefore themselves. If zero and no Manager was told, autocert's
+	// default: the last third of a certificate's life. A Manager that
+	// renews earlier than the cache knows renews uncoordinated.
+	RenewBefore time.Duration
 
 	// MeterProvider receives the cache's OpenTelemetry metrics (see
 	// MetricCalls and the metrics beside it). If nil, the global provider

@@ -2,51 +2,43 @@ package certcache
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/certcache/certcache/internal/authority"
+	"github.com/certcache/certcache/internal/certkey"
 	"golang.org/x/crypto/acme/autocert"
 )
 
-// Issuance coordination: one order per name for the whole fleet.
+// Issuance coordination: one order per certificate for the whole fleet, on
+// every path on which autocert orders. autocert orders
 //
-// autocert orders a certificate when Get returns autocert.ErrCacheMiss, on
-// every node that misses. A coordinated Cache lets exactly one caller in the
-// fleet have that miss: on a miss for a certificate key ("<domain>" or
-// "<domain>+rsa") it acquires the lease "order:<key>" on the store; the
-// caller that gets it gets the miss, and with it the job of ordering. Every
-// other caller, on any node, gets an error matching ErrIssuing at once:
-// autocert calls Get while holding a lock that every handshake of the node
-// takes, so Get must never wait for another node's order. autocert fails
-// that one handshake without ordering and without remembering anything; the
-// next handshake finds the certificate. GetCertificate and TLSConfig wait
-// outside that lock instead, so that every handshake succeeds.
+//   - on the handshake path, when Get returns exactly autocert.ErrCacheMiss,
+//     or a value it refuses (expired, not yet valid, another name, a key
+//     that does not match): exactly one caller in the fleet, the one that
+//     takes the lease "order:<key>" on the store, gets the bare miss; every
+//     other caller gets ErrIssuing at once, because autocert calls Get
+//     there while holding the lock every handshake of the node takes;
+//   - on the renewal path (autocert's renewal timer, outside that lock),
+//     after any Get error, a value it refuses, or a certificate due by the
+//     Manager's RenewBefore: the caller that takes the lease renews; the
+//     others, and every renewal that meets a store error, wait until the
+//     store answers with a certificate that is not due, or until their
+//     context ends. A renewal is never handed an error it could order on.
 //
-// The holder's lease is refreshed every third of its TTL while the order can
-// still be alive (autocert orders under the context it gave Get, which ends
-// when its GetCertificate returns) and released by the Put of the
-// certificate. An order that ends without a Put (the CA refused, the node
-// died) keeps the lease until it runs out: the fleet, this node included,
-// places at most one order per lease TTL for the name, as one node alone
-// would with autocert's one-minute pause after a failed order.
+// Every read that decides an order goes to the authoritative store, past
+// any memory front (internal/authority). The holder's lease is refreshed
+// while its order can run — no longer than autocert lets an order run —
+// and released by the Put of the certificate; a Put that fails is tried
+// again in the background while the lease is kept. An order that ends
+// without a Put keeps the lease until it runs out: the fleet places at most
+// one order per lease TTL for the name, as one node alone would with
+// autocert's one-minute pause after a failed order.
 //
-// Renewals: autocert renews on each node, reading the cache first and
-// ordering only if the cached certificate is due. A renewal's Get (made
-// outside autocert's lock, with the ten-minute context autocert gives a
-// renewal) that finds a certificate due for renewal takes the same lease;
-// the node that gets it renews, the others wait for its certificate to land
-// and take that. A due certificate read on the handshake path is returned
-// at once, as always.
-//
-// The account key: autocert reads "acme_account+key" outside that lock and
-// makes a new key on a miss. The first node to miss gets the lease
-// "order:acme_account+key" and the miss; the others wait for its key to land
-// and register with the same key, so the fleet has one ACME account.
+// The account key: the first node to miss "acme_account+key" makes it;
+// the others wait for it to land, so the fleet registers one account.
 
 // ErrIssuing means a certificate is being ordered by another holder of its
 // order lease (another node, or another Manager in this process), or that
@@ -56,45 +48,34 @@ var ErrIssuing = errors.New("certificate is being issued elsewhere")
 
 const leasePrefix = "order:"
 
-// keyKind tells what autocert keeps under a key.
-type keyKind int
+// maxOrder is the longest autocert lets one order run: a renewal has ten
+// minutes (renewal.go), a handshake five. A lease is never kept alive
+// longer, whatever the caller's context says.
+const maxOrder = 10 * time.Minute
 
-const (
-	otherKey keyKind = iota
-	certKey
-	accountKey
-)
-
-// kindOf recognises autocert's certificate keys: a domain name as autocert
-// makes it (lower case ASCII after IDNA, at least one dot), optionally with
-// "+rsa". Token and challenge keys carry other suffixes.
-func kindOf(key string) keyKind {
-	if key == "acme_account+key" {
-		return accountKey
-	}
-	name := strings.TrimSuffix(key, "+rsa")
-	if !strings.Contains(name, ".") || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".") || name == "acme_account.key" {
-		return otherKey
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_') {
-			return otherKey
-		}
-	}
-	return certKey
-}
+// putRetryFor bounds how long a Put that failed after an order is tried
+// again, with the order lease kept, before the lease is left to run out.
+const putRetryFor = 5 * time.Minute
 
 // coordinated is the Cache that coordinates issuance above a stack whose
 // backend has leases.
 type coordinated struct {
-	inner Cache
-	p     *portable
-	ttl   time.Duration
+	inner       Cache
+	p           *portable
+	ttl         time.Duration
+	renewBefore time.Duration // Options.RenewBefore
 
 	mu        sync.Mutex
-	held      map[string]*orderLease // key → the order lease this Cache holds
-	elsewhere map[string]time.Time   // key → when its lease was last found held by another
+	held      map[string]*orderLease   // key → the order lease this Cache holds
+	elsewhere map[string]time.Time     // key → when its lease was last found held by another
+	managers  []*autocert.Manager      // told by GetCertificate: their RenewBefore counts
+	verdicts  map[string]storedVerdict // key → what the value last inspected is
+
+	// ctx ends at Close; wg counts the goroutines this Cache started
+	// (keep-alives, Put retries), which Close waits for.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 
 	tel *coordTelemetry // lease events, certificate expiry (observe.go)
 }
@@ -106,28 +87,33 @@ type coordinated struct {
 // several round trips, all under autocert's lock.
 const heldRecheck = time.Second
 
-// orderLease is an order lease held by this Cache.
-type orderLease struct {
-	lease *Lease
-	done  chan struct{} // closed by the Put that releases it
-}
-
 func coordinate(inner Cache, p *portable, o *Options) Cache {
 	if _, ok := p.d.(LeaseDriver); !ok || (o != nil && o.DisableCoordination) {
 		return inner
 	}
 	ttl := DefaultLeaseTTL
-	if o != nil && o.LeaseTTL > 0 {
-		ttl = max(o.LeaseTTL, minLeaseTTL)
+	var renewBefore time.Duration
+	if o != nil {
+		if o.LeaseTTL > 0 {
+			ttl = max(o.LeaseTTL, minLeaseTTL)
+		}
+		renewBefore = o.RenewBefore
 	}
-	return &coordinated{inner: inner, p: p, ttl: ttl, held: map[string]*orderLease{}, elsewhere: map[string]time.Time{},
-		tel: newCoordTelemetry(p, o)}
+	return newCoordinated(inner, p, ttl, renewBefore, newCoordTelemetry(p, o))
+}
+
+func newCoordinated(inner Cache, p *portable, ttl, renewBefore time.Duration, tel *coordTelemetry) *coordinated {
+	c := &coordinated{inner: inner, p: p, ttl: ttl, renewBefore: renewBefore, tel: tel,
+		held: map[string]*orderLease{}, elsewhere: map[string]time.Time{}, verdicts: map[string]storedVerdict{}}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	return c
 }
 
 type peekKey struct{}
 
-// peek marks ctx for a Get that only looks: a miss is a miss, no lease is
-// taken (the waiters of GetCertificate poll with it).
+// peek marks ctx for a Get that only looks: a value autocert would refuse
+// is a miss, and no lease is taken (the waiters of GetCertificate poll
+// with it).
 func peek(ctx context.Context) context.Context { return context.WithValue(ctx, peekKey{}, true) }
 
 // Get implements autocert.Cache.
@@ -140,40 +126,49 @@ func (c *coordinated) Get(ctx context.Context, key string) ([]byte, error) {
 }
 
 func (c *coordinated) get(ctx context.Context, key string) ([]byte, error) {
-	data, err := c.inner.Get(ctx, key)
-	kind := kindOf(key)
-	if kind == otherKey || (err != nil && err != autocert.ErrCacheMiss) || ctx.Value(peekKey{}) != nil {
-		return data, err
-	}
+	kind := certkey.KindOf(key)
 	switch {
-	case err == nil && kind == certKey && renewing(ctx) && due(data, time.Now()):
-		return c.renewal(ctx, key, data)
-	case err == nil:
-		return data, nil
-	case kind == accountKey:
-		return c.waitOrTake(ctx, key)
+	case kind == certkey.Other:
+		return c.inner.Get(ctx, key)
+	case ctx.Value(peekKey{}) != nil:
+		data, err := c.inner.Get(authority.Context(ctx), key)
+		if err == nil && kind == certkey.Cert && !c.usable(key, data, time.Now()) {
+			return nil, autocert.ErrCacheMiss
+		}
+		return data, err
+	case kind == certkey.Cert && renewing(ctx):
+		return c.await(ctx, key, true)
+	}
+	data, err := c.inner.Get(ctx, key)
+	switch {
+	case err != nil && err != autocert.ErrCacheMiss: //nolint:errorlint // the contract's bare sentinel
+		return nil, err
+	case err == nil && (kind == certkey.Account || c.usable(key, data, time.Now())):
+		return data, nil // a due certificate too: the handshake path never renews
+	case kind == certkey.Account:
+		return c.await(ctx, key, false)
 	}
 	return c.takeOrder(ctx, key)
 }
 
-// takeOrder settles a miss of a certificate key: the miss for the caller
-// that gets the order lease, ErrIssuing for everyone else.
+// takeOrder settles, on the handshake path, a certificate key that holds
+// nothing autocert will use: the miss for the caller that gets the order
+// lease, ErrIssuing for everyone else.
 func (c *coordinated) takeOrder(ctx context.Context, key string) ([]byte, error) {
-	c.mu.Lock()
-	_, mine := c.held[key]
-	seen, heldElsewhere := c.elsewhere[key]
-	c.mu.Unlock()
-	if mine {
+	if c.holding(key) {
 		return nil, c.issuing(key, "an order by this process is running, or failed less than a lease TTL ago")
 	}
+	c.mu.Lock()
+	seen, heldElsewhere := c.elsewhere[key]
+	c.mu.Unlock()
 	if heldElsewhere && time.Since(seen) < heldRecheck {
 		return nil, c.issuing(key, "another holder of its order lease is ordering it")
 	}
-	data, got, err := c.acquire(ctx, key)
+	data, got, err := c.acquire(ctx, key, false)
 	switch {
 	case err != nil:
 		return nil, err
-	case data != nil:
+	case data != nil && !got:
 		return data, nil
 	case !got:
 		return nil, c.issuing(key, "another holder of its order lease is ordering it")
@@ -181,11 +176,78 @@ func (c *coordinated) takeOrder(ctx context.Context, key string) ([]byte, error)
 	return nil, autocert.ErrCacheMiss
 }
 
-// acquire takes the order lease for key. With it, it reads key again (the
-// previous holder may have stored it and let go between our miss and now);
-// if the value is there it lets the lease go and returns the value.
-// Otherwise the lease is held, and kept alive while ctx lives.
-func (c *coordinated) acquire(ctx context.Context, key string) (data []byte, got bool, err error) {
+// await settles a renewal's Get of a certificate key, or a Get of the
+// account key that missed, outside autocert's lock. It returns at once
+// what needs no order (a certificate that is not due; the account key).
+// Otherwise the caller that gets the order lease gets what autocert orders
+// on (the due certificate, or the miss), and every other caller waits for
+// the holder's value to land. A renewal also waits out store errors: any
+// error makes autocert renew, so it gets one only when its context has
+// ended (autocert's order then fails at once) or the Cache is closed.
+func (c *coordinated) await(ctx context.Context, key string, renewal bool) ([]byte, error) {
+	var began time.Time // of the wait, if it waited
+	defer func() { c.tel.waited(ctx, key, began) }()
+	actx := authority.Context(ctx)
+	var lastErr error
+	for wait := 50 * time.Millisecond; ; wait = min(wait*2, time.Second) {
+		// A lease this process holds (another Manager's order, or an
+		// order that ended without a Put within a TTL) is waited out as
+		// another node's would be.
+		if !c.holding(key) {
+			data, err := c.inner.Get(actx, key)
+			switch {
+			case err == nil && c.satisfied(key, data, renewal):
+				return data, nil
+			case err == nil || err == autocert.ErrCacheMiss: //nolint:errorlint
+				data, got, err := c.acquire(ctx, key, renewal)
+				switch {
+				case err == nil && got && data == nil:
+					return nil, autocert.ErrCacheMiss
+				case err == nil && (got || data != nil):
+					return data, nil // ours to order on, or landed already
+				case err != nil && (!renewal || final(err)):
+					return nil, err
+				}
+				lastErr = err
+			case !renewal || final(err):
+				return nil, err
+			default:
+				lastErr = err
+			}
+		}
+		if began.IsZero() {
+			began = time.Now()
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			why := fmt.Errorf("waiting for another node's %s: %w", what(key), ctx.Err())
+			if lastErr != nil {
+				why = fmt.Errorf("%w (last store error: %v)", why, lastErr)
+			}
+			return nil, newError(c.p.backend, "get", key, why)
+		case <-c.ctx.Done():
+			t.Stop()
+			return nil, newError(c.p.backend, "get", key, ErrClosed)
+		case <-t.C:
+		}
+	}
+}
+
+// final reports whether err will not go away by asking again.
+func final(err error) bool {
+	return errors.Is(err, ErrClosed) || errors.Is(err, ErrInvalidKey) || errors.Is(err, ErrUnsupported) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// acquire takes the order lease for key. With it, it reads key again from
+// the authority (the previous holder may have stored it and let go between
+// our read and now): if that needs no order (see satisfied), it lets the
+// lease go and returns the value. Otherwise the lease is held and kept
+// alive while ctx lives, and acquire returns what the caller orders on:
+// on a renewal a usable due certificate, else nil (a miss).
+func (c *coordinated) acquire(ctx context.Context, key string, renewal bool) (data []byte, got bool, err error) {
 	l, err := c.p.acquireWithin(ctx, leasePrefix+key, c.ttl, c.p.getTimeout)
 	var sawHeld bool // by another holder, lately: see MetricLeaseEvents, taken_over
 	c.mu.Lock()
@@ -211,24 +273,35 @@ func (c *coordinated) acquire(ctx context.Context, key string) (data []byte, got
 		return nil, false, err
 	}
 	c.tel.event(ctx, evAcquired)
-	data, err = c.inner.Get(ctx, key)
-	if err == nil && !(kindOf(key) == certKey && renewing(ctx) && due(data, time.Now())) {
+	data, err = c.inner.Get(authority.Context(ctx), key)
+	switch {
+	case err != nil && err != autocert.ErrCacheMiss: //nolint:errorlint
+		c.releaseLater(l)
+		return nil, false, err
+	case err == nil && c.satisfied(key, data, renewal):
 		c.releaseLater(l)
 		return data, false, nil
 	}
-	if err != nil && err != autocert.ErrCacheMiss {
-		c.releaseLater(l)
-		return nil, false, err
-	}
-	h := &orderLease{lease: l, done: make(chan struct{})}
-	c.mu.Lock()
-	c.held[key] = h
-	c.mu.Unlock()
+	c.hold(ctx, key, l)
 	if sawHeld {
 		c.tel.takenOver(ctx, key)
 	}
-	go c.keepAlive(ctx, key, h)
-	return data, true, nil
+	if err == nil && certkey.KindOf(key) == certkey.Cert && c.usable(key, data, time.Now()) {
+		return data, true, nil // due: autocert renews it
+	}
+	return nil, true, nil
+}
+
+// satisfied reports whether a value read for key needs no order: the
+// account key, whatever it is; a certificate autocert will use, and on a
+// renewal one that is not due.
+func (c *coordinated) satisfied(key string, data []byte, renewal bool) bool {
+	if certkey.KindOf(key) != certkey.Cert {
+		return true
+	}
+	now := time.Now()
+	v, ok := c.inspect(key, data)
+	return ok && v.ValidAt(now) && (!renewal || !v.Due(c.threshold(v), now))
 }
 
 // releaseLater lets l go without keeping the caller, who may hold
@@ -237,101 +310,8 @@ func (c *coordinated) releaseLater(l *Lease) {
 	c.p.background(func(ctx context.Context) { l.Release(ctx) })
 }
 
-// keepAlive refreshes h while the order that ctx carries may run. When ctx
-// ends without the Put that releases h, the order failed: the lease is left
-// to run out, so that neither this node nor another orders again before.
-func (c *coordinated) keepAlive(ctx context.Context, key string, h *orderLease) {
-	tick := time.NewTicker(c.ttl / 3)
-	defer tick.Stop()
-	expires := time.Now().Add(c.ttl)
-	forget := func() {
-		c.mu.Lock()
-		if c.held[key] == h {
-			delete(c.held, key)
-		}
-		c.mu.Unlock()
-	}
-	for {
-		select {
-		case <-h.done:
-			return
-		case <-ctx.Done():
-			time.AfterFunc(time.Until(expires), forget)
-			return
-		case <-tick.C:
-			rctx, cancel := context.WithTimeout(context.Background(), c.ttl/3)
-			err := h.lease.Refresh(rctx)
-			cancel()
-			switch {
-			case err == nil:
-				expires = time.Now().Add(c.ttl)
-			case errors.Is(err, ErrLeaseLost):
-				forget() // another node took over after it expired
-				c.tel.lost(key, err)
-				return
-			case errors.Is(err, ErrClosed):
-				return // the lease runs out by its TTL
-			}
-			// Any other error (the store is down): try again at the next
-			// tick; the lease may yet be alive.
-		}
-	}
-}
-
-// renewal settles a renewal's Get of a certificate that is due: the caller
-// that gets the order lease renews (gets the due certificate); the others
-// wait for the renewed certificate and get that.
-func (c *coordinated) renewal(ctx context.Context, key string, data []byte) ([]byte, error) {
-	c.mu.Lock()
-	_, mine := c.held[key]
-	c.mu.Unlock()
-	if mine {
-		return data, nil
-	}
-	return c.waitOrTake(ctx, key)
-}
-
-// waitOrTake waits, outside autocert's lock, for another holder's value of
-// key to land — a renewed certificate, or the account key — and returns it.
-// If the lease comes free first (the holder died or failed), the caller
-// takes it and gets what the store has: the due certificate to renew, or a
-// miss to make the account key.
-func (c *coordinated) waitOrTake(ctx context.Context, key string) ([]byte, error) {
-	var began time.Time // of the wait, if it waited
-	defer func() { c.tel.waited(ctx, key, began) }()
-	for wait := 50 * time.Millisecond; ; wait = min(wait*2, time.Second) {
-		data, got, err := c.acquire(ctx, key)
-		switch {
-		case err != nil:
-			return nil, err
-		case got && data == nil:
-			return nil, autocert.ErrCacheMiss
-		case got || data != nil:
-			return data, nil // ours to renew, or landed already
-		}
-		// Held elsewhere: has its value landed?
-		data, err = c.inner.Get(ctx, key)
-		switch {
-		case err == nil && !(kindOf(key) == certKey && due(data, time.Now())):
-			return data, nil
-		case err != nil && err != autocert.ErrCacheMiss:
-			return nil, err
-		}
-		if began.IsZero() {
-			began = time.Now()
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, newError(c.p.backend, "get", key, fmt.Errorf("waiting for another node's %s: %w", what(key), ctx.Err()))
-		case <-t.C:
-		}
-	}
-}
-
 func what(key string) string {
-	if kindOf(key) == accountKey {
+	if certkey.KindOf(key) == certkey.Account {
 		return "account key"
 	}
 	return "renewal"
@@ -343,24 +323,34 @@ func (c *coordinated) issuing(key, why string) error {
 }
 
 // Put implements autocert.Cache. The Put of a key whose order lease this
-// Cache holds releases the lease once the value is stored.
+// Cache holds releases the lease once the value is stored; if the store
+// refuses it, it is tried again in the background with the lease kept
+// (autocert ignores Put errors: without this the fleet would order the
+// certificate again one TTL later).
 func (c *coordinated) Put(ctx context.Context, key string, data []byte) error {
 	err := c.inner.Put(ctx, key, data)
 	if err != nil {
-		return err // the lease runs out: the fleet tries again after its TTL
+		c.retryPut(key, data)
+		return err
 	}
+	c.stored(ctx, key, data)
+	return nil
+}
+
+// stored releases key's order lease, if this Cache holds it, once data is
+// in the store.
+func (c *coordinated) stored(ctx context.Context, key string, data []byte) {
 	c.tel.certificate(key, data)
 	c.mu.Lock()
 	h := c.held[key]
 	delete(c.held, key)
 	c.mu.Unlock()
 	if h != nil {
-		close(h.done)
+		h.stop()
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.p.timeout)
 		h.lease.Release(rctx)
 		cancel()
 	}
-	return nil
 }
 
 // Delete implements autocert.Cache.
@@ -369,9 +359,14 @@ func (c *coordinated) Delete(ctx context.Context, key string) error {
 	return c.inner.Delete(ctx, key)
 }
 
-// Close implements Cache. Leases this Cache holds are left to run out: a
-// Close in the middle of an order is a node going away.
+// Close implements Cache. It ends every goroutine the coordination
+// started; leases this Cache holds are left to run out: a Close in the
+// middle of an order is a node going away.
 func (c *coordinated) Close() error {
+	c.mu.Lock() // hold starts no keep-alive after this
+	c.cancel()
+	c.mu.Unlock()
+	c.wg.Wait()
 	c.tel.close()
 	return c.inner.Close()
 }
@@ -386,31 +381,7 @@ func (c *coordinated) Unwrap() Cache { return c.inner }
 func renewing(ctx context.Context) bool {
 	dl, ok := ctx.Deadline()
 	left := time.Until(dl)
-	return ok && left > 6*time.Minute && left <= 10*time.Minute
-}
-
-// due reports whether the certificate in an autocert cache value is due for
-// renewal by autocert's default rule: within the last third of its life.
-// A value that does not parse (sealed below this layer, say) is not due:
-// it is returned as it is, uncoordinated.
-func due(data []byte, now time.Time) bool {
-	rest := data
-	for {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			return false
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		leaf, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return false
-		}
-		life := leaf.NotAfter.Sub(leaf.NotBefore)
-		return !now.Before(leaf.NotAfter.Add(-min(life/3, 30*24*time.Hour)))
-	}
+	return ok && left > 6*time.Minute && left <= maxOrder
 }
 
 // Uncoordinated returns the Cache beneath c's issuance coordination, or c
@@ -425,15 +396,19 @@ func Uncoordinated(c Cache) Cache {
 }
 
 // CoordinateAs puts issuance coordination over c as as has it — the same
-// leases, in the store beneath as, and the same TTL — and returns c itself
-// if as has none. A wrapper that builds a new Cache over tiers taken from
-// beneath their coordination (layered.New) uses it to put coordination
-// back on top, where it sees values as autocert does. as must not be used
-// after: c takes its place.
+// leases, in the store beneath as, the same TTL and renewal threshold —
+// and returns c itself if as has none. A wrapper that builds a new Cache
+// over a Cache taken from beneath its coordination (layered.New,
+// encrypt.New) uses it to put coordination back on top, where it sees
+// values as autocert does. as must not be used after: c takes its place.
 func CoordinateAs(c, as Cache) Cache {
 	co, ok := as.(*coordinated)
 	if !ok {
 		return c
 	}
-	return &coordinated{inner: c, p: co.p, ttl: co.ttl, held: map[string]*orderLease{}, elsewhere: map[string]time.Time{}, tel: co.tel}
+	n := newCoordinated(c, co.p, co.ttl, co.renewBefore, co.tel)
+	co.mu.Lock()
+	n.managers = append(n.managers, co.managers...)
+	co.mu.Unlock()
+	return n
 }

@@ -29,6 +29,7 @@ func GetCertificate(m *autocert.Manager, c Cache) func(*tls.ClientHelloInfo) (*t
 	w := &waiter{m: m, c: c, polls: map[string]*poll{}}
 	if co := findCoordinated(c); co != nil {
 		w.handBack = co.ttl / 2
+		co.watch(m)
 	}
 	return w.getCertificate
 }
@@ -108,7 +109,7 @@ func (w *waiter) poll(key string, p *poll) {
 	ctx, cancel := context.WithTimeout(context.Background(), handBack)
 	defer cancel()
 	for wait := 50 * time.Millisecond; ; wait = min(wait*2, time.Second) {
-		if _, err := w.c.Get(peek(ctx), key); err == nil {
+		if _, err := w.c.Get(peek(ctx), key); err == nil || errors.Is(err, ErrClosed) {
 			return
 		}
 		t := time.NewTimer(wait)

@@ -2,9 +2,8 @@ package certcache
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
+	"github.com/certcache/certcache/internal/certkey"
 	"hash/maphash"
 	"io/fs"
 	"log/slog"
@@ -748,7 +747,7 @@ func (t *coordTelemetry) waited(ctx context.Context, key string, began time.Time
 	ctx = context.WithoutCancel(ctx)
 	t.event(ctx, evWaited)
 	i := 0
-	if kindOf(key) == accountKey {
+	if certkey.KindOf(key) == certkey.Account {
 		i = 1
 	}
 	t.waits.Record(ctx, time.Since(began).Seconds(), t.waitOpts[i]...)
@@ -761,7 +760,7 @@ func (t *coordTelemetry) waited(ctx context.Context, key string, began time.Time
 // far less than parsing them), so a renewal stored by another node is seen
 // at the first read that returns it.
 func (t *coordTelemetry) certificate(key string, data []byte) {
-	if t == nil || !meteringOn(t.mp) || kindOf(key) != certKey {
+	if t == nil || !meteringOn(t.mp) || certkey.KindOf(key) != certkey.Cert {
 		return
 	}
 	now := time.Now()
@@ -774,7 +773,7 @@ func (t *coordTelemetry) certificate(key string, data []byte) {
 		return
 	}
 	t.mu.Unlock()
-	notAfter, ok := leafNotAfter(data) // outside the lock: parsing takes tens of microseconds
+	leaf, ok := certkey.Leaf(data) // outside the lock: parsing takes tens of microseconds
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !ok {
@@ -790,7 +789,7 @@ func (t *coordTelemetry) certificate(key string, data []byte) {
 			attribute.String(AttrBackend, t.backend), attribute.String(AttrCertificate, key)))}
 		t.certs[key] = e
 	}
-	e.notAfter, e.seen, e.sum = notAfter, now, sum
+	e.notAfter, e.seen, e.sum = leaf.NotAfter, now, sum
 }
 
 // forget stops reporting key (deleted).
@@ -814,25 +813,4 @@ func (t *coordTelemetry) dropOldest() {
 		}
 	}
 	delete(t.certs, oldest)
-}
-
-// leafNotAfter returns the expiry of the first certificate in an autocert
-// cache value (a private key, then the chain, leaf first).
-func leafNotAfter(data []byte) (time.Time, bool) {
-	rest := data
-	for {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			return time.Time{}, false
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		leaf, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return time.Time{}, false
-		}
-		return leaf.NotAfter, true
-	}
 }

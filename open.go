@@ -91,7 +91,7 @@ func RegisterWrapper(w Wrapper) {
 	registry.mu.Lock()
 	defer registry.mu.Unlock()
 	if registry.params == nil {
-		registry.params = map[string]bool{paramTimeout: true, paramGetTimeout: true, paramBreaker: true, paramBreakerProbe: true, paramCoordinate: true, paramLeaseTTL: true}
+		registry.params = map[string]bool{paramTimeout: true, paramGetTimeout: true, paramBreaker: true, paramBreakerProbe: true, paramCoordinate: true, paramLeaseTTL: true, paramRenewBefore: true}
 	}
 	for _, p := range w.Params {
 		if registry.params[p] {
@@ -139,6 +139,7 @@ const (
 	paramBreakerProbe = "breaker_probe"
 	paramCoordinate   = "coordinate"
 	paramLeaseTTL     = "lease_ttl"
+	paramRenewBefore  = "renew_before"
 )
 
 // Open opens the cache that rawURL names; see the package documentation for
@@ -243,6 +244,12 @@ func takeCommonParams(q url.Values) (*Options, error) {
 	}
 	if o.DisableCoordination && o.LeaseTTL > 0 {
 		return nil, fmt.Errorf("%w: parameter %s with %s=false: coordination that is off takes no leases", ErrInvalidURL, paramLeaseTTL, paramCoordinate)
+	}
+	if o.RenewBefore, err = takeDuration(q, paramRenewBefore); err != nil {
+		return nil, err
+	}
+	if o.DisableCoordination && o.RenewBefore > 0 {
+		return nil, fmt.Errorf("%w: parameter %s with %s=false: coordination that is off does not renew", ErrInvalidURL, paramRenewBefore, paramCoordinate)
 	}
 	return o, nil
 }

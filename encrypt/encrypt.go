@@ -246,11 +246,13 @@ func New(inner certcache.Cache, keyring *Keyring, o *Options) (certcache.Cache, 
 	if keyring == nil || keyring.primary == nil {
 		return nil, errors.New("certcache/encrypt: New: nil or empty keyring")
 	}
-	c := &cache{inner: inner, kr: keyring}
+	c := &cache{inner: certcache.Uncoordinated(inner), kr: keyring}
 	if o != nil {
 		c.migrate = o.Migrate
 	}
-	return c, nil
+	// Coordination goes on top, where it sees opened values, as autocert
+	// does: beneath, it would see sealed bytes it cannot judge.
+	return certcache.CoordinateAs(c, inner), nil
 }
 
 // cache is the wrapper New returns.

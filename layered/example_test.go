@@ -29,8 +29,8 @@ func Example() {
 	}
 	_ = m // serve with m.TLSConfig()
 
-	cache.Put(ctx, "example.com", []byte("certificate and key"))
-	cache.Get(ctx, "example.com") // answered from memory
+	cache.Put(ctx, "acme_account+key", []byte("account key"))
+	cache.Get(ctx, "acme_account+key") // answered from memory
 	st, _ := layered.StatsOf(cache)
 	fmt.Printf("memory hits %d, backend hits %d, entries %d\n", st.Hits[0], st.Hits[1], st.Entries)
 	// Output: memory hits 1, backend hits 0, entries 1
@@ -58,13 +58,13 @@ func ExampleNew() {
 		return
 	}
 	defer cache.Close() // closes every tier
-	if err := cache.Put(ctx, "example.com", []byte("certificate and key")); err != nil {
+	if err := cache.Put(ctx, "acme_account+key", []byte("account key")); err != nil {
 		fmt.Println(err)
 		return
 	}
-	v, err := disk.Get(ctx, "example.com") // the directory holds a copy too
+	v, err := disk.Get(ctx, "acme_account+key") // the directory holds a copy too
 	fmt.Printf("%s %v\n", v, err)
-	// Output: certificate and key <nil>
+	// Output: account key <nil>
 }
 
 // A restarted node loads every certificate into memory in the background

@@ -183,6 +183,7 @@ import (
 	"sync/atomic"
 
 	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/authority"
 	"golang.org/x/crypto/acme/autocert"
 	"golang.org/x/sync/singleflight"
 )
@@ -257,11 +258,16 @@ func (s *Stack) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := checkCall(&s.closed, ctx, "get", key); err != nil {
 		return nil, err
 	}
+	if authority.Required(ctx) {
+		// A read that decides an order: the authority's answer, whatever
+		// the front holds, and its error rather than a stale copy.
+		return s.load(ctx, key, false)
+	}
 	if v, ok := s.fresh(key); ok {
 		return append([]byte{}, v...), nil // the caller owns what it gets
 	}
 	ch := s.group.DoChan(key, func() (any, error) {
-		return s.load(context.WithoutCancel(ctx), key)
+		return s.load(context.WithoutCancel(ctx), key, true)
 	})
 	select {
 	case r := <-ch:
@@ -294,9 +300,9 @@ func (s *Stack) fresh(key string) ([]byte, bool) {
 }
 
 // load reads key from the authority, fills or empties the faster tiers, and
-// falls back to a stale copy when the authority fails. The slice it returns
-// is not held by any tier.
-func (s *Stack) load(ctx context.Context, key string) ([]byte, error) {
+// falls back to a stale copy when the authority fails, if staleIfError.
+// The slice it returns is not held by any tier.
+func (s *Stack) load(ctx context.Context, key string, staleIfError bool) ([]byte, error) {
 	last := len(s.tiers) - 1
 	var gens []uint64
 	for i, m := range s.mems {
@@ -334,8 +340,8 @@ func (s *Stack) load(ctx context.Context, key string) ([]byte, error) {
 		return nil, autocert.ErrCacheMiss
 	}
 	s.backendErrors.Add(1)
-	if errors.Is(err, certcache.ErrClosed) || errors.Is(err, certcache.ErrInvalidKey) {
-		return nil, err // not an outage
+	if !staleIfError || errors.Is(err, certcache.ErrClosed) || errors.Is(err, certcache.ErrInvalidKey) {
+		return nil, err // not an outage, or not to be hidden
 	}
 	for i := 0; i < last; i++ {
 		var stale []byte

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/certkey"
 	"golang.org/x/crypto/acme/autocert"
 )
 
@@ -132,7 +132,7 @@ func (s *Stack) preload(ctx context.Context, p *preloader) {
 			}
 			break
 		}
-		if !isCertKey(e.Key) {
+		if certkey.KindOf(e.Key) != certkey.Cert {
 			continue
 		}
 		p.listed.Add(1)
@@ -266,27 +266,6 @@ func (p *preloader) report(cause, listErr error, took time.Duration) {
 func (p *preloader) close() {
 	p.stop(errStackClosed)
 	<-p.done
-}
-
-// isCertKey reports whether autocert keeps a certificate under key, as the
-// root package's issuance coordination recognises them: a domain name as
-// autocert makes it (lower-case ASCII after IDNA, with a dot inside),
-// optionally followed by "+rsa". Tokens ("<domain>+token"), HTTP-01
-// challenges ("<token>+http-01") and the account key ("acme_account+key")
-// are not preloaded: autocert reads them once, when they matter, and
-// outside its handshake lock.
-func isCertKey(key string) bool {
-	name := strings.TrimSuffix(key, "+rsa")
-	if !strings.Contains(name, ".") || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".") {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
 }
 
 // PreloadDone returns a channel that is closed when the Stack's preload has

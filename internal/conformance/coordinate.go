@@ -32,9 +32,9 @@ func (s *suite) testCoordinatedMiss(t *testing.T) {
 				t.Errorf("Get(%q) from %s took %v while another order runs", key, name, d)
 			}
 		}
-		mustPut(t, a, key, CertValue()) // the order's Put lets the lease go
+		mustPut(t, a, key, CertValueFor(key)) // the order's Put lets the lease go
 		cancel()
-		mustGet(t, b, key, CertValue())
+		mustGet(t, b, key, CertValueFor(key))
 	}
 	// Keys that are not certificates are never coordinated.
 	for _, key := range []string{"tok+http-01", "new.example.com+token"} {

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -10,25 +11,43 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"strings"
 	"sync"
 	"time"
 )
 
 // CertValue returns what autocert caches for a domain: an ECDSA P-256
 // private key and a three-certificate chain (leaf, intermediate, root) in
-// PEM, about 3.5 KiB. It is made once per process; the caller owns the
+// PEM, about 3.5 KiB, valid for example.com and *.example.com for 90 days. It is made once per process; the caller owns the
 // returned copy.
 func CertValue() []byte {
-	certValueOnce.Do(func() { certValue = makeCertValue() })
+	certValueOnce.Do(func() { certValue = makeCertValue(false) })
 	return bytes.Clone(certValue)
 }
 
+// RSACertValue is CertValue with an RSA 2048 leaf key, as autocert caches
+// under "<domain>+rsa".
+func RSACertValue() []byte {
+	rsaCertValueOnce.Do(func() { rsaCertValue = makeCertValue(true) })
+	return bytes.Clone(rsaCertValue)
+}
+
+// CertValueFor returns the value autocert would use under the certificate
+// key key, for example.com and its subdomains: RSACertValue for
+// "<domain>+rsa", CertValue otherwise.
+func CertValueFor(key string) []byte {
+	if strings.HasSuffix(key, "+rsa") {
+		return RSACertValue()
+	}
+	return CertValue()
+}
+
 var (
-	certValueOnce sync.Once
-	certValue     []byte
+	certValueOnce, rsaCertValueOnce sync.Once
+	certValue, rsaCertValue         []byte
 )
 
-func makeCertValue() []byte {
+func makeCertValue(rsaLeaf bool) []byte {
 	rootKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		panic(err)
@@ -37,7 +56,12 @@ func makeCertValue() []byte {
 	if err != nil {
 		panic(err)
 	}
-	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	var leafKey crypto.Signer
+	if rsaLeaf {
+		leafKey, err = rsa.GenerateKey(rand.Reader, 2048)
+	} else {
+		leafKey, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	}
 	if err != nil {
 		panic(err)
 	}
@@ -64,19 +88,24 @@ func makeCertValue() []byte {
 		panic(err)
 	}
 	leaf := tmpl(3, "example.com", false)
-	leaf.DNSNames = []string{"example.com", "www.example.com"}
+	leaf.DNSNames = []string{"example.com", "*.example.com"}
 	leaf.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, inter, &leafKey.PublicKey, interKey)
-	if err != nil {
-		panic(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(leafKey)
+	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, inter, leafKey.Public(), interKey)
 	if err != nil {
 		panic(err)
 	}
 	// The order autocert writes: the key first, then the chain.
 	var b bytes.Buffer
-	pem.Encode(&b, &pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
+	switch k := leafKey.(type) {
+	case *rsa.PrivateKey:
+		pem.Encode(&b, &pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})
+	case *ecdsa.PrivateKey:
+		keyDER, err := x509.MarshalECPrivateKey(k)
+		if err != nil {
+			panic(err)
+		}
+		pem.Encode(&b, &pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
+	}
 	for _, der := range [][]byte{leafDER, interDER, rootDER} {
 		pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: der})
 	}
