@@ -28,8 +28,8 @@ import (
 // encodes a leading dot) and never holds a "/", so a lease's name is never
 // a key's, in this namespace or a nested one, and List skips it.
 //
-// The object's body records the holder's token and the TTL; its
-// LastModified is when it was last acquired or refreshed, by the store's
+// The object's body records the holder's token and the TTL (and a random
+// identifier of the write, see leaseBody); its LastModified is when it was last acquired or refreshed, by the store's
 // clock, and it has expired once the store's clock is TTL past that. Every
 // change is a conditional write, PutObject with If-None-Match: * to create
 // and If-Match: ETag to replace, so of two nodes that judge the same
@@ -57,11 +57,16 @@ const clockSuffixLen = 1 + 16
 
 var _ certcache.LeaseDriver = (*driver)(nil)
 
-// leaseBody is what a lease object holds; both fields are zero in a lease
-// that was released.
+// leaseBody is what a lease object holds; Token and TTLms are zero in a
+// lease that was released.
 type leaseBody struct {
 	Token string `json:"token"`
 	TTLms int64  `json:"ttl_ms"`
+	// Write is random for every write, so that no two writes share an
+	// ETag: S3 and MinIO give an unencrypted object the MD5 of its body as
+	// its ETag, and If-Match would not tell a version from a later write
+	// of the same bytes (a refresh), which would then go unnoticed.
+	Write string `json:"write,omitempty"`
 }
 
 // lease is a lease object as read.
@@ -178,7 +183,9 @@ func (d *driver) ReleaseLease(ctx context.Context, name, token string) error {
 // "": only if there is none when etag is nil, only if it is unchanged
 // otherwise.
 func (d *driver) writeLease(ctx context.Context, obj *string, token string, ttl time.Duration, etag *string) error {
-	body, err := json.Marshal(leaseBody{Token: token, TTLms: ttl.Milliseconds()})
+	var id [8]byte
+	rand.Read(id[:])
+	body, err := json.Marshal(leaseBody{Token: token, TTLms: ttl.Milliseconds(), Write: hex.EncodeToString(id[:])})
 	if err != nil {
 		return err
 	}
