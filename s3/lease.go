@@ -33,7 +33,10 @@ import (
 // clock, and it has expired once the store's clock is TTL past that. Every
 // change is a conditional write, PutObject with If-None-Match: * to create
 // and If-Match: ETag to replace, so of two nodes that judge the same
-// expired lease only one takes it over.
+// expired lease only one takes it over. A write that fails its condition
+// may have landed all the same: the SDK retries a write whose answer was
+// lost, and the retry finds the ETag of its own first attempt. The lease
+// is then read again, and is ours if it holds our token.
 //
 // The store's time comes from the answer that read the lease: its Date and
 // Last-Modified headers. They are HTTP dates, whole seconds, which leave
@@ -87,7 +90,9 @@ func (d *driver) leaseName(name string) *string {
 
 // AcquireLease creates the lease object if there is none, and otherwise
 // replaces it if it has expired or token holds it. A few rounds cover a
-// lease released or taken between our reading and our writing.
+// lease released or taken between our reading and our writing, and a
+// write that failed its condition only because an SDK retry of it found
+// its own first attempt.
 func (d *driver) AcquireLease(ctx context.Context, name, token string, ttl time.Duration) error {
 	if token == "" {
 		return errors.New("empty lease token") // "" marks a released lease
@@ -124,7 +129,10 @@ func (d *driver) AcquireLease(ctx context.Context, name, token string, ttl time.
 		case isNoSuchKey(err):
 			continue // released since we read it
 		case isConditionFailed(err):
-			return fmt.Errorf("%w: taken by another holder as we tried: %w", certcache.ErrLeaseHeld, err)
+			// Taken by another holder as we tried, or our own write
+			// landed and the SDK's retry of it, after a lost answer,
+			// found the ETag it made: the next round's read tells.
+			continue
 		}
 		return err
 	}
@@ -154,10 +162,30 @@ func (d *driver) RefreshLease(ctx context.Context, name, token string, ttl time.
 		return fmt.Errorf("%w: it expired by the store's clock", certcache.ErrLeaseLost)
 	}
 	err = d.writeLease(ctx, obj, token, ttl, l.etag)
-	if isConditionFailed(err) || isNoSuchKey(err) {
+	switch {
+	case isConditionFailed(err):
+		if held, rerr := d.heldBy(ctx, obj, token); rerr != nil || held {
+			return rerr
+		}
+		fallthrough
+	case isNoSuchKey(err):
 		return fmt.Errorf("%w: it changed as we refreshed it: %w", certcache.ErrLeaseLost, err)
 	}
 	return err
+}
+
+// heldBy reports whether token holds the lease object, unexpired by the
+// store's clock. It settles a conditional write of token's lease that
+// failed its condition: when the answer to a write that landed is lost,
+// the SDK sends it again, and the retry fails because of the ETag that its
+// first attempt made.
+func (d *driver) heldBy(ctx context.Context, obj *string, token string) (bool, error) {
+	l, err := d.readLease(ctx, obj)
+	if err != nil || l == nil || l.Token != token {
+		return false, err
+	}
+	expired, changed, err := d.expired(ctx, l)
+	return err == nil && !expired && !changed, err
 }
 
 // ReleaseLease marks the lease object free, if token holds it, with a
@@ -174,7 +202,10 @@ func (d *driver) ReleaseLease(ctx context.Context, name, token string) error {
 	}
 	err = d.writeLease(ctx, obj, "", 0, l.etag)
 	if isConditionFailed(err) || isNoSuchKey(err) {
-		return nil // taken over or gone: not ours to release any more
+		// Taken over or gone: not ours to release any more. Or released:
+		// the SDK's retry of our write, after a lost answer, found the
+		// ETag that its first attempt made.
+		return nil
 	}
 	return err
 }
