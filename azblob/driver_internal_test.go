@@ -25,15 +25,19 @@ import (
 // client's pipeline.
 func azuriteDriver(t *testing.T, policies ...policy.Policy) *driver {
 	t.Helper()
+	return azuriteDriverWith(t, azcore.ClientOptions{PerCallPolicies: policies})
+}
+
+// azuriteDriverWith is azuriteDriver with a client made with o.
+func azuriteDriverWith(t *testing.T, o azcore.ClientOptions) *driver {
+	t.Helper()
 	_, ep := testenv.Azurite(t)
 	a := testenv.AzuriteDevAccount
 	cred, err := azblob.NewSharedKeyCredential(a.Name, a.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := azblob.NewClientWithSharedKeyCredential(ep, cred, &azblob.ClientOptions{
-		ClientOptions: azcore.ClientOptions{PerCallPolicies: policies},
-	})
+	c, err := azblob.NewClientWithSharedKeyCredential(ep, cred, &azblob.ClientOptions{ClientOptions: o})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -234,13 +234,19 @@ func (d *driver) writeLease(ctx context.Context, name, token string, ttl time.Du
 		return err
 	}
 	if resp.ETag != nil {
-		if snap, err := d.snapshot(ctx, name, *resp.ETag); err == nil {
-			if prev, ok := d.snapshots.Swap(name, snap); ok {
-				d.dropSnapshot(ctx, name, prev.(string))
-			}
-		}
+		d.dateLease(ctx, name, *resp.ETag)
 	}
 	return nil
+}
+
+// dateLease snapshots version etag of lease blob name, just written, and
+// deletes the snapshot this driver took of the version before, if any.
+func (d *driver) dateLease(ctx context.Context, name string, etag azcore.ETag) {
+	if snap, err := d.snapshot(ctx, name, etag); err == nil {
+		if prev, ok := d.snapshots.Swap(name, snap); ok {
+			d.dropSnapshot(ctx, name, prev.(string))
+		}
+	}
 }
 
 func createOnly() *blob.ModifiedAccessConditions {
@@ -254,7 +260,9 @@ func ifMatch(etag azcore.ETag) *blob.ModifiedAccessConditions {
 // AcquireLease creates the lease blob if there is none; otherwise it reads
 // it and, if token holds it or it has expired, replaces it on the
 // condition that nobody wrote it since. A lost race starts a new round,
-// whose read tells whether the winner now holds the lease.
+// whose read tells whether the winner now holds the lease; so does a write
+// that failed only because an SDK retry of it, after a lost answer, found
+// its own first attempt (the round finds token holding the lease).
 func (d *driver) AcquireLease(ctx context.Context, name, token string, ttl time.Duration) error {
 	bn := d.leaseBlob(name)
 	for range maxLeaseRounds {
@@ -320,9 +328,31 @@ func (d *driver) RefreshLease(ctx context.Context, name, token string, ttl time.
 	}
 	err = d.writeLease(ctx, bn, token, ttl, ifMatch(st.etag))
 	if lostRace(err) {
+		if held, err := d.heldBy(ctx, bn, token); err != nil || held {
+			return d.wrap(err)
+		}
 		return fmt.Errorf("%w: another holder wrote it", certcache.ErrLeaseLost)
 	}
 	return d.wrap(err)
+}
+
+// heldBy reports whether token holds the lease blob, unexpired by the
+// store's clock. It settles a conditional write of token's lease that
+// failed its condition: when the answer to a write that landed is lost,
+// the SDK sends it again, and the retry fails because of the ETag that its
+// first attempt made. It then dates the version found, as writeLease would
+// have.
+func (d *driver) heldBy(ctx context.Context, bn, token string) (bool, error) {
+	st, err := d.readLease(ctx, bn)
+	if err != nil || st == nil || !st.holds(token) {
+		return false, err
+	}
+	expired, changed, err := d.expired(ctx, st)
+	if err != nil || expired || changed {
+		return false, err
+	}
+	d.dateLease(ctx, bn, st.etag)
+	return true, nil
 }
 
 // ReleaseLease deletes the lease blob, with its snapshots, if token holds
@@ -345,7 +375,9 @@ func (d *driver) ReleaseLease(ctx context.Context, name, token string) error {
 		return err
 	})
 	if lostRace(err) {
-		return nil // no longer ours
+		// No longer ours. Or deleted: the SDK's retry of our delete, after
+		// a lost answer, found the blob gone.
+		return nil
 	}
 	if err == nil {
 		d.snapshots.Delete(bn)

@@ -28,12 +28,15 @@ import (
 // encodes a leading dot) and never holds a "/", so a lease's name is never
 // a key's, in this namespace or a nested one, and List skips it.
 //
-// The object's body records the holder's token and the TTL; its
-// LastModified is when it was last acquired or refreshed, by the store's
+// The object's body records the holder's token and the TTL (and a random
+// identifier of the write, see leaseBody); its LastModified is when it was last acquired or refreshed, by the store's
 // clock, and it has expired once the store's clock is TTL past that. Every
 // change is a conditional write, PutObject with If-None-Match: * to create
 // and If-Match: ETag to replace, so of two nodes that judge the same
-// expired lease only one takes it over.
+// expired lease only one takes it over. A write that fails its condition
+// may have landed all the same: the SDK retries a write whose answer was
+// lost, and the retry finds the ETag of its own first attempt. The lease
+// is then read again, and is ours if it holds our token.
 //
 // The store's time comes from the answer that read the lease: its Date and
 // Last-Modified headers. They are HTTP dates, whole seconds, which leave
@@ -57,11 +60,16 @@ const clockSuffixLen = 1 + 16
 
 var _ certcache.LeaseDriver = (*driver)(nil)
 
-// leaseBody is what a lease object holds; both fields are zero in a lease
-// that was released.
+// leaseBody is what a lease object holds; Token and TTLms are zero in a
+// lease that was released.
 type leaseBody struct {
 	Token string `json:"token"`
 	TTLms int64  `json:"ttl_ms"`
+	// Write is random for every write, so that no two writes share an
+	// ETag: S3 and MinIO give an unencrypted object the MD5 of its body as
+	// its ETag, and If-Match would not tell a version from a later write
+	// of the same bytes (a refresh), which would then go unnoticed.
+	Write string `json:"write,omitempty"`
 }
 
 // lease is a lease object as read.
@@ -82,7 +90,9 @@ func (d *driver) leaseName(name string) *string {
 
 // AcquireLease creates the lease object if there is none, and otherwise
 // replaces it if it has expired or token holds it. A few rounds cover a
-// lease released or taken between our reading and our writing.
+// lease released or taken between our reading and our writing, and a
+// write that failed its condition only because an SDK retry of it found
+// its own first attempt.
 func (d *driver) AcquireLease(ctx context.Context, name, token string, ttl time.Duration) error {
 	if token == "" {
 		return errors.New("empty lease token") // "" marks a released lease
@@ -119,7 +129,10 @@ func (d *driver) AcquireLease(ctx context.Context, name, token string, ttl time.
 		case isNoSuchKey(err):
 			continue // released since we read it
 		case isConditionFailed(err):
-			return fmt.Errorf("%w: taken by another holder as we tried: %w", certcache.ErrLeaseHeld, err)
+			// Taken by another holder as we tried, or our own write
+			// landed and the SDK's retry of it, after a lost answer,
+			// found the ETag it made: the next round's read tells.
+			continue
 		}
 		return err
 	}
@@ -149,10 +162,30 @@ func (d *driver) RefreshLease(ctx context.Context, name, token string, ttl time.
 		return fmt.Errorf("%w: it expired by the store's clock", certcache.ErrLeaseLost)
 	}
 	err = d.writeLease(ctx, obj, token, ttl, l.etag)
-	if isConditionFailed(err) || isNoSuchKey(err) {
+	switch {
+	case isConditionFailed(err):
+		if held, rerr := d.heldBy(ctx, obj, token); rerr != nil || held {
+			return rerr
+		}
+		fallthrough
+	case isNoSuchKey(err):
 		return fmt.Errorf("%w: it changed as we refreshed it: %w", certcache.ErrLeaseLost, err)
 	}
 	return err
+}
+
+// heldBy reports whether token holds the lease object, unexpired by the
+// store's clock. It settles a conditional write of token's lease that
+// failed its condition: when the answer to a write that landed is lost,
+// the SDK sends it again, and the retry fails because of the ETag that its
+// first attempt made.
+func (d *driver) heldBy(ctx context.Context, obj *string, token string) (bool, error) {
+	l, err := d.readLease(ctx, obj)
+	if err != nil || l == nil || l.Token != token {
+		return false, err
+	}
+	expired, changed, err := d.expired(ctx, l)
+	return err == nil && !expired && !changed, err
 }
 
 // ReleaseLease marks the lease object free, if token holds it, with a
@@ -169,7 +202,10 @@ func (d *driver) ReleaseLease(ctx context.Context, name, token string) error {
 	}
 	err = d.writeLease(ctx, obj, "", 0, l.etag)
 	if isConditionFailed(err) || isNoSuchKey(err) {
-		return nil // taken over or gone: not ours to release any more
+		// Taken over or gone: not ours to release any more. Or released:
+		// the SDK's retry of our write, after a lost answer, found the
+		// ETag that its first attempt made.
+		return nil
 	}
 	return err
 }
@@ -178,7 +214,9 @@ func (d *driver) ReleaseLease(ctx context.Context, name, token string) error {
 // "": only if there is none when etag is nil, only if it is unchanged
 // otherwise.
 func (d *driver) writeLease(ctx context.Context, obj *string, token string, ttl time.Duration, etag *string) error {
-	body, err := json.Marshal(leaseBody{Token: token, TTLms: ttl.Milliseconds()})
+	var id [8]byte
+	rand.Read(id[:])
+	body, err := json.Marshal(leaseBody{Token: token, TTLms: ttl.Milliseconds(), Write: hex.EncodeToString(id[:])})
 	if err != nil {
 		return err
 	}

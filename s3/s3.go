@@ -111,11 +111,12 @@
 // # Leases
 //
 // certcache.AcquireLease keeps a lease as a small JSON object (the holder's
-// token and the TTL) named ".lease-" and the encoded lease name under the
-// prefix: never a key's name, since keys never begin with a dot, and never
-// listed. Acquiring creates it with a conditional PutObject (If-None-Match:
-// *) or replaces an expired one with If-Match on its ETag, so that of many
-// nodes exactly one wins; refreshing rewrites it with If-Match, and
+// token, the TTL, and a random identifier that gives every write its own
+// ETag) named ".lease-" and the encoded lease name under the prefix: never
+// a key's name, since keys never begin with a dot, and never listed.
+// Acquiring creates it with a conditional PutObject (If-None-Match: *) or
+// replaces an expired one with If-Match on its ETag, so that of many nodes
+// exactly one wins; refreshing rewrites it with If-Match, and
 // releasing writes it back, with If-Match, as free (it is not deleted:
 // MinIO ignores If-Match on DeleteObject, and an unconditional delete could
 // remove a lease just taken over by another node, so every lease name used
