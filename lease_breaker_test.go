@@ -268,7 +268,7 @@ func TestLeaseProbeAnswers(t *testing.T) {
 // TestReservedLeaseNames: callers cannot take the leases the probes use.
 func TestReservedLeaseNames(t *testing.T) {
 	c := stubCache(t, newStubStore(), nil)
-	for _, name := range []string{leaseProbeName, exclusionProbePrefix + "x", reservedLeasePrefix} {
+	for _, name := range []string{leaseProbeName, exclusionProbeName, reservedLeasePrefix + "x"} {
 		if _, err := AcquireLease(context.Background(), c, name, time.Minute); !errors.Is(err, ErrInvalidKey) {
 			t.Errorf("AcquireLease(%q) = %v, want ErrInvalidKey", name, err)
 		}
@@ -337,6 +337,19 @@ func TestExclusionProbe(t *testing.T) {
 		defer s.mu.Unlock()
 		if len(s.leases) != 0 {
 			t.Errorf("leases left after the probe: %v", s.leases)
+		}
+	})
+	t.Run("HeldByAnotherProbe", func(t *testing.T) {
+		s := newLeaseStore()
+		s.leases[exclusionProbeName] = "another node's token"
+		c := leaseCache(t, s, nil)
+		for _, name := range []string{"a", "b"} {
+			if _, err := AcquireLease(ctx, c, name, time.Minute); err != nil {
+				t.Fatalf("AcquireLease(%q) with the probe's lease held elsewhere: %v", name, err)
+			}
+		}
+		if n := s.acquires.Load(); n != 1+2 {
+			t.Errorf("%d acquisitions reached the store, want the probe's 1 and 2", n)
 		}
 	})
 	t.Run("NoAnswerThenAgain", func(t *testing.T) {

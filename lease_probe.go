@@ -23,9 +23,10 @@ const reservedLeasePrefix = "certcache+"
 // still an answer.
 const leaseProbeName = reservedLeasePrefix + "breaker-probe"
 
-// exclusionProbePrefix begins the lease the exclusion probe takes, with a
-// random suffix, so that nodes probing at once never meet.
-const exclusionProbePrefix = reservedLeasePrefix + "exclusion-probe:"
+// exclusionProbeName is the lease the exclusion probe takes. One name for
+// every node, so that a store keeping released leases as objects (S3,
+// Azure) keeps one for the probe, not one per process started.
+const exclusionProbeName = reservedLeasePrefix + "exclusion-probe"
 
 // reservedLease refuses a caller's lease name that the portable layer
 // keeps for itself.
@@ -122,19 +123,20 @@ func (c *portable) checkExclusion(ctx, cctx context.Context, ld LeaseDriver, nam
 	return c.failWithin(ctx, cctx, "lease", name, err, timeout)
 }
 
-// probeExclusion acquires a fresh lease for one token, then for another:
-// the second must find it held. Both are released in the background: a
-// few writes, once per cache.
+// probeExclusion acquires the probe's lease for one token, then for
+// another: the second must find it held. Both are released in the
+// background: a few writes, once per cache. Finding the lease held at the
+// first acquisition (another node is probing, or one that stopped
+// mid-probe left it to run out) is exclusion seen too.
 func (c *portable) probeExclusion(ctx context.Context, ld LeaseDriver) error {
-	name := exclusionProbePrefix + newToken()
+	name := exclusionProbeName
 	a, b := newToken(), newToken()
 	ttl := c.exclusionProbeTTL()
 	if err := ld.AcquireLease(ctx, name, a, ttl); err != nil {
-		c.releaseAbandoned(ld, name, a)
 		if errors.Is(err, ErrLeaseHeld) {
-			// No one else can hold a name just made up.
-			return fmt.Errorf("exclusion probe: a new lease was reported held: %v", err)
+			return nil
 		}
+		c.releaseAbandoned(ld, name, a)
 		return fmt.Errorf("exclusion probe: %w", err)
 	}
 	defer c.releaseAbandoned(ld, name, a)
