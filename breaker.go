@@ -28,17 +28,24 @@ import (
 //     denied request, an invalid key, a value too large or a caller who gave
 //     up (cancelled or expired context) never does: the store answered, or
 //     was never asked.
-//   - Open: every Get, Put, Delete and lease call fails at once with an error
-//     matching ErrCircuitOpen and so ErrUnavailable — never a miss, so
-//     autocert orders nothing — that says since when and after what. There
-//     is no half-open state letting real calls through: on a frozen store
-//     such a call would hold autocert's lock for a full timeout again.
-//     Instead a goroutine probes the driver (Get of probeKey): at once, then
+//   - Open: every Get, Put and Delete fails at once with an error matching
+//     ErrCircuitOpen and so ErrUnavailable — never a miss, so autocert
+//     orders nothing — that says since when and after what. There is no
+//     half-open state letting real calls through: on a frozen store such a
+//     call would hold autocert's lock for a full timeout again. Instead a
+//     goroutine probes the driver (Get of probeKey): at once, then
 //     every Options.BreakerProbeInterval, one after another, each bounded by
 //     a second; the first answer that is not unavailability (a hit, a miss,
 //     even a refusal) closes the breaker. Beside them, one probe at a time
 //     takes the whole Get timeout, so that a store slower than a second but
 //     within the timeout is not locked out for good.
+//
+// Lease calls have a breaker of their own, the same but probed by a lease
+// on leaseProbeName (see portable_caps.go): lease writes can hang while
+// reads answer (a row lock held on a SQL lease table, a writer waiting on
+// SQLite, an object store throttling writes), and a Get probe would then
+// close a breaker that a lease call opened, at once, again and again —
+// each new name costing autocert's lock a full timeout.
 //
 // At most two probes are in flight, because a probe that times out is not
 // free: a SQL driver cancels the query on a new connection and redials.
@@ -94,10 +101,11 @@ const breakerProbeTimeout = time.Second
 // written, so a probe is a miss, which is an answer.
 const probeKey = "certcache+breaker-probe"
 
-// breaker is the circuit breaker of one portable cache.
+// breaker is a circuit breaker of one portable cache: its Get, Put and
+// Delete, or its lease calls.
 type breaker struct {
 	st       atomic.Pointer[breakerState]
-	get      func(ctx context.Context, key string) ([]byte, error) // the driver's Get
+	probe    func(ctx context.Context) error // asks the store for an answer
 	backend  string
 	interval time.Duration // between probes
 	short    time.Duration // most probes' timeout
@@ -120,9 +128,19 @@ type breakerState struct {
 	err   error     // what calls fail with while open
 }
 
-func newBreaker(backend string, get func(context.Context, string) ([]byte, error), interval, getTimeout time.Duration) *breaker {
+// getProbe is the main breaker's probe: a Get of probeKey.
+func getProbe(d Driver) func(context.Context) error {
+	return func(ctx context.Context) error {
+		_, err := d.Get(ctx, probeKey)
+		return err
+	}
+}
+
+// newBreaker returns a closed breaker whose probe is asked every interval
+// while it is open; getTimeout bounds its long probes.
+func newBreaker(backend string, probe func(context.Context) error, interval, getTimeout time.Duration) *breaker {
 	b := &breaker{
-		get:      get,
+		probe:    probe,
 		backend:  backend,
 		interval: interval,
 		short:    min(breakerProbeTimeout, getTimeout),
@@ -236,16 +254,16 @@ func (b *breaker) watch(s *breakerState) {
 }
 
 // answers reports whether the store answered a probe within timeout: a
-// hit, a miss, or any error that is not unavailability (a store that
-// refuses a request is up).
+// hit, a miss, a lease held by another, or any error that is not
+// unavailability (a store that refuses a request is up).
 func (b *breaker) answers(ctx context.Context, timeout time.Duration) bool {
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	_, err := b.get(pctx, probeKey)
+	err := b.probe(pctx)
 	switch {
 	case pctx.Err() != nil:
 		return false // no answer in time (or the cache is closing)
-	case err == nil || errors.Is(err, autocert.ErrCacheMiss):
+	case err == nil || errors.Is(err, autocert.ErrCacheMiss) || errors.Is(err, ErrLeaseHeld):
 		return true
 	case errors.Is(err, ErrUnavailable) || isUnavailable(err):
 		return false
@@ -266,13 +284,15 @@ func (b *breaker) shutdown() {
 	b.wg.Wait()
 }
 
-// BreakerStats is a snapshot of a Cache's circuit breaker, for logs and
-// metrics. It is a plain struct, so expvar can publish it:
+// BreakerStats is a snapshot of a Cache's circuit breakers, for logs and
+// metrics: the fields describe the breaker of Get, Put and Delete, and
+// Lease the breaker of lease calls. It is a plain struct, so expvar can
+// publish it:
 //
 //	expvar.Publish("certcache_breaker", expvar.Func(func() any { s, _ := certcache.BreakerStatsOf(cache); return s }))
 type BreakerStats struct {
-	// Open says the breaker is open now: calls fail at once with
-	// ErrCircuitOpen.
+	// Open says the breaker is open now: Get, Put and Delete fail at once
+	// with ErrCircuitOpen.
 	Open bool
 	// OpenSince is when it opened; zero while closed.
 	OpenSince time.Time
@@ -288,9 +308,14 @@ type BreakerStats struct {
 	FastFailed uint64
 	// Probes counts the probes sent while it was open.
 	Probes uint64
+
+	// Lease describes the breaker of lease calls (acquire, refresh,
+	// release), which lease calls alone open and a lease probe closes; nil
+	// when the backend has no leases. Its own Lease is nil.
+	Lease *BreakerStats
 }
 
-// BreakerStatsOf returns the breaker counters of c, looking through
+// BreakerStatsOf returns the counters of c's breakers, looking through
 // wrappers (a memory front, encryption) to the backend's portable layer.
 // ok is false when c has no breaker: it was turned off (breaker=false,
 // Options.DisableBreaker), the backend is mem://, which never blocks, or c
@@ -300,9 +325,17 @@ func BreakerStatsOf(c Cache) (stats BreakerStats, ok bool) {
 	if p == nil || p.brk == nil {
 		return BreakerStats{}, false
 	}
-	b := p.brk
+	stats = p.brk.stats()
+	if p.lbrk != nil {
+		ls := p.lbrk.stats()
+		stats.Lease = &ls
+	}
+	return stats, true
+}
+
+func (b *breaker) stats() BreakerStats {
 	s := b.st.Load()
-	stats = BreakerStats{
+	stats := BreakerStats{
 		Open:       s.open,
 		Opened:     b.opened.Load(),
 		Closed:     b.closed.Load(),
@@ -312,5 +345,5 @@ func BreakerStatsOf(c Cache) (stats BreakerStats, ok bool) {
 	if s.open {
 		stats.OpenSince, stats.Cause = s.since, s.cause
 	}
-	return stats, true
+	return stats
 }

@@ -38,6 +38,7 @@ type stubStore struct {
 	latency time.Duration
 	gate    chan struct{}
 	data    map[string][]byte
+	leases  map[string]string // name → token
 
 	calls, probes, inflight atomic.Int64
 	probing, maxProbing     atomic.Int64 // probes in flight now, and at most
@@ -119,21 +120,41 @@ func (s *stubStore) Delete(ctx context.Context, key string) error {
 func (s *stubStore) Close() error { return nil }
 
 // Leases: "held.example" is always held by someone else; any other name is
-// free. Enough to see which failures open the breaker.
-func (s *stubStore) AcquireLease(ctx context.Context, name, _ string, _ time.Duration) error {
-	return s.leaseCall(ctx, name)
+// held by the token that acquired it until it is released (no expiry).
+// Enough to see which failures open the breaker, and to pass the exclusion
+// probe.
+func (s *stubStore) AcquireLease(ctx context.Context, name, token string, _ time.Duration) error {
+	held := false
+	err := s.leaseCall(ctx, name, func() {
+		if h, ok := s.leases[name]; ok && h != token {
+			held = true
+			return
+		}
+		if s.leases == nil {
+			s.leases = map[string]string{}
+		}
+		s.leases[name] = token
+	})
+	if err == nil && held {
+		return ErrLeaseHeld
+	}
+	return err
 }
 
 func (s *stubStore) RefreshLease(ctx context.Context, name, _ string, _ time.Duration) error {
-	return s.leaseCall(ctx, name)
+	return s.leaseCall(ctx, name, func() {})
 }
 
-func (s *stubStore) ReleaseLease(ctx context.Context, name, _ string) error {
-	return s.leaseCall(ctx, name)
+func (s *stubStore) ReleaseLease(ctx context.Context, name, token string) error {
+	return s.leaseCall(ctx, name, func() {
+		if s.leases[name] == token {
+			delete(s.leases, name)
+		}
+	})
 }
 
-func (s *stubStore) leaseCall(ctx context.Context, name string) error {
-	if err := s.do(ctx, name, func() {}); err != nil {
+func (s *stubStore) leaseCall(ctx context.Context, name string, f func()) error {
+	if err := s.do(ctx, name, f); err != nil {
 		return err
 	}
 	if name == "held.example" {
@@ -680,7 +701,7 @@ func BenchmarkBreakerGetHit(b *testing.B) {
 	}
 }
 
-// TestBreakerLeases: lease calls go through the breaker like Get: a store
+// TestBreakerLeases: lease calls go through a breaker like Get's: a store
 // that cannot answer opens it, and then every lease call fails at once; a
 // lease held by another is an answer, not an outage.
 func TestBreakerLeases(t *testing.T) {
@@ -694,8 +715,8 @@ func TestBreakerLeases(t *testing.T) {
 	if _, err := AcquireLease(ctx, c, "held.example", time.Minute); !errors.Is(err, ErrLeaseHeld) {
 		t.Fatalf("AcquireLease(held) = %v, want ErrLeaseHeld", err)
 	}
-	if st := stats(t, c); st.Opened != 0 {
-		t.Fatalf("a held lease opened the breaker: %+v", st)
+	if st := stats(t, c); st.Opened != 0 || st.Lease.Opened != 0 {
+		t.Fatalf("a held lease opened a breaker: %+v, lease %+v", st, st.Lease)
 	}
 	s.set(storeRefusing)
 	if _, err := AcquireLease(ctx, c, "other.example", time.Minute); !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrCircuitOpen) {
@@ -718,8 +739,8 @@ func TestBreakerLeases(t *testing.T) {
 	if n := s.calls.Load() - calls; n != 0 {
 		t.Errorf("%d lease calls reached the store with the breaker open", n)
 	}
-	if st := stats(t, c); st.Opened != 1 || st.FastFailed != 3 {
-		t.Errorf("stats = %+v, want opened once, 3 fast failures", st)
+	if st := stats(t, c); st.Lease.Opened != 1 || st.Lease.FastFailed != 3 || st.Opened != 0 {
+		t.Errorf("stats = %+v, lease %+v; want the lease breaker opened once, 3 fast failures, the main one never", st, st.Lease)
 	}
 }
 

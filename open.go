@@ -194,6 +194,10 @@ func Open(ctx context.Context, rawURL string) (Cache, error) {
 	if err != nil {
 		return nil, fail(err)
 	}
+	if err := refusesCoordination(d, opts); err != nil {
+		d.Close()
+		return nil, fail(err)
+	}
 	p := newPortable(b.Name, d, opts, secrets)
 	var c Cache = p
 	for i, w := range wrappers {

@@ -26,6 +26,7 @@ func NewCache(backend string, d Driver, o *Options) Cache {
 func newPortable(backend string, d Driver, o *Options, secrets []string) *portable {
 	c := &portable{backend: backend, d: d, timeout: DefaultTimeout, getTimeout: DefaultGetTimeout, secrets: secrets}
 	c.bgCtx, c.bgStop = context.WithCancel(context.Background())
+	c.excl.sem = make(chan struct{}, 1)
 	probe := DefaultBreakerProbeInterval
 	if o != nil {
 		if o.Timeout > 0 {
@@ -43,8 +44,12 @@ func newPortable(backend string, d Driver, o *Options, secrets []string) *portab
 	_, c.neverBlocks = d.(interface{ neverBlocks() })
 	// mem:// never blocks and never fails for want of an answer: no breaker.
 	if !c.neverBlocks && (o == nil || !o.DisableBreaker) {
-		c.brk = newBreaker(backend, d.Get, probe, c.getTimeout)
+		c.brk = newBreaker(backend, getProbe(d), probe, c.getTimeout)
+		if ld, ok := d.(LeaseDriver); ok {
+			c.lbrk = newBreaker(backend, c.leaseProbe(ld), probe, c.getTimeout)
+		}
 	}
+	c.excl.uncoordinated = o != nil && o.DisableCoordination
 	c.tel = newTelemetry(c, o)
 	return c
 }
@@ -57,7 +62,9 @@ type portable struct {
 	getTimeout time.Duration // Get, under autocert's lock
 	secrets    []string
 	closed     atomic.Bool
-	brk        *breaker // nil when turned off, or for mem://
+	brk        *breaker // Get, Put, Delete; nil when turned off, or for mem://
+	lbrk       *breaker // lease calls; nil as brk is, or without leases
+	excl       exclusion
 	tel        *telemetry
 
 	// neverBlocks: the driver answers from process memory (mem://), so a
@@ -177,7 +184,8 @@ func (c *portable) Close() error {
 		return nil
 	}
 	c.brk.shutdown() // no probe uses the driver after this
-	c.bgMu.Lock()    // no background call starts after this
+	c.lbrk.shutdown()
+	c.bgMu.Lock() // no background call starts after this
 	c.bgMu.Unlock()
 	c.bgStop()
 	c.bg.Wait()
@@ -230,6 +238,15 @@ func noCancel() {}
 // context error visible to errors.Is whatever the SDK said, and marks our
 // own timeout as ErrUnavailable: the backend did not answer in time.
 func (c *portable) fail(ctx, cctx context.Context, op, key string, err error) error {
+	timeout := c.timeout
+	if op == "get" {
+		timeout = c.getTimeout
+	}
+	return c.failWithin(ctx, cctx, op, key, err, timeout)
+}
+
+// failWithin is fail for a call that cctx bounded by timeout.
+func (c *portable) failWithin(ctx, cctx context.Context, op, key string, err error, timeout time.Duration) error {
 	err = redact(err, c.secrets)
 	switch {
 	case ctx.Err() != nil:
@@ -239,10 +256,6 @@ func (c *portable) fail(ctx, cctx context.Context, op, key string, err error) er
 		}
 		return newError(c.backend, op, key, err)
 	case cctx.Err() != nil:
-		timeout := c.timeout
-		if op == "get" {
-			timeout = c.getTimeout
-		}
 		return newError(c.backend, op, key, noAnswer{fmt.Errorf("%w: no answer within %v: %w", ErrUnavailable, timeout, err)})
 	}
 	return newError(c.backend, op, key, err)

@@ -31,6 +31,9 @@ func (c *portable) leases(ctx context.Context, op, name string) (LeaseDriver, er
 	if err := c.check(ctx, op, name); err != nil {
 		return nil, err
 	}
+	if err := reservedLease(name); err != nil {
+		return nil, newError(c.backend, op, name, err)
+	}
 	return ld, nil
 }
 
@@ -57,13 +60,16 @@ func (c *portable) acquire(ctx context.Context, name string, ttl, timeout time.D
 	if err != nil {
 		return nil, err
 	}
-	st, err := c.brk.admit("lease", name)
+	st, err := c.lbrk.admit("lease", name)
 	if err != nil {
 		return nil, err
 	}
-	token := newToken()
 	cctx, cancel := c.within(ctx, timeout)
 	defer cancel()
+	if err := c.checkExclusion(ctx, cctx, ld, name, timeout); err != nil {
+		return nil, c.lbrk.failed(ctx, st, err)
+	}
+	token := newToken()
 	if err := ld.AcquireLease(cctx, name, token, ttl); err != nil {
 		if !errors.Is(err, ErrLeaseHeld) {
 			// A write cut short by a timeout or a cancelled caller may
@@ -72,13 +78,14 @@ func (c *portable) acquire(ctx context.Context, name string, ttl, timeout time.D
 			// store that just failed can be asked to.
 			c.releaseAbandoned(ld, name, token)
 		}
-		return nil, c.brk.failed(ctx, st, c.fail(ctx, cctx, "lease", name, err))
+		return nil, c.lbrk.failed(ctx, st, c.failWithin(ctx, cctx, "lease", name, err, timeout))
 	}
 	return &Lease{Name: name, token: token, ttl: ttl, c: c}, nil
 }
 
 // releaseAbandoned releases, in the background and at most once, a lease
-// whose acquisition failed without an answer.
+// no caller will release: one whose acquisition failed without an answer,
+// or a probe's.
 func (c *portable) releaseAbandoned(ld LeaseDriver, name, token string) {
 	c.background(func(ctx context.Context) { ld.ReleaseLease(ctx, name, token) })
 }
@@ -118,14 +125,14 @@ func (c *portable) refresh(ctx context.Context, name, token string, ttl time.Dur
 	if err != nil {
 		return err
 	}
-	st, err := c.brk.admit("refresh lease", name)
+	st, err := c.lbrk.admit("refresh lease", name)
 	if err != nil {
 		return err
 	}
 	cctx, cancel := c.callContext(ctx)
 	defer cancel()
 	if err := ld.RefreshLease(cctx, name, token, ttl); err != nil {
-		return c.brk.failed(ctx, st, c.fail(ctx, cctx, "refresh lease", name, err))
+		return c.lbrk.failed(ctx, st, c.fail(ctx, cctx, "refresh lease", name, err))
 	}
 	return nil
 }
@@ -145,14 +152,14 @@ func (c *portable) release(ctx context.Context, name, token string) error {
 	if err != nil {
 		return err
 	}
-	st, err := c.brk.admit("release lease", name)
+	st, err := c.lbrk.admit("release lease", name)
 	if err != nil {
 		return err
 	}
 	cctx, cancel := c.callContext(ctx)
 	defer cancel()
 	if err := ld.ReleaseLease(cctx, name, token); err != nil {
-		return c.brk.failed(ctx, st, c.fail(ctx, cctx, "release lease", name, err))
+		return c.lbrk.failed(ctx, st, c.fail(ctx, cctx, "release lease", name, err))
 	}
 	return nil
 }

@@ -27,6 +27,14 @@
 //
 //	redis+cluster://[USER[:PASSWORD]@]NODE:6379?addr=NODE2:6379&addr=NODE3:6379
 //
+// Replicas: read_only, route_by_latency and route_randomly (cluster) and
+// replica_only (sentinel) read from replicas, which may not yet have a
+// certificate just stored on the master; issuance coordination, which
+// reads a certificate again after taking its lease, would then order it
+// twice. certcache.Open refuses them unless coordinate=false, and New
+// refuses such a cluster client unless Options.Cache.DisableCoordination.
+// Sentinel URLs cannot route reads (route_by_latency, route_randomly).
+//
 // Parameters of certcache (every scheme):
 //
 //	prefix       the key namespace; keys are stored as PREFIX:KEY. Default "certcache".
@@ -166,6 +174,11 @@ func New(client goredis.UniversalClient, o *Options) (certcache.Cache, error) {
 		return nil, fmt.Errorf("certcache/redis: New: %w", err)
 	}
 	co := opts.Cache // a copy: the caller's Options are never changed
+	if cc, ok := client.(*goredis.ClusterClient); ok && !co.DisableCoordination {
+		if r := clusterReplicaReads(cc.Options()); r != "" {
+			return nil, fmt.Errorf("certcache/redis: New: the cluster client reads from replicas (%s), which may not yet have a certificate just stored on the master, so issuance cannot be coordinated: read from masters, or set Options.Cache.DisableCoordination", strings.TrimSuffix(r, "=true"))
+		}
+	}
 	if opts.Timeout > 0 {
 		co.Timeout = opts.Timeout
 	}
@@ -177,6 +190,8 @@ type driver struct {
 	client    goredis.UniversalClient
 	prefix    string // with the trailing colon
 	ownClient bool   // opened from a URL: Close closes it
+
+	replicaReads string // see ReplicaReads
 }
 
 var _ certcache.Driver = (*driver)(nil)
@@ -255,7 +270,7 @@ func openURL(_ context.Context, u *url.URL) (certcache.Driver, error) {
 	gu := *u
 	gu.Scheme = scheme
 	gu.RawQuery = q.Remaining().Encode()
-	client, err := newClient(mode, gu.String(), caFile)
+	client, replicas, err := newClient(mode, gu.String(), caFile)
 	if err != nil {
 		return nil, err
 	}
@@ -264,10 +279,18 @@ func openURL(_ context.Context, u *url.URL) (certcache.Driver, error) {
 		client.Close()
 		return nil, err
 	}
+	d.replicaReads = replicas
 	return d, nil
 }
 
-func newClient(mode, rawURL, caFile string) (goredis.UniversalClient, error) {
+// newClient returns the client for a URL, and the parameter that sends its
+// reads to replicas, if one does.
+func newClient(mode, rawURL, caFile string) (_ goredis.UniversalClient, replicas string, _ error) {
+	c, err := newClientFor(mode, rawURL, caFile, &replicas)
+	return c, replicas, err
+}
+
+func newClientFor(mode, rawURL, caFile string, replicas *string) (goredis.UniversalClient, error) {
 	badURL := func(err error) error {
 		// go-redis's messages name the parameter, not its value; the caller
 		// redacts secrets all the same.
@@ -299,6 +322,14 @@ func newClient(mode, rawURL, caFile string) (goredis.UniversalClient, error) {
 		if o.MasterName == "" {
 			return nil, fmt.Errorf("%w: redis+sentinel needs master_name", certcache.ErrInvalidURL)
 		}
+		// go-redis's failover client panics on these: only its failover
+		// cluster client, which certcache does not build, routes reads.
+		if o.RouteByLatency || o.RouteRandomly {
+			return nil, fmt.Errorf("%w: route_by_latency and route_randomly need redis+cluster; redis+sentinel reads from the master", certcache.ErrInvalidURL)
+		}
+		if o.ReplicaOnly {
+			*replicas = "replica_only=true"
+		}
 		if err := setCA(o.TLSConfig, caFile); err != nil {
 			return nil, err
 		}
@@ -313,6 +344,7 @@ func newClient(mode, rawURL, caFile string) (goredis.UniversalClient, error) {
 		if err != nil {
 			return nil, badURL(err)
 		}
+		*replicas = clusterReplicaReads(o)
 		if err := setCA(o.TLSConfig, caFile); err != nil {
 			return nil, err
 		}
@@ -326,6 +358,26 @@ func newClient(mode, rawURL, caFile string) (goredis.UniversalClient, error) {
 	}
 	return nil, fmt.Errorf("%w: unknown redis scheme variant %q", certcache.ErrInvalidURL, mode)
 }
+
+// clusterReplicaReads names the setting of o that sends reads to replicas,
+// as the URL spells it, or returns "".
+func clusterReplicaReads(o *goredis.ClusterOptions) string {
+	switch {
+	case o.RouteByLatency:
+		return "route_by_latency=true"
+	case o.RouteRandomly:
+		return "route_randomly=true"
+	case o.ReadOnly:
+		return "read_only=true"
+	}
+	return ""
+}
+
+// ReplicaReads names the URL parameter that sends the driver's reads to
+// replicas, or returns "": certcache.Open refuses a URL with one unless
+// coordinate=false, since coordination's re-read after taking a lease may
+// miss a certificate just stored on the master.
+func (d *driver) ReplicaReads() string { return d.replicaReads }
 
 // setCA makes cfg trust only the CA certificates in file.
 func setCA(cfg *tls.Config, file string) error {
