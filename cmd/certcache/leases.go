@@ -107,6 +107,17 @@ func expiry(r leaseRow, now time.Time) string {
 	return until(*r.Expires, now)
 }
 
+// state says in words whether r runs: "expires in 42s", "expired 3m ago".
+func state(r leaseRow, now time.Time) string {
+	switch {
+	case r.Expires == nil:
+		return "never expires"
+	case r.Expired:
+		return expiry(r, now)
+	}
+	return "expires " + expiry(r, now)
+}
+
 // runUnlock is the unlock command.
 func runUnlock(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("unlock", "[-force] URL NAME",
@@ -141,7 +152,7 @@ func runUnlock(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	switch {
 	case errors.Is(err, certcache.ErrLeaseHeld):
 		if held != nil {
-			fmt.Fprintf(stderr, "certcache unlock: %s is held by %s and expires %s\n", printable(name), short(held.Holder), expiry(*held, time.Now()))
+			fmt.Fprintf(stderr, "certcache unlock: %s is held by %s and %s\n", printable(name), short(held.Holder), state(*held, time.Now()))
 		} else {
 			fmt.Fprintf(stderr, "certcache unlock: %v\n", err)
 		}
@@ -153,7 +164,7 @@ func runUnlock(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	case held == nil:
 		fmt.Fprintf(stdout, "%s is not held\n", printable(name))
 	default:
-		fmt.Fprintf(stdout, "unlocked %s (held by %s, expiring %s)\n", printable(name), short(held.Holder), expiry(*held, time.Now()))
+		fmt.Fprintf(stdout, "unlocked %s (held by %s, which %s)\n", printable(name), short(held.Holder), state(*held, time.Now()))
 	}
 	return exitOK
 }
