@@ -3,7 +3,9 @@ package certcache
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
+	"iter"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -139,5 +141,78 @@ func (d *dirDriver) withLeases(ctx context.Context, create bool, f func(now time
 		}
 		return struct{}{}, f(fi.ModTime())
 	})
+	return err
+}
+
+// ListLeases implements LeaseAdminDriver: the lease files are read under
+// the lease lock, with the file system's time to judge them by. A lease
+// whose name was too long for a file name (stored under a shortened name)
+// cannot be named, and is left out.
+func (d *dirDriver) ListLeases(ctx context.Context, prefix string) iter.Seq2[LeaseInfo, error] {
+	return func(yield func(LeaseInfo, error) bool) {
+		var ls []LeaseInfo
+		err := d.withLeases(ctx, false, func(now time.Time) error {
+			local := time.Now()
+			des, err := os.ReadDir(d.dir)
+			if err != nil {
+				return err
+			}
+			for _, de := range des {
+				enc, ok := strings.CutPrefix(de.Name(), ".lease-")
+				if !ok || !de.Type().IsRegular() {
+					continue
+				}
+				name, hashed, err := keyname.Decode(enc)
+				if err != nil || hashed || !strings.HasPrefix(name, prefix) || d.leasePath(name) != filepath.Join(d.dir, de.Name()) {
+					continue
+				}
+				holder, expires, err := d.readLease(name)
+				if err != nil {
+					return err
+				}
+				if holder != "" {
+					ls = append(ls, LeaseInfo{Name: name, Holder: holder, Expires: local.Add(expires.Sub(now))})
+				}
+			}
+			return nil
+		})
+		if errors.Is(err, errNoLeases) {
+			return // no lease was ever taken here
+		}
+		if err != nil {
+			yield(LeaseInfo{}, err)
+			return
+		}
+		for _, l := range ls {
+			if err := ctx.Err(); err != nil {
+				yield(LeaseInfo{}, err)
+				return
+			}
+			if !yield(l, nil) {
+				return
+			}
+		}
+	}
+}
+
+// BreakLease implements LeaseAdminDriver, judging expiry as AcquireLease
+// does.
+func (d *dirDriver) BreakLease(ctx context.Context, name string, force bool) error {
+	err := d.withLeases(ctx, false, func(now time.Time) error {
+		holder, expires, err := d.readLease(name)
+		if err != nil {
+			return err
+		}
+		if holder != "" && !force && now.Before(expires) {
+			return fmt.Errorf("%w: it expires in %v, by the file system's clock", ErrLeaseHeld, expires.Sub(now).Round(time.Millisecond))
+		}
+		if err := os.Remove(d.leasePath(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	})
+	if errors.Is(err, errNoLeases) {
+		return nil
+	}
 	return err
 }

@@ -167,5 +167,42 @@ func (s *memStore) ReleaseLease(_ context.Context, name, token string) error {
 	return nil
 }
 
+// ListLeases implements LeaseAdminDriver. The leases are copied out under
+// the lock and yielded after it.
+func (s *memStore) ListLeases(ctx context.Context, prefix string) iter.Seq2[LeaseInfo, error] {
+	return func(yield func(LeaseInfo, error) bool) {
+		s.mu.RLock()
+		var ls []LeaseInfo
+		for name, l := range s.leases {
+			if strings.HasPrefix(name, prefix) {
+				ls = append(ls, LeaseInfo{Name: name, Holder: l.token, Expires: l.expires})
+			}
+		}
+		s.mu.RUnlock()
+		for _, l := range ls {
+			if err := ctx.Err(); err != nil {
+				yield(LeaseInfo{}, err)
+				return
+			}
+			if !yield(l, nil) {
+				return
+			}
+		}
+	}
+}
+
+// BreakLease implements LeaseAdminDriver.
+func (s *memStore) BreakLease(_ context.Context, name string, force bool) error {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.leases[name]
+	if ok && !force && now.Before(l.expires) {
+		return fmt.Errorf("%w: it expires in %v", ErrLeaseHeld, l.expires.Sub(now).Round(time.Millisecond))
+	}
+	delete(s.leases, name)
+	return nil
+}
+
 // neverBlocks tells the portable layer that calls need no deadline.
 func (s *memStore) neverBlocks() {}

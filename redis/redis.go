@@ -74,6 +74,11 @@
 // key's slot. Replication is asynchronous: a failover in the second after
 // an acquisition may lose the lease, as it may lose a Put.
 //
+// certcache.ListLeases (certcache leases) SCANs the lease keys on every
+// node, with the time left from PTTL; Redis deletes an expired lease, so
+// none is listed, and certcache.BreakLease without force never deletes one
+// (a lease key that exists has not expired); with force it is a DEL.
+//
 // # Listing
 //
 // The cache implements certcache.ListDriver with SCAN … MATCH PREFIX:* TYPE

@@ -30,6 +30,12 @@ type dialect struct {
 	createLeases, acquire, refresh, release, holds string
 	ttl                                            func(time.Duration) any
 
+	// Lease administration (see lease_admin.go): leaseLeft is an
+	// expression of the microseconds a row's lease has left by the
+	// server's clock, negative once it has expired; breakExpired deletes
+	// the row (name) only if it has expired.
+	leaseLeft, breakExpired string
+
 	// Listing (see list.go): list selects key, size and modification time
 	// with %[5]s as the WHERE condition; param(n) is the n-th (1-based)
 	// placeholder; entry scans one row.
@@ -59,6 +65,11 @@ type queries struct {
 
 	createLeases, acquire, refresh, release, holds string
 
+	// listLeases selects name, token and time left of every lease;
+	// leaseLeft (name) those of one; breakLease (name) deletes one;
+	// breakExpired (name) deletes one only if it has expired.
+	listLeases, leaseLeft, breakLease, breakExpired string
+
 	// list[first][bounded]: list[1] reads the first page, from the start
 	// of the range on (>=), list[0] the next, after the last key seen (>);
 	// list[…][1] also stops before the range's end.
@@ -78,7 +89,13 @@ func (d *dialect) queries(table string) queries {
 	q := queries{
 		create: f(d.create), get: f(d.get), put: f(d.put), del: f(d.del),
 		createLeases: f(d.createLeases), acquire: f(d.acquire), refresh: f(d.refresh),
-		release: f(d.release), holds: f(d.holds),
+		release: f(d.release), holds: f(d.holds), breakExpired: f(d.breakExpired),
+	}
+	if d.leaseLeft != "" {
+		cols := "SELECT name, token, " + d.leaseLeft + " FROM " + l
+		q.listLeases = cols + " ORDER BY name"
+		q.leaseLeft = cols + " WHERE name = " + d.param(1)
+		q.breakLease = "DELETE FROM " + l + " WHERE name = " + d.param(1)
 	}
 	for first, op := range []string{" > ", " >= "} {
 		for bounded, hi := range []string{"", " AND " + k + " < " + d.param(2)} {

@@ -50,8 +50,10 @@ var mysqlDialect = &dialect{
 	// with clientFoundRows (a URL may set it, and a NewDB user's DSN), for
 	// a row the IFs left alone: acquire asks, in the same transaction,
 	// whether it holds the lease.
-	holds: "SELECT COUNT(*) FROM %[4]s WHERE name = ? AND token = ? AND expires_at > UTC_TIMESTAMP(6)",
-	ttl:   func(d time.Duration) any { return d.Microseconds() },
+	holds:        "SELECT COUNT(*) FROM %[4]s WHERE name = ? AND token = ? AND expires_at > UTC_TIMESTAMP(6)",
+	ttl:          func(d time.Duration) any { return d.Microseconds() },
+	leaseLeft:    "TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), expires_at)",
+	breakExpired: "DELETE FROM %[4]s WHERE name = ? AND expires_at <= UTC_TIMESTAMP(6)",
 	// updated_at is a DATETIME in UTC; its distance from the epoch in
 	// microseconds needs neither parseTime nor the session's time_zone.
 	list: "SELECT %[2]s, LENGTH(%[3]s), TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', updated_at) " +

@@ -40,10 +40,12 @@ var postgres = &dialect{
 		`WHERE l.expires_at <= now() OR l.token = EXCLUDED.token`,
 	refresh: `UPDATE %[4]s SET expires_at = now() + $1::bigint * interval '1 microsecond' ` +
 		`WHERE name = $2 AND token = $3 AND expires_at > now()`,
-	release: `DELETE FROM %[4]s WHERE name = $1 AND token = $2`,
-	ttl:     func(d time.Duration) any { return d.Microseconds() },
-	list:    `SELECT %[2]s, octet_length(%[3]s), updated_at FROM %[1]s WHERE %[5]s ORDER BY %[2]s LIMIT ` + strconv.Itoa(listPage),
-	param:   func(n int) string { return "$" + strconv.Itoa(n) },
+	release:      `DELETE FROM %[4]s WHERE name = $1 AND token = $2`,
+	ttl:          func(d time.Duration) any { return d.Microseconds() },
+	leaseLeft:    `(extract(epoch FROM expires_at - now()) * 1000000)::bigint`,
+	breakExpired: `DELETE FROM %[4]s WHERE name = $1 AND expires_at <= now()`,
+	list:         `SELECT %[2]s, octet_length(%[3]s), updated_at FROM %[1]s WHERE %[5]s ORDER BY %[2]s LIMIT ` + strconv.Itoa(listPage),
+	param:        func(n int) string { return "$" + strconv.Itoa(n) },
 	entry: func(scan func(...any) error) (certcache.Entry, error) {
 		var e certcache.Entry
 		err := scan(&e.Key, &e.Size, &e.ModTime)

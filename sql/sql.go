@@ -115,7 +115,10 @@
 // clientFoundRows, acquiring reads the row back, in the same transaction,
 // to learn whether it holds the lease. Expiry is exact to the microsecond (SQLite: the millisecond).
 // The lease of a holder that died without releasing it stays as an expired
-// row until its name is acquired again.
+// row until its name is acquired again, or broken (certcache.BreakLease,
+// certcache unlock), which deletes the row: without force only WHERE it
+// has expired by the server's clock. certcache.ListLeases reads the table
+// in one statement, with each lease's time left computed by the server.
 //
 // # Listing
 //

@@ -45,9 +45,13 @@ var sqliteDialect = &dialect{
 		`WHERE name = ?2 AND token = ?3 AND expires_at > ` + sqliteNow,
 	release: `DELETE FROM %[4]s WHERE name = ?1 AND token = ?2`,
 	// A modifier: "+60.000 seconds".
-	ttl:   func(d time.Duration) any { return fmt.Sprintf("%+.3f seconds", d.Seconds()) },
-	list:  `SELECT %[2]s, length(%[3]s), updated_at FROM %[1]s WHERE %[5]s ORDER BY %[2]s LIMIT ` + strconv.Itoa(listPage),
-	param: func(n int) string { return "?" + strconv.Itoa(n) },
+	ttl: func(d time.Duration) any { return fmt.Sprintf("%+.3f seconds", d.Seconds()) },
+	// julianday is a day count in a float64: about 50 µs of precision
+	// today, finer than the milliseconds expires_at keeps.
+	leaseLeft:    `CAST(round((julianday(expires_at) - julianday('now')) * 86400000000) AS INTEGER)`,
+	breakExpired: `DELETE FROM %[4]s WHERE name = ?1 AND expires_at <= ` + sqliteNow,
+	list:         `SELECT %[2]s, length(%[3]s), updated_at FROM %[1]s WHERE %[5]s ORDER BY %[2]s LIMIT ` + strconv.Itoa(listPage),
+	param:        func(n int) string { return "?" + strconv.Itoa(n) },
 	entry: func(scan func(...any) error) (certcache.Entry, error) {
 		var e certcache.Entry
 		var at string

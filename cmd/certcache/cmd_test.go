@@ -142,6 +142,12 @@ func TestUsage(t *testing.T) {
 		{args: []string{"cp", dir, dir}, code: 2, stderr: "same URL"},
 		{args: []string{"cp", "-workers", "0", dir, dir + "/x"}, code: 2, stderr: "-workers"},
 		{args: []string{"rm", dir}, code: 2, stderr: "missing arguments"},
+		{args: []string{"leases", "-h"}, code: 0, stdout: "-prefix", stderrNone: true},
+		{args: []string{"unlock", "-h"}, code: 0, stdout: "-force", stderrNone: true},
+		{args: []string{"leases"}, code: 2, stderr: "missing arguments"},
+		{args: []string{"unlock", dir}, code: 2, stderr: "missing arguments"},
+		{args: []string{"unlock", dir, "a", "b"}, code: 2, stderr: "too many arguments: b"},
+		{args: []string{"unlock", dir, ""}, code: 1, stderr: "invalid key"},
 		{args: []string{"expiring", "-within", "3x", dir}, code: 2, stderr: `invalid window "3x"`},
 		{args: []string{"expiring", dir, "-within"}, code: 2, stderr: "flag needs an argument"},
 		// Not usage errors: the URL is checked by Open.

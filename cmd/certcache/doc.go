@@ -8,6 +8,8 @@
 //	certcache inspect URL KEY              a certificate's chain and key type; checks the key matches the leaf
 //	certcache cp SRC DST                   copy every key from one cache to another (migrate from autocert.DirCache)
 //	certcache rm URL KEY...                delete keys
+//	certcache leases URL                   the leases (locks) held in the store: name, holder, expiry by the store's clock
+//	certcache unlock [-force] URL NAME      break a lease that expired, or with -force one that has not
 //	certcache expiring URL [-within 21d]   certificates expiring within the window; exit status 1 if any
 //	certcache demo                         a real ACME issuance against Pebble, inside the process
 //
@@ -18,7 +20,7 @@
 // looked through: the command reads and writes the store itself.
 //
 // Flags may come before or after the arguments; -h on any command prints
-// its usage. -json makes ls, inspect, cp, rm and expiring print JSON for
+// its usage. -json makes ls, inspect, cp, rm, leases and expiring print JSON for
 // scripts. Exit status: 0 for success, 1 for a failure (and for expiring,
 // for a certificate found in the window), 2 for a usage error. Errors go to
 // standard error.

@@ -63,6 +63,8 @@ func init() {
 		{"inspect", "show a certificate's chain and key type; check the key matches the leaf", runInspect},
 		{"cp", "copy every key (or those matching -filter) from one cache to another", runCp},
 		{"rm", "delete keys", runRm},
+		{"leases", "list the leases (locks) held in the store, with holder and expiry", runLeases},
+		{"unlock", "break a lease: one that expired, or with -force one that runs", runUnlock},
 		{"expiring", "list certificates expiring within a window; exit status 1 if any", runExpiring},
 		{"demo", "obtain a real certificate from Pebble, inside this process, into a cache", runDemo},
 		{"help", "show the usage of a command", runHelp},

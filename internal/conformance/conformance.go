@@ -98,6 +98,8 @@ func Run(t *testing.T, h Harness) {
 		{"LeaseNamesAndNamespaces", s.testLeaseNames},
 		{"LeaseBrokenBackend", s.testLeaseBroken},
 		{"LeaseOutageAndRecovery", s.testLeaseOutage},
+		{"LeaseAdminListAndBreak", s.testLeaseAdmin},
+		{"LeaseAdminBreakExpired", s.testLeaseAdminExpired},
 		{"ListAfterPutAndDelete", s.testListPutDelete},
 		{"ListPrefix", s.testListPrefix},
 		{"ListNamespacesAreIsolated", s.testListNamespaces},
