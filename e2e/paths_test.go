@@ -21,6 +21,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -395,7 +396,20 @@ func testRenewalPath(t *testing.T, rawURL, domain, row string, v renewalVariant,
 	const cycles = 3
 	opts := letsEncrypt
 	opts.Validity = time.Minute
-	e := newEnvWith(t, &env{rawURL: rawURL, names: []string{domain}, route: func(i int) int { return i % fleetSize }, helper: true, renewBefore: v.renewBefore}, fleetSize, opts)
+	// Finalizing takes longer than autocert's renewal jitter, so that the
+	// nodes' renewals all overlap one order: without coordination each of
+	// them orders; a fast store and CA would otherwise hide that by luck.
+	th0 := renewThreshold(storedCert{notBefore: time.Now(), notAfter: time.Now().Add(time.Minute)}, v.renewBefore)
+	slow := th0/10 + time.Second
+	gate := func(_ int, rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if strings.Contains(r.URL.Path, "/finalize-order/") {
+				time.Sleep(slow)
+			}
+			return rt.RoundTrip(r)
+		})
+	}
+	e := newEnvWith(t, &env{rawURL: rawURL, names: []string{domain}, route: func(i int) int { return i % fleetSize }, helper: true, renewBefore: v.renewBefore, gate: gate}, fleetSize, opts)
 	for i := range fleetSize { // every node loads it and starts its renewal timer
 		e.fetch(t, i, domain)
 	}

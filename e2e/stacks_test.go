@@ -145,6 +145,7 @@ func TestFleetGoStacks(t *testing.T) {
 						u = withParam(rawURL, "timeout=10s")
 					}
 					domain := s.name + ".stack." + label + ".certcache.test"
+					forgetAccount(t, u)
 					if s.expired {
 						now := time.Now()
 						store(t, s.open(t, u, kr), domain, selfSigned(t, domain, now.Add(-2*time.Hour), now.Add(-time.Hour), nil))
@@ -159,6 +160,20 @@ func TestFleetGoStacks(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+// forgetAccount deletes the ACME account key from the store at rawURL: the
+// stacks of a row share its store, and a key sealed by one is garbage to
+// another that does not seal.
+func forgetAccount(t *testing.T, rawURL string) {
+	t.Helper()
+	c := openURL(t, rawURL)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Delete(ctx, "acme_account+key"); err != nil {
+		t.Fatalf("deleting the previous stack's account key: %v", err)
 	}
 }
 
