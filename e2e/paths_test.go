@@ -473,7 +473,7 @@ func testRenewalPath(t *testing.T, rawURL, domain, row string, v renewalVariant,
 	t.Logf("9 RENEWAL %s %s: %d certificate(s) issued, %d distinct stored, %d renewal cycles seen, %d in the same cycle as another; %d orders (%d after the first issuance, by node %v); %d faults",
 		v.name, row, st.Finalized, len(seen), len(seen)-1, len(dups), st.Orders, orders-firstOrders, byNode, faults.Load())
 	if len(seen) < cycles+1 {
-		t.Fatalf("saw %d certificates in the store, want the first and %d renewals (Pebble issued %d)", len(seen), cycles, st.Finalized)
+		t.Errorf("saw %d certificates in the store, want the first and %d renewals (Pebble issued %d)", len(seen), cycles, st.Finalized)
 	}
 	if st.Finalized != len(seen) && st.Finalized != len(seen)+1 { // +1: a renewal may be under way right now
 		t.Errorf("Pebble issued %d certificates for %d stored: renewals were duplicated", st.Finalized, len(seen))
