@@ -8,7 +8,7 @@ export CERTCACHE_TEST_REQUIRE ?= 1
 
 FUZZTIME ?= 15s
 
-.PHONY: test testenv check unit bench bench-micro fuzz
+.PHONY: test testenv check unit bench bench-micro fuzz soak
 
 test: testenv check
 	GO=$(GO) bash scripts/gotest.sh -race -count=1 -timeout 60m ./...
@@ -21,6 +21,13 @@ test: testenv check
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzOpenURL$$' -fuzztime $(FUZZTIME) ./internal/reliability
 	$(GO) test -run '^$$' -fuzz '^FuzzKeys$$' -fuzztime $(FUZZTIME) ./internal/reliability
+
+# soak runs the e2e soak (TestFleetSoak: five nodes renewing 60-second
+# certificates while Redis and PostgreSQL are paused at random) for
+# SOAKTIME; make test runs it for its default of three minutes.
+SOAKTIME ?= 12m
+soak: testenv
+	CERTCACHE_SOAK=$(SOAKTIME) $(GO) test -race -count=1 -run '^TestFleetSoak$$' -timeout 60m -v ./e2e
 
 # testenv installs and starts Docker if needed and builds the test images.
 testenv:

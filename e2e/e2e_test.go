@@ -301,6 +301,11 @@ type env struct {
 	// will not issue.
 	refuse func(host string) bool
 	names  []string
+	// renewBefore is every node's Manager.RenewBefore.
+	renewBefore time.Duration
+	// open, if set, builds node i's cache instead of certcache.Open of
+	// rawURL: a stack put together in Go.
+	open func(t *testing.T, i int) certcache.Cache
 	// route picks the node for the i-th HTTP-01 request (from 0).
 	route func(i int) int
 	reqs  atomic.Int64
@@ -375,9 +380,14 @@ func newEnvWith(t *testing.T, e *env, n int, opts acmetest.Options) *env {
 // startNode starts the i-th node.
 func (e *env) startNode(t *testing.T, i int) *node {
 	t.Helper()
-	cache, err := certcache.Open(context.Background(), e.rawURL)
-	if err != nil {
-		t.Fatal(err)
+	var cache certcache.Cache
+	if e.open != nil {
+		cache = e.open(t, i)
+	} else {
+		var err error
+		if cache, err = certcache.Open(context.Background(), e.rawURL); err != nil {
+			t.Fatal(err)
+		}
 	}
 	t.Cleanup(func() { cache.Close() })
 	nd := &node{cache: cache}
@@ -388,10 +398,11 @@ func (e *env) startNode(t *testing.T, i int) *node {
 	}
 	client.HTTPClient = &http.Client{Transport: rt}
 	nd.m = &autocert.Manager{
-		Prompt:     autocert.AcceptTOS,
-		Cache:      cache,
-		HostPolicy: autocert.HostWhitelist(e.names...),
-		Client:     client,
+		Prompt:      autocert.AcceptTOS,
+		Cache:       cache,
+		HostPolicy:  autocert.HostWhitelist(e.names...),
+		Client:      client,
+		RenewBefore: e.renewBefore,
 	}
 	nd.m.Cache = slowGets{cache, t, i, &e.gets}
 
