@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"strings"
 	"time"
 )
 
@@ -70,7 +71,9 @@ func (c *portable) listLeases(ctx context.Context, prefix string) iter.Seq2[Leas
 				yield(LeaseInfo{}, c.fail(ctx, lctx, op, prefix, context.DeadlineExceeded))
 				return
 			}
-			if !yield(l, nil) {
+			// The breaker's and the exclusion probe's leases are ours,
+			// not the operator's.
+			if !strings.HasPrefix(l.Name, reservedLeasePrefix) && !yield(l, nil) {
 				return
 			}
 			if stall != nil {

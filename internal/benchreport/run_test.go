@@ -70,12 +70,12 @@ var (
 // The keys every side uses; ours maps them to the physical names the raw
 // side uses directly (a prefix, a table, an object name).
 const (
-	keyHit = "bench.example"
+	keyHit = "bench.example.com"
 	// keyMiss is no certificate key (no dot): a miss of one is settled
 	// by issuance coordination (an order lease, then ErrIssuing to every
 	// later caller; coordinate.go), which is not a read of the store.
 	keyMiss = "missing-key"
-	keyPut  = "bench-put.example"
+	keyPut  = "bench-put.example.com"
 )
 
 var opNames = []string{"GetHit", "GetMiss", "Put"}

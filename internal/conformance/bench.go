@@ -14,14 +14,14 @@ import (
 func RunBenchmarks(b *testing.B, c certcache.Cache) {
 	ctx := context.Background()
 	v := CertValue()
-	if err := c.Put(ctx, "bench.example", v); err != nil {
+	if err := c.Put(ctx, "bench.example.com", v); err != nil {
 		b.Fatal(err)
 	}
 	b.Run("GetHit", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(v)))
 		for b.Loop() {
-			if _, err := c.Get(ctx, "bench.example"); err != nil {
+			if _, err := c.Get(ctx, "bench.example.com"); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -42,7 +42,7 @@ func RunBenchmarks(b *testing.B, c certcache.Cache) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(v)))
 		for b.Loop() {
-			if err := c.Put(ctx, "bench-put.example", v); err != nil {
+			if err := c.Put(ctx, "bench-put.example.com", v); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -613,7 +613,7 @@ func (s *suite) testOutage(t *testing.T) {
 	}
 	c, stop, start := s.h.Outage(t)
 	defer c.Close()
-	mustPut(t, c, "before.example", []byte("v"))
+	mustPut(t, c, "before.example+token", []byte("v"))
 	stop()
 	s.failsInTime(t, c, certcache.ErrUnavailable)
 	start()
@@ -622,7 +622,7 @@ func (s *suite) testOutage(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	var err error
 	for time.Now().Before(deadline) {
-		if err = c.Put(ctx(t), "after.example", []byte("w")); err == nil {
+		if err = c.Put(ctx(t), "after.example+token", []byte("w")); err == nil {
 			break
 		}
 		time.Sleep(250 * time.Millisecond)
@@ -630,7 +630,7 @@ func (s *suite) testOutage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Put after restart: %v", err)
 	}
-	mustGet(t, c, "after.example", []byte("w"))
+	mustGet(t, c, "after.example+token", []byte("w"))
 }
 
 // checkFailure fails unless err is a non-nil, non-miss error matching want
