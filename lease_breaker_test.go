@@ -214,6 +214,8 @@ func TestLeaseBreakerCoordinatedGet(t *testing.T) {
 	const getTimeout = 300 * time.Millisecond
 	ctx := context.Background()
 	s := newLeaseStore()
+	// A certificate autocert would use: anything else is a miss to order.
+	s.data["present.example"] = certValue(t, "present.example", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 	c := NewCache("stub", s, &Options{GetTimeout: getTimeout, BreakerProbeInterval: 20 * time.Millisecond})
 	defer c.Close()
 	s.hang.Store(true)
