@@ -129,22 +129,22 @@ func TestMissingContainer(t *testing.T) {
 	useKey(t, dev)
 	ctx := context.Background()
 	c := open(t, "azblob://nosuchcontainer?endpoint="+ep)
-	_, err := c.Get(ctx, "example.com")
+	_, err := c.Get(ctx, "example.com+token")
 	checkNotMiss(t, "Get", err, dev.Key)
 	if !bloberror.HasCode(err, bloberror.ContainerNotFound) || !strings.Contains(err.Error(), "create_container=true") {
 		t.Errorf("Get error %q: want ContainerNotFound with a hint", err)
 	}
-	checkNotMiss(t, "Put", c.Put(ctx, "example.com", []byte("v")), dev.Key)
-	checkNotMiss(t, "Delete", c.Delete(ctx, "example.com"), dev.Key)
+	checkNotMiss(t, "Put", c.Put(ctx, "example.com+token", []byte("v")), dev.Key)
+	checkNotMiss(t, "Delete", c.Delete(ctx, "example.com+token"), dev.Key)
 
 	created := open(t, "azblob://nosuchcontainer?create_container=true&endpoint="+ep)
-	if _, err := created.Get(ctx, "example.com"); err != autocert.ErrCacheMiss { //nolint:errorlint
+	if _, err := created.Get(ctx, "example.com+token"); err != autocert.ErrCacheMiss { //nolint:errorlint
 		t.Fatalf("Get with create_container = %v, want a miss in the new container", err)
 	}
-	if err := created.Put(ctx, "example.com", []byte("v")); err != nil {
+	if err := created.Put(ctx, "example.com+token", []byte("v")); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := c.Get(ctx, "example.com"); err != nil || string(got) != "v" {
+	if got, err := c.Get(ctx, "example.com+token"); err != nil || string(got) != "v" {
 		t.Errorf("Get through the first cache = %q, %v", got, err)
 	}
 }

@@ -109,6 +109,7 @@ func Run(t *testing.T, h Harness) {
 		{"ListBrokenBackend", s.testListBroken},
 		{"CoordinatedMiss", s.testCoordinatedMiss},
 		{"CoordinatedAccountKey", s.testCoordinatedAccount},
+		{"CloseLeavesNoGoroutine", s.testCloseLeaks},
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/certcache/certcache"
+	"go.uber.org/goleak"
 	"golang.org/x/crypto/acme/autocert"
 )
 
@@ -70,4 +71,25 @@ func (s *suite) testCoordinatedAccount(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("second node's Get(%q) still waits 30 s after the key landed", key)
 	}
+}
+
+// testCloseLeaks: Close ends every goroutine the cache started, an order
+// lease's keep-alive and the breakers' probes included. Goroutines that
+// were there before (other caches of the process, the test harness) are
+// not counted; those of a connection pool the cache closed may take a
+// moment to go, which VerifyNone waits for.
+func (s *suite) testCloseLeaks(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	c := s.openCoordinated(t, s.ns())
+	mustPut(t, c, "leak+token", []byte("v"))
+	mustGet(t, c, "leak+token", []byte("v"))
+	order, cancel := context.WithTimeout(ctx(t), 5*time.Minute) // autocert's handshake
+	defer cancel()
+	if _, err := c.Get(order, "leak.example.com"); err != autocert.ErrCacheMiss { //nolint:errorlint
+		t.Fatalf("Get of a new certificate = %v, want the miss", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	goleak.VerifyNone(t, before)
 }
