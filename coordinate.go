@@ -190,10 +190,25 @@ func (c *coordinated) await(ctx context.Context, key string, renewal bool) ([]by
 	actx := authority.Context(ctx)
 	var lastErr error
 	for wait := 50 * time.Millisecond; ; wait = min(wait*2, time.Second) {
-		// A lease this process holds (another Manager's order, or an
-		// order that ended without a Put within a TTL) is waited out as
-		// another node's would be.
-		if !c.holding(key) {
+		// A lease this process holds is waited out as another node's
+		// would be while an order runs under it (another Manager's). A
+		// renewal may take back one whose renewal ended without a Put:
+		// autocert draws its jitter again after reading a due
+		// certificate and may renew a moment later.
+		if renewal && c.resume(ctx, key) {
+			data, err := c.inner.Get(actx, key)
+			if err == nil && c.satisfied(key, data, true) {
+				c.stored(ctx, key, data) // renewed meanwhile: let the lease go
+				return data, nil
+			}
+			if err == nil && c.usable(key, data, time.Now()) {
+				return data, nil
+			}
+			if err == nil || err == autocert.ErrCacheMiss { //nolint:errorlint
+				return nil, autocert.ErrCacheMiss
+			}
+			lastErr = err // held and kept alive: read again after the wait
+		} else if !c.holding(key) {
 			data, err := c.inner.Get(actx, key)
 			switch {
 			case err == nil && c.satisfied(key, data, renewal):

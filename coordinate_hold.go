@@ -46,6 +46,40 @@ func (c *coordinated) holding(key string) bool {
 	return true
 }
 
+// resume takes back, for the renewal that ctx carries, key's order lease
+// that this Cache holds but no order keeps alive (the last renewal under
+// it ended without a Put), if the store confirms it is still ours. It
+// reports whether the caller now holds a live lease, kept alive as by hold.
+func (c *coordinated) resume(ctx context.Context, key string) bool {
+	c.mu.Lock()
+	h := c.held[key]
+	if h != nil && h.active {
+		c.mu.Unlock()
+		return false // an order runs under it: wait for its certificate
+	}
+	c.mu.Unlock()
+	if h == nil {
+		return false
+	}
+	if err := h.lease.Refresh(ctx); err != nil {
+		c.mu.Lock()
+		if c.held[key] == h && errors.Is(err, ErrLeaseLost) {
+			delete(c.held, key)
+		}
+		c.mu.Unlock()
+		return false
+	}
+	c.mu.Lock()
+	if c.held[key] != h || h.active {
+		c.mu.Unlock()
+		return false // another renewal of this process took it first
+	}
+	delete(c.held, key)
+	c.mu.Unlock()
+	c.hold(ctx, key, h.lease)
+	return true
+}
+
 // hold records l, just acquired for key, and keeps it alive while the
 // order that ctx carries may run: until ctx ends, and never longer than
 // autocert lets an order run (maxOrder). A context without a deadline is

@@ -336,3 +336,42 @@ func TestLeaseWithoutDeadlineRunsOut(t *testing.T) {
 		t.Fatalf("Get a TTL and a half later = %v, want the miss: the lease was kept alive", err)
 	}
 }
+
+// autocert draws its renewal jitter again after reading a due certificate
+// and may put the renewal off for a moment: the same node's next renewal
+// takes its lease back at once, while other nodes still wait.
+func TestRenewalResumesItsLease(t *testing.T) {
+	cs := fleetOf(t, 2, "lease_ttl=1m")
+	now := time.Now()
+	old := certValue(t, "jitter.example", now.Add(-50*time.Second), now.Add(10*time.Second))
+	if err := cs[0].Put(context.Background(), "jitter.example", old); err != nil {
+		t.Fatal(err)
+	}
+	first, cancel := renewalCtx(t)
+	if v, err := cs[0].Get(first, "jitter.example"); err != nil || string(v) != string(old) {
+		t.Fatalf("first renewal Get = %v, want the due certificate", err)
+	}
+	cancel() // autocert put the renewal off: no order, no Put
+	time.Sleep(50 * time.Millisecond)
+	other, cancelOther := context.WithTimeout(context.Background(), 10*time.Minute)
+	waited := make(chan error, 1)
+	go func() {
+		_, err := cs[1].Get(other, "jitter.example")
+		waited <- err
+	}()
+	again, _ := renewalCtx(t)
+	start := time.Now()
+	if v, err := cs[0].Get(again, "jitter.example"); err != nil || string(v) != string(old) {
+		t.Fatalf("the same node's next renewal Get = %v, want the due certificate", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the same node's next renewal waited %v for its own lease", took)
+	}
+	select {
+	case err := <-waited:
+		t.Errorf("the other node's renewal returned (%v) while this one renews", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	cancelOther()
+	<-waited
+}

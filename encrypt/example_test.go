@@ -59,11 +59,11 @@ func ExampleNew() {
 		return
 	}
 	defer cache.Close() // closes inner too
-	if err := cache.Put(ctx, "example.com", []byte("-----BEGIN EC PRIVATE KEY-----\n…")); err != nil {
+	if err := cache.Put(ctx, "acme_account+key", []byte("-----BEGIN EC PRIVATE KEY-----\n…")); err != nil {
 		fmt.Println(err)
 		return
 	}
-	stored, _ := inner.Get(ctx, "example.com")
+	stored, _ := inner.Get(ctx, "acme_account+key")
 	fmt.Printf("stored %d bytes starting %q\n", len(stored), stored[:5])
 	// Output: stored 75 bytes starting "\x89CCE\x01"
 }

@@ -38,7 +38,7 @@ func TestFileAtRest(t *testing.T) {
 	key := newKey(t)
 	dir := t.TempDir()
 	v := conformance.CertValue()
-	if err := os.WriteFile(filepath.Join(dir, "old.example"), v, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "old.example.com"), v, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	c, err := certcache.Open(ctx, "file://"+dir+"?encryption_key="+b64File(t, key)+"&encryption_migrate=true")
@@ -46,10 +46,10 @@ func TestFileAtRest(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if got, err := c.Get(ctx, "old.example"); err != nil || string(got) != string(v) {
+	if got, err := c.Get(ctx, "old.example.com"); err != nil || string(got) != string(v) {
 		t.Fatalf("migration Get of a DirCache file: %v", err)
 	}
-	for _, name := range []string{"example.com", "acme_account+key", "old.example"} {
+	for _, name := range []string{"example.com", "acme_account+key", "old.example.com"} {
 		if err := c.Put(ctx, name, v); err != nil {
 			t.Fatal(err)
 		}

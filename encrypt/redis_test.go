@@ -74,20 +74,20 @@ func TestRedisAtRest(t *testing.T) {
 		t.Fatalf("KEYS atrest:* = %v, %v", keys, err)
 	}
 	// Migration: a plaintext value left by a peer without encryption.
-	if err := client.Set(ctx, "atrest:old.example", v, 0).Err(); err != nil {
+	if err := client.Set(ctx, "atrest:old.example.com", v, 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := c.Get(ctx, "old.example"); err != nil || string(got) != string(v) {
+	if got, err := c.Get(ctx, "old.example.com"); err != nil || string(got) != string(v) {
 		t.Fatalf("migration Get of a plaintext value: %v", err)
 	}
-	if err := c.Put(ctx, "old.example", v); err != nil {
+	if err := c.Put(ctx, "old.example.com", v); err != nil {
 		t.Fatal(err)
 	}
-	stored, _ := client.Get(ctx, "atrest:old.example").Bytes()
+	stored, _ := client.Get(ctx, "atrest:old.example.com").Bytes()
 	checkSealed(t, stored, v, encrypt.KeyID(key))
 	// Tampering on the server is caught.
 	stored[len(stored)/2] ^= 1
-	client.Set(ctx, "atrest:old.example", stored, 0)
-	_, err = c.Get(ctx, "old.example")
+	client.Set(ctx, "atrest:old.example.com", stored, 0)
+	_, err = c.Get(ctx, "old.example.com")
 	wantDecryptErr(t, "value altered in Redis", err, keySecrets(key))
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/encrypt"
+	"github.com/certcache/certcache/internal/conformance"
 	_ "github.com/certcache/certcache/layered"
 )
 
@@ -62,7 +63,7 @@ func TestOpenURL(t *testing.T) {
 			}
 			defer c.Close()
 			raw := openMem(t, strings.ReplaceAll(name, ",", ""))
-			v := []byte("-----BEGIN EC PRIVATE KEY-----")
+			v := conformance.CertValue() // a certificate autocert would use: coordination serves it
 			if err := c.Put(ctx, "example.com", v); err != nil {
 				t.Fatal(err)
 			}
@@ -75,14 +76,14 @@ func TestOpenURL(t *testing.T) {
 			}
 			// Values sealed with an older key open when it is listed.
 			oldC, _ := encrypt.New(raw, mustKeyring(t, old), nil)
-			oldC.Put(ctx, "old.example", v)
-			_, err = c.Get(ctx, "old.example")
+			oldC.Put(ctx, "old.example.com", v)
+			_, err = c.Get(ctx, "old.example.com")
 			if listed := strings.Contains(tc.query, "encryption_keys"); listed != (err == nil) {
 				t.Errorf("Get of a value sealed with the older key = %v (older key listed: %v)", err, listed)
 			}
 			// Migration follows the parameter.
-			raw.Put(ctx, "plain.example", v)
-			_, err = c.Get(ctx, "plain.example")
+			raw.Put(ctx, "plain.example.com", v)
+			_, err = c.Get(ctx, "plain.example.com")
 			if tc.migrate != (err == nil) {
 				t.Errorf("Get of a plaintext value = %v with migrate=%v", err, tc.migrate)
 			}
@@ -200,7 +201,7 @@ func TestWithMemoryFront(t *testing.T) {
 	}
 	defer c.Close()
 	raw := openMem(t, "with-front")
-	v := []byte("-----BEGIN EC PRIVATE KEY-----")
+	v := conformance.CertValue() // a certificate autocert would use: coordination serves it
 	if err := c.Put(ctx, "example.com", v); err != nil {
 		t.Fatal(err)
 	}

@@ -410,7 +410,7 @@ func TestLeaseEventsRedis(t *testing.T) {
 	}
 
 	// Taken over: a's order ends (its context) without a certificate.
-	actx, acancel := context.WithCancel(bg())
+	actx, acancel := context.WithTimeout(bg(), 5*time.Minute) // autocert's handshake
 	if _, err := a.Get(actx, "t.example"); err != autocert.ErrCacheMiss { //nolint:errorlint
 		t.Fatalf("first Get = %v, want the miss", err)
 	}
@@ -434,7 +434,9 @@ func TestLeaseEventsRedis(t *testing.T) {
 
 	// Lost: the lease disappears under its holder, whose next refresh
 	// (every third of the TTL) finds it gone.
-	if _, err := a.Get(bg(), "l.example"); err != autocert.ErrCacheMiss { //nolint:errorlint
+	lctx, lcancel := context.WithTimeout(bg(), 5*time.Minute) // kept alive while autocert's order may run
+	defer lcancel()
+	if _, err := a.Get(lctx, "l.example"); err != autocert.ErrCacheMiss { //nolint:errorlint
 		t.Fatalf("Get = %v, want the miss", err)
 	}
 	opts, err := goredis.ParseURL(u)
