@@ -182,41 +182,49 @@ func (c *portable) list(ctx context.Context, prefix string) iter.Seq2[Entry, err
 	}
 }
 
-// listing streams the driver's listing. The per-call timeout bounds the
-// wait for each entry, not the whole listing, which may be long: a store
-// that stops answering mid-listing fails within the timeout.
+// listing streams the driver's listing of keys (see stream).
 func (c *portable) listing(ctx context.Context, prefix string) iter.Seq2[Entry, error] {
-	return func(yield func(Entry, error) bool) {
-		ld, ok := c.d.(ListDriver)
-		if !ok {
+	ld, ok := c.d.(ListDriver)
+	if !ok {
+		return func(yield func(Entry, error) bool) {
 			yield(Entry{}, newError(c.backend, "list", prefix, fmt.Errorf("%w: %s cannot list", ErrUnsupported, c.backend)))
-			return
 		}
+	}
+	return stream(c, ctx, "list", prefix, func(lctx context.Context) iter.Seq2[Entry, error] { return ld.List(lctx, prefix) })
+}
+
+// stream runs a driver's listing (of keys, of leases) for op. The per-call
+// timeout bounds the wait for each item, not the whole listing, which may
+// be long: a store that stops answering mid-listing fails within the
+// timeout.
+func stream[T any](c *portable, ctx context.Context, op, prefix string, list func(context.Context) iter.Seq2[T, error]) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		var zero T
 		if c.closed.Load() {
-			yield(Entry{}, newError(c.backend, "list", prefix, ErrClosed))
+			yield(zero, newError(c.backend, op, prefix, ErrClosed))
 			return
 		}
 		if err := ctx.Err(); err != nil {
-			yield(Entry{}, newError(c.backend, "list", prefix, err))
+			yield(zero, newError(c.backend, op, prefix, err))
 			return
 		}
 		lctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		var stall *time.Timer
 		if !c.neverBlocks {
-			// A watchdog per entry, stopped while the caller handles an
-			// entry and restarted when the driver is asked for the next.
+			// A watchdog per item, stopped while the caller handles an
+			// item and restarted when the driver is asked for the next.
 			stall = time.AfterFunc(c.timeout, cancel)
 			defer stall.Stop()
 		}
-		for e, err := range ld.List(lctx, prefix) {
+		for e, err := range list(lctx) {
 			if err != nil {
-				yield(Entry{}, c.fail(ctx, lctx, "list", prefix, err))
+				yield(zero, c.fail(ctx, lctx, op, prefix, err))
 				return
 			}
 			if stall != nil && !stall.Stop() {
 				// The watchdog fired: the listing's context is over.
-				yield(Entry{}, c.fail(ctx, lctx, "list", prefix, context.DeadlineExceeded))
+				yield(zero, c.fail(ctx, lctx, op, prefix, context.DeadlineExceeded))
 				return
 			}
 			if !yield(e, nil) {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"iter"
 	"strings"
-	"time"
 )
 
 // leaseAdmin returns the driver's LeaseAdminDriver, or an error for op.
@@ -36,49 +35,25 @@ func (c *portable) breakLease(ctx context.Context, name string, force bool) erro
 	return nil
 }
 
-// listLeases streams the driver's listing of leases. As for a listing of
-// keys, the per-call timeout bounds the wait for each lease, not the
-// whole listing.
+// listLeases streams the driver's listing of leases (see stream), less
+// the breaker's and the exclusion probe's, which are ours, not the
+// operator's.
 func (c *portable) listLeases(ctx context.Context, prefix string) iter.Seq2[LeaseInfo, error] {
 	const op = "list leases"
-	return func(yield func(LeaseInfo, error) bool) {
-		la, err := c.leaseAdmin(op, prefix)
-		if err != nil {
-			yield(LeaseInfo{}, err)
-			return
-		}
-		if c.closed.Load() {
-			yield(LeaseInfo{}, newError(c.backend, op, prefix, ErrClosed))
-			return
-		}
-		if err := ctx.Err(); err != nil {
-			yield(LeaseInfo{}, newError(c.backend, op, prefix, err))
-			return
-		}
-		lctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		var stall *time.Timer
-		if !c.neverBlocks {
-			stall = time.AfterFunc(c.timeout, cancel)
-			defer stall.Stop()
-		}
-		for l, err := range la.ListLeases(lctx, prefix) {
-			if err != nil {
-				yield(LeaseInfo{}, c.fail(ctx, lctx, op, prefix, err))
-				return
-			}
-			if stall != nil && !stall.Stop() {
-				yield(LeaseInfo{}, c.fail(ctx, lctx, op, prefix, context.DeadlineExceeded))
-				return
-			}
-			// The breaker's and the exclusion probe's leases are ours,
-			// not the operator's.
-			if !strings.HasPrefix(l.Name, reservedLeasePrefix) && !yield(l, nil) {
-				return
-			}
-			if stall != nil {
-				stall.Reset(c.timeout)
-			}
-		}
+	la, err := c.leaseAdmin(op, prefix)
+	if err != nil {
+		return func(yield func(LeaseInfo, error) bool) { yield(LeaseInfo{}, err) }
 	}
+	return stream(c, ctx, op, prefix, func(lctx context.Context) iter.Seq2[LeaseInfo, error] {
+		return func(yield func(LeaseInfo, error) bool) {
+			for l, err := range la.ListLeases(lctx, prefix) {
+				if err == nil && strings.HasPrefix(l.Name, reservedLeasePrefix) {
+					continue
+				}
+				if !yield(l, err) {
+					return
+				}
+			}
+		}
+	})
 }

@@ -410,7 +410,7 @@ func TestLeaseEventsRedis(t *testing.T) {
 	}
 
 	// Taken over: a's order ends (its context) without a certificate.
-	actx, acancel := context.WithTimeout(bg(), 5*time.Minute) // autocert's handshake
+	actx, acancel := context.WithTimeout(bg(), 5*time.Minute)             // autocert's handshake
 	if _, err := a.Get(actx, "t.example"); err != autocert.ErrCacheMiss { //nolint:errorlint
 		t.Fatalf("first Get = %v, want the miss", err)
 	}
