@@ -250,10 +250,11 @@ func (c *coordinated) await(ctx context.Context, key string, renewal bool) ([]by
 	}
 }
 
-// final reports whether err will not go away by asking again.
+// final reports whether err will not go away by asking again. A timeout
+// is not final: the store may answer the next call (the caller's own
+// context ending is seen by the caller's wait).
 func final(err error) bool {
-	return errors.Is(err, ErrClosed) || errors.Is(err, ErrInvalidKey) || errors.Is(err, ErrUnsupported) ||
-		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+	return errors.Is(err, ErrClosed) || errors.Is(err, ErrInvalidKey) || errors.Is(err, ErrUnsupported)
 }
 
 // acquire takes the order lease for key. With it, it reads key again from

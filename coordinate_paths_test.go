@@ -170,12 +170,19 @@ func TestRenewBefore(t *testing.T) {
 type faultyStore struct {
 	*memStore
 	failGets, failPuts atomic.Int32
+	timeouts           atomic.Bool // every other failed Get is a timeout
 }
 
-var errDown = fmt.Errorf("%w: connection refused", ErrUnavailable)
+var (
+	errDown    = fmt.Errorf("%w: connection refused", ErrUnavailable)
+	errTimeout = fmt.Errorf("%w: no answer within 1s: %w", ErrUnavailable, context.DeadlineExceeded)
+)
 
 func (s *faultyStore) Get(ctx context.Context, key string) ([]byte, error) {
-	if s.failGets.Add(-1) >= 0 {
+	if n := s.failGets.Add(-1); n >= 0 {
+		if s.timeouts.Load() && n%2 == 0 {
+			return nil, errTimeout
+		}
 		return nil, errDown
 	}
 	return s.memStore.Get(ctx, key)
@@ -183,7 +190,7 @@ func (s *faultyStore) Get(ctx context.Context, key string) ([]byte, error) {
 
 func (s *faultyStore) Put(ctx context.Context, key string, data []byte) error {
 	if s.failPuts.Add(-1) >= 0 {
-		return errDown
+		return errTimeout // the order's Put may well time out on a loaded store
 	}
 	return s.memStore.Put(ctx, key, data)
 }
@@ -208,6 +215,7 @@ func TestRenewalWaitsOutStoreErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.failGets.Store(5)
+	st.timeouts.Store(true) // some of them a store that did not answer in time
 	ctx, _ := renewalCtx(t)
 	got, err := cs[0].Get(ctx, "blip.example")
 	if err != nil || string(got) != string(v) {
