@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/authority"
 	"github.com/certcache/certcache/internal/testenv"
 )
 
@@ -345,7 +346,7 @@ func newWatcher(t *testing.T, rawURL string) *watcher {
 func (w *watcher) poll(names ...string) {
 	for _, name := range names {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		v, err := w.c.Get(ctx, name)
+		v, err := w.c.Get(authority.Context(ctx), name) // the store's value, past a memory front
 		cancel()
 		if err != nil {
 			continue
