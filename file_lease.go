@@ -183,15 +183,7 @@ func (d *dirDriver) ListLeases(ctx context.Context, prefix string) iter.Seq2[Lea
 			yield(LeaseInfo{}, err)
 			return
 		}
-		for _, l := range ls {
-			if err := ctx.Err(); err != nil {
-				yield(LeaseInfo{}, err)
-				return
-			}
-			if !yield(l, nil) {
-				return
-			}
-		}
+		yieldLeases(ctx, ls, yield)
 	}
 }
 

@@ -63,3 +63,17 @@ func BreakLease(ctx context.Context, c Cache, name string, force bool) error {
 	}
 	return p.breakLease(ctx, name, force)
 }
+
+// yieldLeases yields the leases a driver has gathered, until ctx ends or
+// the caller stops.
+func yieldLeases(ctx context.Context, ls []LeaseInfo, yield func(LeaseInfo, error) bool) {
+	for _, l := range ls {
+		if err := ctx.Err(); err != nil {
+			yield(LeaseInfo{}, err)
+			return
+		}
+		if !yield(l, nil) {
+			return
+		}
+	}
+}

@@ -179,15 +179,7 @@ func (s *memStore) ListLeases(ctx context.Context, prefix string) iter.Seq2[Leas
 			}
 		}
 		s.mu.RUnlock()
-		for _, l := range ls {
-			if err := ctx.Err(); err != nil {
-				yield(LeaseInfo{}, err)
-				return
-			}
-			if !yield(l, nil) {
-				return
-			}
-		}
+		yieldLeases(ctx, ls, yield)
 	}
 }
 

@@ -109,6 +109,23 @@ func (d *driver) readLease(ctx context.Context, name string) (*leaseState, error
 // holds reports whether token is the one st was written for.
 func (st *leaseState) holds(token string) bool { return st.token == escapeAll(token) }
 
+// held reports whether st, another holder's lease, still runs, by the
+// store's clock: an error wrapping ErrLeaseHeld if so, and changed if the
+// lease changed since it was read (read it again).
+func (d *driver) held(ctx context.Context, st *leaseState) (changed bool, err error) {
+	expired, changed, err := d.expired(ctx, st)
+	switch {
+	case err != nil:
+		return false, d.wrap(err)
+	case changed:
+		return true, nil
+	case !expired:
+		return false, fmt.Errorf("%w: it runs for %v from %s, by the store's clock", certcache.ErrLeaseHeld,
+			st.ttl, st.modified.UTC().Format(time.RFC3339))
+	}
+	return false, nil
+}
+
 // expired judges st by the store's clock (see the comment at the top).
 // changed reports that the lease blob changed since it was read, so that
 // it must be read again.
@@ -281,15 +298,10 @@ func (d *driver) AcquireLease(ctx context.Context, name, token string, ttl time.
 			continue // released since our write: create it again
 		}
 		if !st.holds(token) {
-			expired, changed, err := d.expired(ctx, st)
-			switch {
-			case err != nil:
-				return d.wrap(err)
-			case changed:
+			if changed, err := d.held(ctx, st); changed {
 				continue
-			case !expired:
-				return fmt.Errorf("%w: it runs for %v from %s, by the store's clock", certcache.ErrLeaseHeld,
-					st.ttl, st.modified.UTC().Format(time.RFC3339))
+			} else if err != nil {
+				return err
 			}
 		}
 		err = d.writeLease(ctx, bn, token, ttl, ifMatch(st.etag))

@@ -109,15 +109,10 @@ func (d *driver) BreakLease(ctx context.Context, name string, force bool) error 
 			return nil
 		}
 		if !force {
-			expired, changed, err := d.expired(ctx, st)
-			switch {
-			case err != nil:
-				return d.wrap(err)
-			case changed:
+			if changed, err := d.held(ctx, st); changed {
 				continue
-			case !expired:
-				return fmt.Errorf("%w: it runs for %v from %s, by the store's clock", certcache.ErrLeaseHeld,
-					st.ttl, st.modified.UTC().Format(time.RFC3339))
+			} else if err != nil {
+				return err
 			}
 		}
 		_, err = d.cc.NewBlobClient(bn).Delete(ctx, &blob.DeleteOptions{

@@ -111,15 +111,10 @@ func (d *driver) AcquireLease(ctx context.Context, name, token string, ttl time.
 			continue // released since our attempt: create it again
 		}
 		if l.Token != token && l.Token != "" { // "": released
-			expired, changed, err := d.expired(ctx, l)
-			switch {
-			case err != nil:
-				return err
-			case changed:
+			if changed, err := d.held(ctx, l); changed {
 				continue
-			case !expired:
-				return fmt.Errorf("%w: it expires within %v, by the store's clock", certcache.ErrLeaseHeld,
-					l.modified.Add(l.ttl()+dateResolution).Sub(l.now).Round(time.Second))
+			} else if err != nil {
+				return err
 			}
 		}
 		err = d.writeLease(ctx, obj, token, ttl, l.etag)
@@ -266,6 +261,21 @@ func (d *driver) readLease(ctx context.Context, obj *string) (*lease, error) {
 	}
 	l.now = now
 	return l, nil
+}
+
+// held reports whether l, another holder's lease, still runs, by the
+// store's clock: an error wrapping ErrLeaseHeld if so, and changed if the
+// lease changed since it was read (read it again).
+func (d *driver) held(ctx context.Context, l *lease) (changed bool, err error) {
+	expired, changed, err := d.expired(ctx, l)
+	switch {
+	case err != nil || changed:
+		return changed, err
+	case !expired:
+		return false, fmt.Errorf("%w: it expires within %v, by the store's clock", certcache.ErrLeaseHeld,
+			l.modified.Add(l.ttl()+dateResolution).Sub(l.now).Round(time.Second))
+	}
+	return false, nil
 }
 
 // expired judges whether l has expired by the store's clock. Both header

@@ -91,15 +91,10 @@ func (d *driver) BreakLease(ctx context.Context, name string, force bool) error 
 			return err
 		}
 		if !force {
-			expired, changed, err := d.expired(ctx, l)
-			switch {
-			case err != nil:
-				return err
-			case changed:
+			if changed, err := d.held(ctx, l); changed {
 				continue
-			case !expired:
-				return fmt.Errorf("%w: it expires within %v, by the store's clock", certcache.ErrLeaseHeld,
-					l.modified.Add(l.ttl()+dateResolution).Sub(l.now).Round(time.Second))
+			} else if err != nil {
+				return err
 			}
 		}
 		err = d.writeLease(ctx, obj, "", 0, l.etag)
