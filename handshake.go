@@ -25,6 +25,9 @@ import (
 // lease runs out. Waiting is bounded by the handshake's context and by
 // autocert's own five minutes for an order; a wait that ends without a
 // certificate fails the handshake and never orders.
+//
+// It also tells c's renewal coordination m's RenewBefore, so that c knows
+// when m renews (see Options.RenewBefore).
 func GetCertificate(m *autocert.Manager, c Cache) func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	w := &waiter{m: m, c: c, polls: map[string]*poll{}}
 	if co := findCoordinated(c); co != nil {
