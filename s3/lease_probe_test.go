@@ -116,8 +116,12 @@ func TestCarelessStoreRefused(t *testing.T) {
 		}
 	})
 	t.Run("CoordinatedGet", func(t *testing.T) {
-		c := open(t, cacheURL(px, "careless-get", "&timeout=5s"))
-		_, err := c.Get(ctx, "example.com")
+		c, err := certcache.Open(ctx, cacheURL(px, "careless-get", "&timeout=5s")) // coordinated, unlike open's
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_, err = c.Get(ctx, "example.com")
 		if err == nil || errors.Is(err, autocert.ErrCacheMiss) {
 			t.Fatalf("coordinated Get of a missing certificate through a careless store = %v, want a refusal", err)
 		}
@@ -132,7 +136,11 @@ func TestCarelessStoreRefused(t *testing.T) {
 		checkRefusal(t, err, false)
 	})
 	t.Run("Direct", func(t *testing.T) {
-		c := open(t, cacheURL(endpoint, "honest", "&timeout=5s"))
+		c, err := certcache.Open(ctx, cacheURL(endpoint, "honest", "&timeout=5s")) // coordinated, unlike open's
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
 		l, err := certcache.AcquireLease(ctx, c, "order:example.com", time.Minute)
 		if err != nil {
 			t.Fatalf("AcquireLease straight to MinIO: %v", err)

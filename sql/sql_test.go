@@ -152,15 +152,15 @@ func ExampleNewDB() {
 	}
 	defer cache.Close() // leaves db open
 	ctx := context.Background()
-	if err := cache.Put(ctx, "example.com", []byte("certificate")); err != nil {
+	if err := cache.Put(ctx, "acme_account+key", []byte("account key")); err != nil {
 		fmt.Println(err)
 		return
 	}
-	v, err := cache.Get(ctx, "example.com")
+	v, err := cache.Get(ctx, "acme_account+key")
 	fmt.Printf("%s %v\n", v, err)
 	_, err = cache.Get(ctx, "missing.example")
 	fmt.Println(err == autocert.ErrCacheMiss)
 	// Output:
-	// certificate <nil>
+	// account key <nil>
 	// true
 }

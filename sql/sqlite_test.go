@@ -205,7 +205,8 @@ func TestSQLiteListOlderRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	var n int
-	if err := db.QueryRow(`SELECT count(*) FROM "autocert_cache$leases"`).Scan(&n); err != nil || n != 1 {
+	// Beside the exclusion probe's lease (certcache+…), taken before the first.
+	if err := db.QueryRow(`SELECT count(*) FROM "autocert_cache$leases" WHERE name NOT LIKE 'certcache+%'`).Scan(&n); err != nil || n != 1 {
 		t.Errorf("lease table holds %d rows, %v; want 1", n, err)
 	}
 }
