@@ -189,13 +189,15 @@ func (c *coordinated) await(ctx context.Context, key string, renewal bool) ([]by
 	defer func() { c.tel.waited(ctx, key, began) }()
 	actx := authority.Context(ctx)
 	var lastErr error
+	resumed := false // this renewal holds the lease it took back: read until the store answers
 	for wait := 50 * time.Millisecond; ; wait = min(wait*2, time.Second) {
 		// A lease this process holds is waited out as another node's
 		// would be while an order runs under it (another Manager's). A
 		// renewal may take back one whose renewal ended without a Put:
 		// autocert draws its jitter again after reading a due
 		// certificate and may renew a moment later.
-		if renewal && c.resume(ctx, key) {
+		if resumed || renewal && c.resume(ctx, key) {
+			resumed = true
 			data, err := c.inner.Get(actx, key)
 			if err == nil && c.satisfied(key, data, true) {
 				c.stored(ctx, key, data) // renewed meanwhile: let the lease go

@@ -383,3 +383,34 @@ func TestRenewalResumesItsLease(t *testing.T) {
 	cancelOther()
 	<-waited
 }
+
+// A renewal that took its lease back and then met a store error reads
+// again, instead of waiting on its own lease until its context ends.
+func TestResumedRenewalReadsAgain(t *testing.T) {
+	st, cs := faultyFleet(t, 1, nil)
+	now := time.Now()
+	old := certValue(t, "again.example", now.Add(-50*time.Second), now.Add(10*time.Second))
+	if err := cs[0].Put(context.Background(), "again.example", old); err != nil {
+		t.Fatal(err)
+	}
+	first, cancel := renewalCtx(t)
+	if _, err := cs[0].Get(first, "again.example"); err != nil {
+		t.Fatalf("first renewal Get = %v", err)
+	}
+	cancel() // put off by autocert's jitter
+	st.failGets.Store(2)
+	got := make(chan error, 1)
+	go func() {
+		ctx, _ := renewalCtx(t)
+		_, err := cs[0].Get(ctx, "again.example")
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Errorf("resumed renewal Get = %v, want the due certificate", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a resumed renewal that met a store error still waits 10 s later, on its own lease")
+	}
+}
