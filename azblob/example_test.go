@@ -3,6 +3,7 @@ package azblob_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
@@ -23,12 +24,11 @@ func Example() {
 		return
 	}
 	defer cache.Close()
-	m := &autocert.Manager{
-		Prompt:     autocert.AcceptTOS,
-		HostPolicy: autocert.HostWhitelist("example.com"),
-		Cache:      cache,
-	}
-	_ = m // serve with m.TLSConfig()
+	// Serve with certcache.TLSConfig, so that a handshake for a name another
+	// instance is ordering waits for it instead of failing.
+	m := &autocert.Manager{Prompt: autocert.AcceptTOS, Cache: cache, HostPolicy: autocert.HostWhitelist("example.com")}
+	srv := &http.Server{Addr: ":443", TLSConfig: certcache.TLSConfig(m, cache)}
+	_ = srv // srv.ListenAndServeTLS("", "")
 	fmt.Println("opened")
 	// Output: opened
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/encrypt"
-	"golang.org/x/crypto/acme/autocert"
 )
 
 func Example() {
@@ -27,12 +26,6 @@ func Example() {
 		return
 	}
 	defer cache.Close()
-	m := &autocert.Manager{
-		Prompt:     autocert.AcceptTOS,
-		HostPolicy: autocert.HostWhitelist("example.com"),
-		Cache:      cache,
-	}
-	_ = m // serve with m.TLSConfig()
 	fmt.Println("opened")
 	// Output: opened
 }

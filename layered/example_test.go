@@ -9,7 +9,6 @@ import (
 
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/layered"
-	"golang.org/x/crypto/acme/autocert"
 )
 
 // A memory front from the URL alone, on any backend: importing layered adds
@@ -22,12 +21,6 @@ func Example() {
 		return
 	}
 	defer cache.Close()
-	m := &autocert.Manager{
-		Prompt:     autocert.AcceptTOS,
-		HostPolicy: autocert.HostWhitelist("example.com"),
-		Cache:      cache,
-	}
-	_ = m // serve with m.TLSConfig()
 
 	cache.Put(ctx, "acme_account+key", []byte("account key"))
 	cache.Get(ctx, "acme_account+key") // answered from memory

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -240,12 +241,11 @@ func Example() {
 		return
 	}
 	defer cache.Close()
-	m := &autocert.Manager{
-		Prompt:     autocert.AcceptTOS,
-		HostPolicy: autocert.HostWhitelist("example.com"),
-		Cache:      cache,
-	}
-	_ = m // serve with m.TLSConfig()
+	// Serve with certcache.TLSConfig, so that a handshake for a name another
+	// instance is ordering waits for it instead of failing.
+	m := &autocert.Manager{Prompt: autocert.AcceptTOS, Cache: cache, HostPolicy: autocert.HostWhitelist("example.com")}
+	srv := &http.Server{Addr: ":443", TLSConfig: certcache.TLSConfig(m, cache)}
+	_ = srv // srv.ListenAndServeTLS("", "")
 	fmt.Println("opened")
 	// Output: opened
 }
