@@ -16,6 +16,7 @@ import (
 
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/internal/acmetest"
+	"github.com/certcache/certcache/internal/certkey"
 	"github.com/certcache/certcache/internal/testenv"
 	"golang.org/x/crypto/acme/autocert"
 )
@@ -133,8 +134,8 @@ func TestMigrateFromDirCache(t *testing.T) {
 					t.Errorf("ls: %s: %+v", domain, i)
 				}
 			}
-			if len(infos) != len(srcValues) || kinds[domain] != kindCert || kinds[accountKeyName] != kindAccountKey {
-				t.Errorf("ls shows %v; want the %d keys of the DirCache, %s a certificate and %s the account key", kinds, len(srcValues), domain, accountKeyName)
+			if len(infos) != len(srcValues) || kinds[domain] != kindCert || kinds[certkey.AccountKey] != kindAccountKey {
+				t.Errorf("ls shows %v; want the %d keys of the DirCache, %s a certificate and %s the account key", kinds, len(srcValues), domain, certkey.AccountKey)
 			}
 			stdout, _, code = runCmd(t, "inspect", dstURL, domain)
 			if code != 0 || !strings.Contains(stdout, "serial       "+colonHex(serial.Bytes())) || !strings.Contains(stdout, "matches the leaf") {

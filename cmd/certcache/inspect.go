@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certcache/certcache/internal/certkey"
 	"golang.org/x/crypto/acme"
 	"golang.org/x/crypto/acme/autocert"
 )
@@ -51,21 +52,21 @@ type inspection struct {
 // inspect describes data stored under key at now.
 func inspect(key string, data []byte, now time.Time) *inspection {
 	in := &inspection{Key: key, Size: len(data)}
-	k, domain := classify(key)
+	k, _ := classify(key)
 	in.Kind = k
 	switch {
 	case k == kindAccountKey:
-		signer, err := parseAccountKey(data)
+		signer, err := certkey.ParseAccountKey(data)
 		if err != nil {
 			in.Problems = append(in.Problems, "not an account key: "+err.Error())
 			break
 		}
-		in.PrivateKeyType = keyType(signer.Public())
+		in.PrivateKeyType = certkey.KeyType(signer.Public())
 		if tp, err := acme.JWKThumbprint(signer.Public()); err == nil {
 			in.AccountThumbprint = tp
 		}
 	default:
-		v, err := parseCertValue(data)
+		v, err := certkey.Parse(data)
 		if err != nil {
 			if k.isCert() {
 				in.Problems = append(in.Problems, err.Error())
@@ -74,13 +75,14 @@ func inspect(key string, data []byte, now time.Time) *inspection {
 			break
 		}
 		in.PrivateKeyType = v.KeyType
-		in.PrivateKeyMatches = &v.KeyMatches
+		matches := v.KeyMatches()
+		in.PrivateKeyMatches = &matches
 		for _, c := range v.Chain {
 			in.Chain = append(in.Chain, describeCert(c))
 		}
 		if k.isCert() {
-			in.Problems = append(in.Problems, v.problems(k, domain, now)...)
-		} else if !v.KeyMatches {
+			in.Problems = append(in.Problems, v.Problems(key, now)...)
+		} else if !matches {
 			in.Problems = append(in.Problems, "the private key does not match the leaf")
 		}
 		// Each certificate must be signed by the next, or clients that
@@ -126,7 +128,7 @@ func describeCert(c *x509.Certificate) certJSON {
 		NotAfter:           c.NotAfter.UTC(),
 		Issuer:             c.Issuer.String(),
 		Serial:             colonHex(c.SerialNumber.Bytes()),
-		KeyType:            keyType(c.PublicKey),
+		KeyType:            certkey.KeyType(c.PublicKey),
 		SignatureAlgorithm: c.SignatureAlgorithm.String(),
 		IsCA:               c.IsCA,
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/certkey"
 	"golang.org/x/crypto/acme/autocert"
 )
 
@@ -132,7 +133,7 @@ func describeValue(ctx context.Context, c certcache.Cache, info *keyInfo, now ti
 	}
 	switch {
 	case info.Kind.isCert():
-		v, err := parseCertValue(data)
+		v, err := certkey.Parse(data)
 		if err != nil {
 			info.Problems = []string{err.Error()}
 			return true
@@ -142,14 +143,14 @@ func describeValue(ctx context.Context, c certcache.Cache, info *keyInfo, now ti
 		info.DNSNames, info.NotBefore, info.NotAfter = leaf.DNSNames, &nb, &na
 		info.Issuer = issuerName(leaf.Issuer.CommonName, leaf.Issuer.String())
 		info.KeyType = v.KeyType
-		info.Problems = v.problems(info.Kind, info.domain, now)
+		info.Problems = v.Problems(info.Key, now)
 	case info.Kind == kindAccountKey:
-		k, err := parseAccountKey(data)
+		k, err := certkey.ParseAccountKey(data)
 		if err != nil {
 			info.Problems = []string{"not an account key: " + err.Error()}
 			return true
 		}
-		info.KeyType = keyType(k.Public())
+		info.KeyType = certkey.KeyType(k.Public())
 	}
 	return true
 }

@@ -24,8 +24,8 @@ func TestKindOf(t *testing.T) {
 		{"a-b_c.example.org", Cert},
 		{"acme_account+key", Account},
 		{"acme_account.key", Other}, // autocert's legacy account key name
-		{"example.com+token", Other},
-		{"abcdef+http-01", Other},
+		{"example.com+token", Challenge},
+		{"abcdef+http-01", Challenge},
 		{"localhost", Other}, // autocert refuses names without a dot
 		{"Example.com", Other},
 		{".example.com", Other},
