@@ -10,24 +10,35 @@ FUZZTIME ?= 15s
 
 .PHONY: test testenv check unit bench bench-micro fuzz soak
 
+# The repository holds six Go modules. The root is the library; the nested
+# ones keep heavy trees out of its users' go.sum: internal/integration (the
+# Docker harness, Pebble, the backends' suites against real servers, e2e,
+# reliability, benchmarks), certmagicstore (CertMagic), cmd/certcache (the
+# CLI), examples and caddy (Caddy). ./... stops at a nested module, so test
+# and check name each one.
+MODULES := . certmagicstore cmd/certcache examples caddy internal/integration
+
 test: testenv check
-	GO=$(GO) bash scripts/gotest.sh -race -count=1 -timeout 60m ./...
-	cd caddy && GO=$(GO) bash ../scripts/gotest.sh -race -count=1 -timeout 30m ./...
+	@fail=; for m in $(MODULES); do \
+		echo "=== go test in $$m"; \
+		(cd $$m && GO=$(GO) bash $(CURDIR)/scripts/gotest.sh -race -count=1 -timeout 60m ./...) || fail="$$fail $$m"; \
+	done; \
+	if [ -n "$$fail" ]; then echo "=== go test failed in:$$fail"; exit 1; fi
 	$(MAKE) fuzz
 
 # fuzz runs each fuzz target for a bounded time. Inputs that found new
 # coverage are kept in the Go build cache; the interesting ones are committed
-# under internal/reliability/testdata/fuzz and replayed by every go test.
+# under internal/integration/reliability/testdata/fuzz and replayed by every go test.
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzOpenURL$$' -fuzztime $(FUZZTIME) ./internal/reliability
-	$(GO) test -run '^$$' -fuzz '^FuzzKeys$$' -fuzztime $(FUZZTIME) ./internal/reliability
+	cd internal/integration && $(GO) test -run '^$$' -fuzz '^FuzzOpenURL$$' -fuzztime $(FUZZTIME) ./reliability
+	cd internal/integration && $(GO) test -run '^$$' -fuzz '^FuzzKeys$$' -fuzztime $(FUZZTIME) ./reliability
 
 # soak runs the e2e soak (TestFleetSoak: five nodes renewing 60-second
 # certificates while Redis and PostgreSQL are paused at random) for
 # SOAKTIME; make test runs it for its default of three minutes.
 SOAKTIME ?= 12m
 soak: testenv
-	CERTCACHE_SOAK=$(SOAKTIME) $(GO) test -race -count=1 -run '^TestFleetSoak$$' -timeout 60m -v ./e2e
+	cd internal/integration && CERTCACHE_SOAK=$(SOAKTIME) $(GO) test -race -count=1 -run '^TestFleetSoak$$' -timeout 60m -v ./e2e
 
 # testenv installs and starts Docker if needed and builds the test images.
 testenv:
@@ -35,18 +46,12 @@ testenv:
 
 check:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
-	$(GO) vet -tags benchreport ./internal/benchreport
-	cd caddy && $(GO) vet ./...
-
-# The Caddy module is a nested Go module (caddy/, its own go.mod) so that
-# Caddy's requirements stay out of the root module's; ./... does not reach
-# it, so test and check name it.
+	set -e; for m in $(MODULES); do (cd $$m && $(GO) vet ./...); done
+	cd internal/integration && $(GO) vet -tags benchreport ./benchreport
 
 # unit runs what needs no Docker (mem://, file://, parsers).
 unit:
-	CERTCACHE_TEST_REQUIRE=0 $(GO) test -race -count=1 ./...
-	cd caddy && CERTCACHE_TEST_REQUIRE=0 $(GO) test -race -count=1 ./...
+	set -e; for m in $(MODULES); do (cd $$m && CERTCACHE_TEST_REQUIRE=0 $(GO) test -race -count=1 ./...); done
 
 # bench measures every backend beside its raw SDK/driver call on the same
 # test servers and writes bench-results/bench.{md,csv,svg} (see
@@ -54,8 +59,8 @@ unit:
 # BENCHARGS passes flags to the report, e.g. BENCHARGS='-backends s3,postgres'.
 BENCHARGS ?=
 bench: testenv
-	$(GO) test -tags benchreport -run '^TestBenchReport$$' -count=1 -v -timeout 30m ./internal/benchreport -args -out bench-results $(BENCHARGS)
+	cd internal/integration && $(GO) test -tags benchreport -run '^TestBenchReport$$' -count=1 -v -timeout 30m ./benchreport -args -out bench-results $(BENCHARGS)
 
 # bench-micro runs the packages' own Go benchmarks.
 bench-micro: testenv
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	set -e; for m in $(MODULES); do (cd $$m && $(GO) test -run '^$$' -bench . -benchmem ./...); done

@@ -11,12 +11,12 @@ import (
 	"testing"
 
 	"github.com/certcache/certcache"
-	"github.com/certcache/certcache/internal/conformance"
+	"github.com/certcache/certcache/drivertest"
 	"golang.org/x/crypto/acme/autocert"
 )
 
 func TestConformanceMem(t *testing.T) {
-	conformance.Run(t, conformance.Harness{
+	drivertest.Run(t, drivertest.Harness{
 		Open: func(t testing.TB, ns string) (certcache.Cache, error) {
 			return certcache.Open(context.Background(), "mem://"+ns)
 		},
@@ -25,7 +25,7 @@ func TestConformanceMem(t *testing.T) {
 
 func TestConformanceFile(t *testing.T) {
 	root := t.TempDir()
-	conformance.Run(t, conformance.Harness{
+	drivertest.Run(t, drivertest.Harness{
 		Open: func(t testing.TB, ns string) (certcache.Cache, error) {
 			return certcache.Open(context.Background(), "file://"+filepath.Join(root, ns))
 		},
@@ -66,7 +66,7 @@ func TestFileMatchesDirCache(t *testing.T) {
 	}
 	defer c.Close()
 	dc := autocert.DirCache(dir)
-	for _, key := range conformance.AutocertKeys {
+	for _, key := range drivertest.AutocertKeys {
 		v := []byte("by certcache " + key)
 		if err := c.Put(ctx, key, v); err != nil {
 			t.Fatal(err)
@@ -236,7 +236,7 @@ func BenchmarkMem(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer c.Close()
-	conformance.RunBenchmarks(b, c)
+	drivertest.RunBenchmarks(b, c)
 }
 
 func BenchmarkFile(b *testing.B) {
@@ -245,5 +245,5 @@ func BenchmarkFile(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer c.Close()
-	conformance.RunBenchmarks(b, c)
+	drivertest.RunBenchmarks(b, c)
 }

@@ -56,7 +56,7 @@
 // # The contract
 //
 // Every Cache returned by this package, whatever the backend, keeps this
-// contract; internal/conformance proves it for each backend against a real
+// contract; drivertest proves it for each backend against a real
 // server:
 //
 //   - Get returns exactly autocert.ErrCacheMiss — the bare sentinel, never

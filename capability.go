@@ -10,7 +10,7 @@ import (
 // Optional driver capabilities. A Driver may also implement LeaseDriver and
 // ListDriver; NewCache finds them once, the way io.Copy finds io.WriterTo,
 // and the Cache it returns offers them (see AcquireLease and List) with the
-// same validation, timeouts and error wrapping as Get. internal/conformance
+// same validation, timeouts and error wrapping as Get. drivertest
 // proves each capability for every backend that has it.
 
 // ErrLeaseHeld means a lease is held by someone else and has not expired.

@@ -128,7 +128,7 @@ func (c *coordinated) Get(ctx context.Context, key string) ([]byte, error) {
 func (c *coordinated) get(ctx context.Context, key string) ([]byte, error) {
 	kind := certkey.KindOf(key)
 	switch {
-	case kind == certkey.Other:
+	case kind != certkey.Cert && kind != certkey.Account: // nothing autocert orders
 		return c.inner.Get(ctx, key)
 	case ctx.Value(peekKey{}) != nil:
 		data, err := c.inner.Get(authority.Context(ctx), key)

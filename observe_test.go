@@ -23,7 +23,7 @@ import (
 // This file tests the instrumentation with providers passed in Options;
 // no test of this package installs a global provider, so the global ones
 // stay uninstalled here (TestNoProviderCostsNoAllocation relies on it).
-// internal/observetest checks every instrument against Redis through the
+// internal/integration/observetest checks every instrument against Redis through the
 // global providers.
 
 type httpStatusErr int

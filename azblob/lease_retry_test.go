@@ -1,6 +1,7 @@
 package azblob
 
 import (
+	"github.com/certcache/certcache/internal/httpfault"
 	"context"
 	"errors"
 	"net/http"
@@ -12,7 +13,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/certcache/certcache"
-	"github.com/certcache/certcache/internal/testenv"
 )
 
 // TestLeaseLostAnswer: a conditional lease write or delete that lands but
@@ -21,7 +21,7 @@ import (
 // lease must still count as acquired, refreshed or released, as it is.
 func TestLeaseLostAnswer(t *testing.T) {
 	var method, cond string // the requests whose answer is lost
-	lost := &testenv.LostAnswer{Match: func(r *http.Request) bool {
+	lost := &httpfault.LostAnswer{Match: func(r *http.Request) bool {
 		q := r.URL.Query()
 		return r.Method == method && strings.Contains(r.URL.Path, leaseDir) && !q.Has("comp") && !q.Has("snapshot") &&
 			r.Header.Get(cond) != ""

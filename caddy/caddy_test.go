@@ -21,8 +21,8 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 	"github.com/certcache/certcache/certmagicstore"
-	"github.com/certcache/certcache/internal/acmetest"
-	"github.com/certcache/certcache/internal/testenv"
+	"github.com/certcache/certcache/internal/integration/acmetest"
+	"github.com/certcache/certcache/internal/integration/testenv"
 )
 
 // envRunCaddy makes this test binary, run again by startCaddy, be Caddy:

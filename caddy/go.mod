@@ -5,7 +5,9 @@ go 1.26.0
 require (
 	github.com/caddyserver/caddy/v2 v2.11.9
 	github.com/caddyserver/certmagic v0.25.6
-	github.com/certcache/certcache v0.0.0-00010101000000-000000000000
+	github.com/certcache/certcache v0.0.0
+	github.com/certcache/certcache/certmagicstore v0.0.0
+	github.com/certcache/certcache/internal/integration v0.0.0
 )
 
 require (
@@ -249,6 +251,10 @@ require (
 	modernc.org/sqlite v1.62.0 // indirect
 )
 
-// Development: the certcache module beside this one. A release of the
-// caddy module pins a released certcache instead.
-replace github.com/certcache/certcache => ../
+// Development: the certcache modules beside this one. A release of the
+// caddy module pins released versions instead.
+replace (
+	github.com/certcache/certcache => ../
+	github.com/certcache/certcache/certmagicstore => ../certmagicstore
+	github.com/certcache/certcache/internal/integration => ../internal/integration
+)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	_ "github.com/certcache/certcache/layered" // the memory= parameters
+	_ "github.com/certcache/certcache/redis"   // redis:// for the String cases
 	"io/fs"
 	"iter"
 	"strings"

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # testenv-setup.sh prepares a machine to run certcache's tests against real
 # servers: it makes sure a Docker engine answers, then builds the test images
-# that internal/testenv starts with testcontainers-go.
+# that internal/integration/testenv starts with testcontainers-go.
 #
 # Nothing is pulled from an image registry. The base image is a Debian
 # bookworm tree made with debootstrap (or, with BASE_IMAGE set, any image you
 # already have, e.g. BASE_IMAGE=debian:bookworm-slim on a laptop), and each
-# service image in internal/testenv/images/NAME/ is built from its Dockerfile
+# service image in internal/integration/testenv/images/NAME/ is built from its Dockerfile
 # with `docker build --network host`, after an optional prebuild.sh there has
 # put binaries (built with `go install`) into the build context.
 #
@@ -19,7 +19,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-images_dir=$root/internal/testenv/images
+images_dir=$root/internal/integration/testenv/images
 state=${CERTCACHE_TESTENV_STATE:-$root/.cache/testenv}
 mkdir -p "$state"
 

@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/certcache/certcache"
-	"github.com/certcache/certcache/internal/testenv"
+	"github.com/certcache/certcache/internal/integration/testenv"
 	"golang.org/x/crypto/acme/autocert"
 )
 

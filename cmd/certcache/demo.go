@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/certcache/certcache"
-	"github.com/certcache/certcache/internal/acmetest"
+	"github.com/certcache/certcache/internal/integration/acmetest"
 	"golang.org/x/crypto/acme"
 	"golang.org/x/crypto/acme/autocert"
 )

@@ -54,7 +54,7 @@
 //
 // demo runs a real ACME issuance on this machine, with nothing to set up:
 // Pebble, Let's Encrypt's ACME test server, runs inside the process (see
-// internal/acmetest); autocert obtains a certificate from it into a
+// internal/integration/acmetest); autocert obtains a certificate from it into a
 // certcache cache; the demo serves HTTPS with that certificate on a loopback
 // port, fetches a page over TLS verified against Pebble's root, and prints
 // the certificate and where it is cached. Run it again: the certificate is

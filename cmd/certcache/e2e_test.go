@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/certcache/certcache"
-	"github.com/certcache/certcache/internal/acmetest"
+	"github.com/certcache/certcache/internal/integration/acmetest"
 	"github.com/certcache/certcache/internal/certkey"
-	"github.com/certcache/certcache/internal/testenv"
+	"github.com/certcache/certcache/internal/integration/testenv"
 	"golang.org/x/crypto/acme/autocert"
 )
 

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certcache/certcache/internal/acmetest"
+	"github.com/certcache/certcache/internal/integration/acmetest"
 )
 
 // TestMain runs the example's main when the test binary is started as the
