@@ -1,9 +1,9 @@
 package azblob
 
 import (
-	"github.com/certcache/certcache/internal/httpfault"
 	"context"
 	"errors"
+	"github.com/certcache/certcache/internal/httpfault"
 	"net/http"
 	"slices"
 	"strings"

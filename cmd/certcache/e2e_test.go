@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/certcache/certcache"
-	"github.com/certcache/certcache/internal/integration/acmetest"
 	"github.com/certcache/certcache/internal/certkey"
+	"github.com/certcache/certcache/internal/integration/acmetest"
 	"github.com/certcache/certcache/internal/integration/testenv"
 	"golang.org/x/crypto/acme/autocert"
 )
