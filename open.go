@@ -122,7 +122,7 @@ var knownPackages = map[string]string{
 	"redis+cluster": "redis", "rediss+cluster": "redis",
 	"s3":       "s3",
 	"azblob":   "azblob",
-	"postgres": "sql", "postgresql": "sql", "mysql": "sql", "sqlite": "sql",
+	"postgres": "sql/postgres", "postgresql": "sql/postgres", "mysql": "sql/mysql", "sqlite": "sql/sqlite",
 }
 
 // knownParams names the package that handles a well-known wrapper parameter.

@@ -1,73 +1,14 @@
-// Package sqlcache is certcache's SQL backend: one table in PostgreSQL
-// (through pgx), MySQL or MariaDB (through github.com/go-sql-driver/mysql)
-// or SQLite (through the pure-Go modernc.org/sqlite: no cgo). Importing it
-// registers the postgres://, postgresql://, mysql:// and sqlite:// schemes
-// with certcache.Open:
+// Package sqlcache holds what certcache's SQL backends share: their
+// Options, and the tables, leases, listing and errors described below. Each
+// dialect is a package of its own, so that a server links only the database
+// driver it uses:
 //
-//	import _ "github.com/certcache/certcache/sql"
+//	import _ "github.com/certcache/certcache/sql/postgres" // postgres://, postgresql://, on pgx
+//	import _ "github.com/certcache/certcache/sql/mysql"    // mysql://, MySQL and MariaDB
+//	import _ "github.com/certcache/certcache/sql/sqlite"   // sqlite://, on the pure-Go modernc.org/sqlite
 //
-//	cache, err := certcache.Open(ctx, "postgres://app:PASSWORD@db.internal:5432/app?sslmode=verify-full")
-//
-// Users who already hold a *pgxpool.Pool call NewPool; users who hold a
-// *sql.DB for MySQL or SQLite call NewDB.
-//
-// # URLs
-//
-//	postgres://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE[?PARAMS]   (or postgresql://)
-//	mysql://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE[?PARAMS]
-//	sqlite:///ABSOLUTE/PATH.db[?PARAMS]
-//	sqlite://RELATIVE/PATH.db[?PARAMS]
-//
-// Parameters of certcache (every scheme):
-//
-//	table    the table, created if missing; default autocert_cache. 1 to 63
-//	         ASCII letters, digits, '_' and '-', starting with a letter or '_'.
-//	timeout  the per-call timeout (handled by certcache.Open); default 10s
-//
-// PostgreSQL: every other parameter goes to pgxpool.ParseConfig: libpq's
-// (sslmode, sslrootcert, sslcert, sslkey, connect_timeout,
-// target_session_attrs, …), pgx's (default_query_exec_mode,
-// statement_cache_capacity, …) and pgxpool's (pool_max_conns,
-// pool_min_conns, pool_max_conn_lifetime, pool_max_conn_idle_time,
-// pool_health_check_period, …), and these session settings:
-// application_name, search_path (to put the table in another schema),
-// statement_timeout, lock_timeout, idle_in_transaction_session_timeout,
-// timezone, options. Environment variables (PGPASSWORD, PGSSLMODE, …) and
-// ~/.pgpass apply as in libpq. The database must use the UTF8 encoding.
-//
-// MySQL and MariaDB: the URL becomes the driver's DSN
-// USER:PASSWORD@tcp(HOST:PORT)/DATABASE?PARAMS (the port defaults to 3306;
-// the user and password are handed to the driver as they are, so any
-// character works once escaped in the URL), and every other parameter is
-// the driver's own (tls, readTimeout, writeTimeout, charset,
-// interpolateParams, …; see mysql.ParseDSN), or one of these session
-// variables: time_zone, sql_mode, transaction_isolation, wait_timeout,
-// innodb_lock_wait_timeout, lock_wait_timeout. The driver's own timeout
-// (for dialing) cannot be set from the URL, where timeout is certcache's
-// per-call timeout, which bounds dialing too. The server's
-// max_allowed_packet must be at least 9 MiB (9437184, or simply 16M) so
-// that values of certcache.MaxValueSize fit (17 MiB with
-// interpolateParams=true, which escapes values into the statement);
-// MariaDB's default (16M) and MySQL 8's (64M) are enough, older defaults
-// (4M) are not.
-//
-// SQLite: the database file is created, with mode 0600, on first use. It is
-// opened in WAL mode with a busy timeout, so several processes and handles
-// share one file; it must be on a local file system (WAL needs shared
-// memory). The parameter busy_timeout (a duration, default 10s) bounds the
-// wait for another connection's lock; keep it within timeout, as SQLite may
-// not notice the end of a call's context while it waits.
-//
-// MySQL and SQLite also take the database/sql pool settings max_open_conns
-// (default certcache.DefaultMaxConns(), ten per CPU, so that a stuck server
-// does not collect a connection per waiting caller; 0 means no bound),
-// max_idle_conns (default 2), conn_max_lifetime and conn_max_idle_time
-// (durations). PostgreSQL's pool is pgxpool's: pool_max_conns bounds it,
-// with the same default, certcache.DefaultMaxConns(), rather than pgxpool's
-// own max(4, NumCPU), under which a burst of callers would queue for
-// connections the other backends give them (a pool handed to NewPool keeps
-// its own setting). An unknown or repeated parameter is an error that names
-// it.
+// Each package's documentation gives its URL and parameters, and its New
+// takes the connection a user already holds (a *pgxpool.Pool, a *sql.DB).
 //
 // # Tables
 //
@@ -145,20 +86,13 @@
 package sqlcache
 
 import (
-	"database/sql"
-	"fmt"
 	"time"
 
 	"github.com/certcache/certcache"
-	"github.com/certcache/certcache/internal/urlquery"
 )
 
-func init() {
-	certcache.Register("postgres", certcache.Backend{Name: postgres.name, Open: openPostgres})
-	certcache.Register("postgresql", certcache.Backend{Name: postgres.name, Open: openPostgres})
-	certcache.Register("mysql", certcache.Backend{Name: mysqlDialect.name, Open: openMySQL})
-	certcache.Register("sqlite", certcache.Backend{Name: sqliteDialect.name, Open: openSQLite})
-}
+// DefaultTable is the table a cache uses when none is given.
+const DefaultTable = "autocert_cache"
 
 // Options configure a SQL cache. The zero value (or nil) gives the
 // defaults.
@@ -176,55 +110,4 @@ type Options struct {
 	// value gives the defaults, as a URL without those parameters does.
 	// Timeout above, when set, overrides Cache.Timeout.
 	Cache certcache.Options
-}
-
-// newCache is the end of NewPool and NewDB.
-func newCache(d *dialect, c conn, o *Options) (certcache.Cache, error) {
-	var opts Options
-	if o != nil {
-		opts = *o
-	}
-	dr, err := newDriver(d, c, opts.Table, false)
-	if err != nil {
-		return nil, fmt.Errorf("certcache/%s: %w", d.name, err)
-	}
-	co := opts.Cache // a copy: the caller's Options are never changed
-	if opts.Timeout > 0 {
-		co.Timeout = opts.Timeout
-	}
-	return certcache.NewCache(d.name, dr, &co), nil
-}
-
-// readTable reads the table parameter; an empty one is an error.
-func readTable(q *urlquery.Reader) string {
-	if !q.Has("table") {
-		return DefaultTable
-	}
-	t := q.String("table")
-	if t == "" {
-		q.Fail("table is empty (leave it out for the default %q)", DefaultTable)
-	}
-	return t
-}
-
-// poolSettings are database/sql's pool limits, read from the URL.
-type poolSettings struct {
-	maxOpen, maxIdle        int
-	maxLifetime, maxIdleDur time.Duration
-}
-
-func readPool(q *urlquery.Reader) poolSettings {
-	return poolSettings{
-		maxOpen:     q.Int("max_open_conns", certcache.DefaultMaxConns()),
-		maxIdle:     q.Int("max_idle_conns", 2),
-		maxLifetime: q.Duration("conn_max_lifetime", 0),
-		maxIdleDur:  q.Duration("conn_max_idle_time", 0),
-	}
-}
-
-func (p poolSettings) apply(db *sql.DB) {
-	db.SetMaxOpenConns(p.maxOpen)
-	db.SetMaxIdleConns(p.maxIdle)
-	db.SetConnMaxLifetime(p.maxLifetime)
-	db.SetConnMaxIdleTime(p.maxIdleDur)
 }

@@ -19,7 +19,9 @@ import (
 	_ "github.com/certcache/certcache/layered"
 	_ "github.com/certcache/certcache/redis"
 	_ "github.com/certcache/certcache/s3"
-	_ "github.com/certcache/certcache/sql"
+	_ "github.com/certcache/certcache/sql/mysql"
+	_ "github.com/certcache/certcache/sql/postgres"
+	_ "github.com/certcache/certcache/sql/sqlite"
 	goredis "github.com/redis/go-redis/v9"
 )
 

@@ -49,7 +49,9 @@ import (
 	_ "github.com/certcache/certcache/layered" // ?memory=true: an in-process front
 	_ "github.com/certcache/certcache/redis"   // redis://, rediss://, redis+sentinel://, redis+cluster://
 	_ "github.com/certcache/certcache/s3"      // s3://
-	_ "github.com/certcache/certcache/sql"     // postgres://, mysql://, sqlite://
+	_ "github.com/certcache/certcache/sql/mysql"
+	_ "github.com/certcache/certcache/sql/postgres"
+	_ "github.com/certcache/certcache/sql/sqlite"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"

@@ -52,7 +52,9 @@ import (
 	_ "github.com/certcache/certcache/layered"
 	_ "github.com/certcache/certcache/redis"
 	_ "github.com/certcache/certcache/s3"
-	_ "github.com/certcache/certcache/sql"
+	_ "github.com/certcache/certcache/sql/mysql"
+	_ "github.com/certcache/certcache/sql/postgres"
+	_ "github.com/certcache/certcache/sql/sqlite"
 )
 
 var (

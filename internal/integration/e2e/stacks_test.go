@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certcache/certcache/sql/postgres"
+
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/encrypt"
 	"github.com/certcache/certcache/layered"
@@ -106,7 +108,7 @@ func sdkCache(t *testing.T, rawURL string, _ *encrypt.Keyring) certcache.Cache {
 			t.Fatal(err)
 		}
 		t.Cleanup(pool.Close)
-		c, err := sqlcache.NewPool(pool, &sqlcache.Options{Cache: co})
+		c, err := postgres.New(pool, &sqlcache.Options{Cache: co})
 		if err != nil {
 			t.Fatal(err)
 		}

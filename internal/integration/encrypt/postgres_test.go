@@ -9,7 +9,9 @@ import (
 	"github.com/certcache/certcache/drivertest"
 	"github.com/certcache/certcache/encrypt"
 	"github.com/certcache/certcache/internal/integration/testenv"
-	_ "github.com/certcache/certcache/sql"
+	_ "github.com/certcache/certcache/sql/mysql"
+	_ "github.com/certcache/certcache/sql/postgres"
+	_ "github.com/certcache/certcache/sql/sqlite"
 	"github.com/jackc/pgx/v5"
 )
 

@@ -8,7 +8,9 @@ import (
 	"github.com/certcache/certcache/internal/integration/testenv"
 	_ "github.com/certcache/certcache/redis"
 	_ "github.com/certcache/certcache/s3"
-	_ "github.com/certcache/certcache/sql"
+	_ "github.com/certcache/certcache/sql/mysql"
+	_ "github.com/certcache/certcache/sql/postgres"
+	_ "github.com/certcache/certcache/sql/sqlite"
 )
 
 // TestMain gives the cloud SDKs the test servers' credentials through the

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	ccmysql "github.com/certcache/certcache/sql/mysql"
+
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/drivertest"
 	"github.com/certcache/certcache/internal/integration/testenv"
@@ -115,7 +117,7 @@ func TestMariaDBConcurrentCreate(t *testing.T) {
 		if err := db.Ping(); err != nil { // connected beforehand: the creates meet on the server
 			t.Fatal(err)
 		}
-		c, err := sqlcache.NewDB(db, sqlcache.MySQL, &sqlcache.Options{Table: table})
+		c, err := ccmysql.New(db, &sqlcache.Options{Table: table})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -146,7 +148,7 @@ func rawMySQL(t testing.TB, u string) *sql.DB {
 // TestMariaDBNewDB covers the door for users who hold a *sql.DB.
 func TestMariaDBNewDB(t *testing.T) {
 	db := rawMySQL(t, testenv.MariaDBURL(t))
-	c, err := sqlcache.NewDB(db, sqlcache.MySQL, &sqlcache.Options{Table: "mine"})
+	c, err := ccmysql.New(db, &sqlcache.Options{Table: "mine"})
 	if err != nil {
 		t.Fatal(err)
 	}

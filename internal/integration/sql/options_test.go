@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certcache/certcache/sql/postgres"
+	"github.com/certcache/certcache/sql/sqlite"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/certcache/certcache"
@@ -29,8 +32,8 @@ func TestNewOptions(t *testing.T) {
 	}
 	defer pool.Close()
 	for name, newCache := range map[string]func(o *sqlcache.Options) (certcache.Cache, error){
-		"NewDB":   func(o *sqlcache.Options) (certcache.Cache, error) { return sqlcache.NewDB(db, sqlcache.SQLite, o) },
-		"NewPool": func(o *sqlcache.Options) (certcache.Cache, error) { return sqlcache.NewPool(pool, o) },
+		"NewDB":   func(o *sqlcache.Options) (certcache.Cache, error) { return sqlite.New(db, o) },
+		"NewPool": func(o *sqlcache.Options) (certcache.Cache, error) { return postgres.New(pool, o) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			drivertest.RunNewOptions(t, func(o certcache.Options) (certcache.Cache, error) {

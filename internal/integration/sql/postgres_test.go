@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certcache/certcache/sql/postgres"
+
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/drivertest"
 	"github.com/certcache/certcache/internal/integration/testenv"
@@ -100,7 +102,7 @@ func TestPostgresConcurrentCreate(t *testing.T) {
 		if err := pool.Ping(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		c, err := sqlcache.NewPool(pool, &sqlcache.Options{Table: table})
+		c, err := postgres.New(pool, &sqlcache.Options{Table: table})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -118,7 +120,7 @@ func TestPostgresNewPool(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	c, err := sqlcache.NewPool(pool, &sqlcache.Options{Table: "mine"})
+	c, err := postgres.New(pool, &sqlcache.Options{Table: "mine"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,10 +135,10 @@ func TestPostgresNewPool(t *testing.T) {
 	if err := pool.Ping(ctx); err != nil {
 		t.Errorf("pool unusable after cache Close: %v", err)
 	}
-	if _, err := sqlcache.NewPool(nil, nil); err == nil {
+	if _, err := postgres.New(nil, nil); err == nil {
 		t.Error("NewPool(nil) succeeded")
 	}
-	if _, err := sqlcache.NewPool(pool, &sqlcache.Options{Table: "a.b"}); err == nil {
+	if _, err := postgres.New(pool, &sqlcache.Options{Table: "a.b"}); err == nil {
 		t.Error("NewPool with table a.b succeeded")
 	}
 }

@@ -8,6 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	ccmysql "github.com/certcache/certcache/sql/mysql"
+	"github.com/certcache/certcache/sql/postgres"
+	"github.com/certcache/certcache/sql/sqlite"
+
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/drivertest"
 	sqlcache "github.com/certcache/certcache/sql"
@@ -75,7 +79,7 @@ func TestTableNames(t *testing.T) {
 				t.Errorf("Open(%q) = %v, want ErrInvalidURL", u, err)
 			}
 		}
-		if _, err := sqlcache.NewDB(&sql.DB{}, sqlcache.SQLite, &sqlcache.Options{Table: name}); err == nil {
+		if _, err := sqlite.New(&sql.DB{}, &sqlcache.Options{Table: name}); err == nil {
 			t.Errorf("NewDB accepted table %q", name)
 		}
 	}
@@ -89,11 +93,14 @@ func TestTableNames(t *testing.T) {
 	}
 }
 
-func TestNewDBErrors(t *testing.T) {
-	if _, err := sqlcache.NewDB(nil, sqlcache.MySQL, nil); err == nil {
-		t.Error("NewDB(nil) succeeded")
-	}
-	if _, err := sqlcache.NewDB(&sql.DB{}, "postgres", nil); err == nil || !strings.Contains(err.Error(), "NewPool") && !strings.Contains(err.Error(), "dialect") {
-		t.Errorf("NewDB with dialect postgres = %v, want an error", err)
+func TestNewNilErrors(t *testing.T) {
+	for name, newCache := range map[string]func() (certcache.Cache, error){
+		"postgres": func() (certcache.Cache, error) { return postgres.New(nil, nil) },
+		"mysql":    func() (certcache.Cache, error) { return ccmysql.New(nil, nil) },
+		"sqlite":   func() (certcache.Cache, error) { return sqlite.New(nil, nil) },
+	} {
+		if _, err := newCache(); err == nil || !strings.Contains(err.Error(), "certcache/"+name+": New: nil") {
+			t.Errorf("%s.New(nil) = %v, want an error naming the backend", name, err)
+		}
 	}
 }

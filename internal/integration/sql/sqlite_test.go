@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certcache/certcache/sql/sqlite"
+
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/drivertest"
 	sqlcache "github.com/certcache/certcache/sql"
@@ -114,7 +116,7 @@ func TestSQLiteNewDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	c, err := sqlcache.NewDB(db, sqlcache.SQLite, &sqlcache.Options{Table: "mine"})
+	c, err := sqlite.New(db, &sqlcache.Options{Table: "mine"})
 	if err != nil {
 		t.Fatal(err)
 	}

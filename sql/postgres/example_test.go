@@ -1,21 +1,21 @@
-package sqlcache_test
+package postgres_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"net/http"
 
 	"github.com/certcache/certcache"
 	sqlcache "github.com/certcache/certcache/sql"
+	"github.com/certcache/certcache/sql/postgres"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/crypto/acme/autocert"
 )
 
 func Example() {
 	ctx := context.Background()
-	// Importing the package registers postgres://, postgresql://, mysql://
-	// and sqlite://; Open does not contact the server.
+	// Importing the package registers postgres:// and postgresql://; Open
+	// does not contact the server.
 	cache, err := certcache.Open(ctx, "postgres://app:password@localhost:5432/app?sslmode=disable&table=autocert_cache&timeout=5s")
 	if err != nil {
 		fmt.Println(err)
@@ -31,14 +31,14 @@ func Example() {
 	// Output: opened
 }
 
-func ExampleNewPool() {
+func ExampleNew() {
 	pool, err := pgxpool.New(context.Background(), "postgres://app:password@localhost:5432/app")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer pool.Close()
-	cache, err := sqlcache.NewPool(pool, &sqlcache.Options{Table: "myapp_certs"})
+	cache, err := postgres.New(pool, &sqlcache.Options{Table: "myapp_certs"})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -46,31 +46,4 @@ func ExampleNewPool() {
 	defer cache.Close() // leaves pool open
 	fmt.Println("ready")
 	// Output: ready
-}
-
-func ExampleNewDB() {
-	db, err := sql.Open("sqlite", "file:example?mode=memory&cache=shared")
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer db.Close()
-	cache, err := sqlcache.NewDB(db, sqlcache.SQLite, nil)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer cache.Close() // leaves db open
-	ctx := context.Background()
-	if err := cache.Put(ctx, "acme_account+key", []byte("account key")); err != nil {
-		fmt.Println(err)
-		return
-	}
-	v, err := cache.Get(ctx, "acme_account+key")
-	fmt.Printf("%s %v\n", v, err)
-	_, err = cache.Get(ctx, "missing.example")
-	fmt.Println(err == autocert.ErrCacheMiss)
-	// Output:
-	// account key <nil>
-	// true
 }

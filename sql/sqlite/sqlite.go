@@ -1,4 +1,36 @@
-package sqlcache
+// Package sqlite is certcache's SQLite backend, on the pure-Go
+// modernc.org/sqlite (no cgo): one table of values and one of leases in a
+// database file (see package sql for the tables, leases, listing and errors
+// every SQL dialect shares). Importing it registers the sqlite:// scheme
+// with certcache.Open:
+//
+//	import _ "github.com/certcache/certcache/sql/sqlite"
+//
+//	cache, err := certcache.Open(ctx, "sqlite:///var/lib/myapp/certs.db")
+//
+// Users who already hold a *sql.DB call New.
+//
+// # URLs
+//
+//	sqlite:///ABSOLUTE/PATH.db[?PARAMS]
+//	sqlite://RELATIVE/PATH.db[?PARAMS]
+//
+// Parameters:
+//
+//	table         the table, created if missing; default autocert_cache (see package sql)
+//	timeout       the per-call timeout (handled by certcache.Open); default 10s
+//	busy_timeout  how long a statement waits for another connection's lock; default 10s
+//
+// The database file is created, with mode 0600, on first use. It is opened
+// in WAL mode with a busy timeout, so several processes and handles share
+// one file; it must be on a local file system (WAL needs shared memory).
+// Keep busy_timeout within timeout, as SQLite may not notice the end of a
+// call's context while it waits. The database/sql pool settings
+// max_open_conns (default certcache.DefaultMaxConns(); 0 means no bound),
+// max_idle_conns (default 2), conn_max_lifetime and conn_max_idle_time
+// (durations) apply too. An unknown or repeated parameter is an error that
+// names it.
+package sqlite
 
 import (
 	"context"
@@ -16,43 +48,45 @@ import (
 
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/internal/urlquery"
-	"modernc.org/sqlite"
+	sqlcache "github.com/certcache/certcache/sql"
+	"github.com/certcache/certcache/sql/internal/core"
+	modernc "modernc.org/sqlite"
 )
 
 // SQLite compares TEXT with the BINARY collation unless told otherwise:
 // byte for byte.
-var sqliteDialect = &dialect{
-	name:  "sqlite",
-	quote: '"',
-	create: `CREATE TABLE IF NOT EXISTS %[1]s (%[2]s TEXT NOT NULL PRIMARY KEY, ` +
+var dialect = &core.Dialect{
+	Name:  "sqlite",
+	Quote: '"',
+	Create: `CREATE TABLE IF NOT EXISTS %[1]s (%[2]s TEXT NOT NULL PRIMARY KEY, ` +
 		`%[3]s BLOB NOT NULL, updated_at TEXT NOT NULL)`,
-	get: `SELECT %[3]s FROM %[1]s WHERE %[2]s = ?`,
+	Get: `SELECT %[3]s FROM %[1]s WHERE %[2]s = ?`,
 	// updated_at is UTC text, YYYY-MM-DD HH:MM:SS.SSS (the milliseconds
 	// since this package lists; CURRENT_TIMESTAMP's form, without them,
 	// is in older rows).
-	put: `INSERT INTO %[1]s (%[2]s, %[3]s, updated_at) VALUES (?, ?, ` + sqliteNow + `) ` +
+	Put: `INSERT INTO %[1]s (%[2]s, %[3]s, updated_at) VALUES (?, ?, ` + sqliteNow + `) ` +
 		`ON CONFLICT (%[2]s) DO UPDATE SET %[3]s = excluded.%[3]s, updated_at = excluded.updated_at`,
-	del: `DELETE FROM %[1]s WHERE %[2]s = ?`,
+	Del: `DELETE FROM %[1]s WHERE %[2]s = ?`,
 	// expires_at is UTC text in sqliteNow's form, which sorts as it
 	// compares. 'now' is the machine's clock, which every process sharing
 	// the file reads, with one value for the whole statement.
-	createLeases: `CREATE TABLE IF NOT EXISTS %[4]s (name TEXT NOT NULL PRIMARY KEY, ` +
+	CreateLeases: `CREATE TABLE IF NOT EXISTS %[4]s (name TEXT NOT NULL PRIMARY KEY, ` +
 		`token TEXT NOT NULL, expires_at TEXT NOT NULL)`,
-	acquire: `INSERT INTO %[4]s (name, token, expires_at) VALUES (?1, ?2, strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now', ?3)) ` +
+	Acquire: `INSERT INTO %[4]s (name, token, expires_at) VALUES (?1, ?2, strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now', ?3)) ` +
 		`ON CONFLICT (name) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at ` +
 		`WHERE %[4]s.expires_at <= ` + sqliteNow + ` OR %[4]s.token = excluded.token`,
-	refresh: `UPDATE %[4]s SET expires_at = strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now', ?1) ` +
+	Refresh: `UPDATE %[4]s SET expires_at = strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now', ?1) ` +
 		`WHERE name = ?2 AND token = ?3 AND expires_at > ` + sqliteNow,
-	release: `DELETE FROM %[4]s WHERE name = ?1 AND token = ?2`,
+	Release: `DELETE FROM %[4]s WHERE name = ?1 AND token = ?2`,
 	// A modifier: "+60.000 seconds".
-	ttl: func(d time.Duration) any { return fmt.Sprintf("%+.3f seconds", d.Seconds()) },
+	TTL: func(d time.Duration) any { return fmt.Sprintf("%+.3f seconds", d.Seconds()) },
 	// julianday is a day count in a float64: about 50 µs of precision
 	// today, finer than the milliseconds expires_at keeps.
-	leaseLeft:    `CAST(round((julianday(expires_at) - julianday('now')) * 86400000000) AS INTEGER)`,
-	breakExpired: `DELETE FROM %[4]s WHERE name = ?1 AND expires_at <= ` + sqliteNow,
-	list:         `SELECT %[2]s, length(%[3]s), updated_at FROM %[1]s WHERE %[5]s ORDER BY %[2]s LIMIT ` + strconv.Itoa(listPage),
-	param:        func(n int) string { return "?" + strconv.Itoa(n) },
-	entry: func(scan func(...any) error) (certcache.Entry, error) {
+	LeaseLeft:    `CAST(round((julianday(expires_at) - julianday('now')) * 86400000000) AS INTEGER)`,
+	BreakExpired: `DELETE FROM %[4]s WHERE name = ?1 AND expires_at <= ` + sqliteNow,
+	List:         `SELECT %[2]s, length(%[3]s), updated_at FROM %[1]s WHERE %[5]s ORDER BY %[2]s LIMIT ` + strconv.Itoa(core.ListPage),
+	Param:        func(n int) string { return "?" + strconv.Itoa(n) },
+	Entry: func(scan func(...any) error) (certcache.Entry, error) {
 		var e certcache.Entry
 		var at string
 		if err := scan(&e.Key, &e.Size, &at); err != nil {
@@ -68,10 +102,10 @@ var sqliteDialect = &dialect{
 	},
 	// modernc.org/sqlite reports both as SQLITE_ERROR; only the message
 	// tells them apart.
-	noTable:    func(err error) bool { return strings.Contains(err.Error(), "no such table") },
-	createRace: func(err error) bool { return strings.Contains(err.Error(), "already exists") },
-	classify:   func(err error) error { return err },
-	retry:      sqliteBusy,
+	NoTable:    func(err error) bool { return strings.Contains(err.Error(), "no such table") },
+	CreateRace: func(err error) bool { return strings.Contains(err.Error(), "already exists") },
+	Classify:   func(err error) error { return err },
+	Retry:      sqliteBusy,
 }
 
 // sqliteBusy reports SQLITE_BUSY (5, and its extended codes) that reached
@@ -92,11 +126,26 @@ const sqliteNow = `strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now')`
 // lock before failing.
 const defaultBusyTimeout = certcache.DefaultTimeout
 
-// openSQLite opens sqlite:// URLs.
-func openSQLite(_ context.Context, u *url.URL) (certcache.Driver, error) {
+func init() {
+	certcache.Register("sqlite", certcache.Backend{Name: dialect.Name, Open: open})
+}
+
+// New returns a Cache that stores values in a table of the SQLite database
+// db (with modernc.org/sqlite or another SQLite driver). Close does not
+// close db: it belongs to the caller. Open db in WAL mode with a busy
+// timeout (the URL opener does) if several processes share the file.
+func New(db *sql.DB, o *sqlcache.Options) (certcache.Cache, error) {
+	if db == nil {
+		return nil, errors.New("certcache/sqlite: New: nil db")
+	}
+	return core.NewCache(dialect, core.DBConn{DB: db}, o)
+}
+
+// open opens sqlite:// URLs.
+func open(_ context.Context, u *url.URL) (certcache.Driver, error) {
 	q := urlquery.Parse(u.RawQuery)
-	table := readTable(q)
-	pool := readPool(q)
+	table := core.ReadTable(q)
+	pool := core.ReadPool(q)
 	busy := q.Duration("busy_timeout", defaultBusyTimeout)
 	if err := q.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", certcache.ErrInvalidURL, err)
@@ -105,20 +154,20 @@ func openSQLite(_ context.Context, u *url.URL) (certcache.Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkTable(table); err != nil {
+	if err := core.CheckTable(table); err != nil {
 		return nil, err
 	}
 	// busy_timeout comes first: switching to WAL takes a lock that another
 	// process may hold.
 	dsn := fmt.Sprintf("%s?_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)",
 		path, busy.Milliseconds())
-	c, err := sqlite.NewConnector(dsn)
+	c, err := modernc.NewConnector(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", certcache.ErrInvalidURL, err)
 	}
 	db := sql.OpenDB(sqliteConnector{Connector: c, path: path}) // opens nothing yet
-	pool.apply(db)
-	return newDriver(sqliteDialect, dbConn{db}, table, true)
+	pool.Apply(db)
+	return core.NewDriver(dialect, core.DBConn{DB: db}, table, true)
 }
 
 // sqlitePath returns the file a sqlite:// URL names: sqlite:///abs/path.db

@@ -1,4 +1,4 @@
-package sqlcache
+package core
 
 import (
 	"context"
@@ -9,12 +9,12 @@ import (
 	"github.com/certcache/certcache"
 )
 
-// listPage is how many keys one listing statement reads. A page holds at
-// most listPage keys of certcache.MaxKeyLen bytes (half a MiB) and is read
+// ListPage is how many keys one listing statement reads. A page holds at
+// most ListPage keys of certcache.MaxKeyLen bytes (half a MiB) and is read
 // whole before it is yielded, so that no connection stays checked out while
 // the caller handles entries (a caller that calls Get between entries would
 // otherwise need a second connection per listing).
-const listPage = 500
+const ListPage = 500
 
 // List yields the keys of the table that begin with prefix, in key order,
 // page by page: each page is one statement that continues after the last
@@ -27,7 +27,7 @@ const listPage = 500
 // The prefix becomes a key range, [prefix, successor): no LIKE pattern, so
 // '%', '_' and '\' in it mean themselves, and the primary key's index
 // serves the range.
-func (dr *tableDriver) List(ctx context.Context, prefix string) iter.Seq2[certcache.Entry, error] {
+func (dr *Driver) List(ctx context.Context, prefix string) iter.Seq2[certcache.Entry, error] {
 	return func(yield func(certcache.Entry, error) bool) {
 		lo, hi, ok := keyRange(prefix)
 		if !ok {
@@ -37,7 +37,7 @@ func (dr *tableDriver) List(ctx context.Context, prefix string) iter.Seq2[certca
 		if hi != "" {
 			bounded = 1
 		}
-		page := make([]certcache.Entry, 0, listPage)
+		page := make([]certcache.Entry, 0, ListPage)
 		after, first := lo, 1
 		for {
 			if err := ctx.Err(); err != nil {
@@ -50,8 +50,8 @@ func (dr *tableDriver) List(ctx context.Context, prefix string) iter.Seq2[certca
 			}
 			err := dr.do(ctx, func() error {
 				page = page[:0]
-				return dr.c.query(ctx, dr.q.list[first][bounded], args, func(scan func(...any) error) error {
-					e, err := dr.d.entry(scan)
+				return dr.Conn.Query(ctx, dr.q.list[first][bounded], args, func(scan func(...any) error) error {
+					e, err := dr.d.Entry(scan)
 					if err == nil {
 						page = append(page, e)
 					}
@@ -68,7 +68,7 @@ func (dr *tableDriver) List(ctx context.Context, prefix string) iter.Seq2[certca
 					return
 				}
 			}
-			if len(page) < listPage {
+			if len(page) < ListPage {
 				return
 			}
 			after, first = page[len(page)-1].Key, 0

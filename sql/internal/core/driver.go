@@ -1,4 +1,4 @@
-package sqlcache
+package core
 
 import (
 	"context"
@@ -7,19 +7,20 @@ import (
 	"time"
 
 	"github.com/certcache/certcache"
+	sqlcache "github.com/certcache/certcache/sql"
 	"golang.org/x/crypto/acme/autocert"
 )
 
 // dialect is what differs between the SQL servers: the statements, and how
-// their errors read. Everything else is shared by tableDriver.
-type dialect struct {
-	name  string // backend name in errors: certcache/<name>: …
-	quote byte   // identifier quote character
+// their errors read. Everything else is shared by Driver.
+type Dialect struct {
+	Name  string // backend name in errors: certcache/<name>: …
+	Quote byte   // identifier quote character
 
 	// Statement templates; %[1]s is the quoted table, %[2]s the quoted key
 	// column, %[3]s the quoted value column, %[4]s the quoted lease table
 	// (see leaseTable).
-	create, get, put, del string
+	Create, Get, Put, Del string
 
 	// Leases (see lease.go): createLeases makes the lease table; acquire
 	// takes (name, token, ttl), refresh (ttl, name, token), release (name,
@@ -27,37 +28,37 @@ type dialect struct {
 	// argument. holds, if set, is a query counting the unexpired leases of
 	// (name, token): the dialect's rows-affected count cannot tell whether
 	// acquire took the lease, so the driver asks.
-	createLeases, acquire, refresh, release, holds string
-	ttl                                            func(time.Duration) any
+	CreateLeases, Acquire, Refresh, Release, Holds string
+	TTL                                            func(time.Duration) any
 
 	// Lease administration (see lease_admin.go): leaseLeft is an
 	// expression of the microseconds a row's lease has left by the
 	// server's clock, negative once it has expired; breakExpired deletes
 	// the row (name) only if it has expired.
-	leaseLeft, breakExpired string
+	LeaseLeft, BreakExpired string
 
 	// Listing (see list.go): list selects key, size and modification time
 	// with %[5]s as the WHERE condition; param(n) is the n-th (1-based)
 	// placeholder; entry scans one row.
-	list  string
-	param func(n int) string
-	entry func(scan func(dest ...any) error) (certcache.Entry, error)
+	List  string
+	Param func(n int) string
+	Entry func(scan func(dest ...any) error) (certcache.Entry, error)
 
 	// noTable reports an error that says the table does not exist.
-	noTable func(error) bool
+	NoTable func(error) bool
 	// createRace reports an error from a concurrent CREATE TABLE IF NOT
 	// EXISTS that another session won: the table exists now.
-	createRace func(error) bool
+	CreateRace func(error) bool
 	// classify marks errors that mean the server is unreachable.
-	classify func(error) error
+	Classify func(error) error
 	// retry reports an error after which the statement, rolled back by the
 	// server (a deadlock victim), may simply run again. Nil: none.
-	retry func(error) bool
+	Retry func(error) bool
 }
 
-// maxRetries bounds how often do runs a statement that the server rolled
+// MaxRetries bounds how often do runs a statement that the server rolled
 // back as a deadlock victim; every statement here is idempotent.
-const maxRetries = 5
+const MaxRetries = 5
 
 // queries are a dialect's statements for one table and its lease table.
 type queries struct {
@@ -76,10 +77,10 @@ type queries struct {
 	list [2][2]string
 }
 
-func (d *dialect) queries(table string) queries {
-	t := quoteIdent(table, d.quote)
-	k, v := quoteIdent("key", d.quote), quoteIdent("value", d.quote)
-	l := quoteIdent(leaseTable(table), d.quote)
+func (d *Dialect) queries(table string) queries {
+	t := quoteIdent(table, d.Quote)
+	k, v := quoteIdent("key", d.Quote), quoteIdent("value", d.Quote)
+	l := quoteIdent(leaseTable(table), d.Quote)
 	f := func(s string) string {
 		if s == "" {
 			return ""
@@ -87,52 +88,52 @@ func (d *dialect) queries(table string) queries {
 		return fmt.Sprintf(s, t, k, v, l)
 	}
 	q := queries{
-		create: f(d.create), get: f(d.get), put: f(d.put), del: f(d.del),
-		createLeases: f(d.createLeases), acquire: f(d.acquire), refresh: f(d.refresh),
-		release: f(d.release), holds: f(d.holds), breakExpired: f(d.breakExpired),
+		create: f(d.Create), get: f(d.Get), put: f(d.Put), del: f(d.Del),
+		createLeases: f(d.CreateLeases), acquire: f(d.Acquire), refresh: f(d.Refresh),
+		release: f(d.Release), holds: f(d.Holds), breakExpired: f(d.BreakExpired),
 	}
-	if d.leaseLeft != "" {
-		cols := "SELECT name, token, " + d.leaseLeft + " FROM " + l
+	if d.LeaseLeft != "" {
+		cols := "SELECT name, token, " + d.LeaseLeft + " FROM " + l
 		q.listLeases = cols + " ORDER BY name"
-		q.leaseLeft = cols + " WHERE name = " + d.param(1)
-		q.breakLease = "DELETE FROM " + l + " WHERE name = " + d.param(1)
+		q.leaseLeft = cols + " WHERE name = " + d.Param(1)
+		q.breakLease = "DELETE FROM " + l + " WHERE name = " + d.Param(1)
 	}
 	for first, op := range []string{" > ", " >= "} {
-		for bounded, hi := range []string{"", " AND " + k + " < " + d.param(2)} {
-			q.list[first][bounded] = fmt.Sprintf(d.list, t, k, v, l, k+op+d.param(1)+hi)
+		for bounded, hi := range []string{"", " AND " + k + " < " + d.Param(2)} {
+			q.list[first][bounded] = fmt.Sprintf(d.List, t, k, v, l, k+op+d.Param(1)+hi)
 		}
 	}
 	return q
 }
 
-// stmts runs statements: a conn, or a transaction on one.
-type stmts interface {
+// Stmts runs statements: a conn, or a transaction on one.
+type Stmts interface {
 	// exec runs a statement and returns the number of rows it affected.
-	exec(ctx context.Context, query string, args ...any) (int64, error)
+	Exec(ctx context.Context, query string, args ...any) (int64, error)
 	// query runs a query and calls row for each row it returns, with a
 	// function that scans the row; the rows are closed when query returns.
-	query(ctx context.Context, query string, args []any, row func(scan func(dest ...any) error) error) error
+	Query(ctx context.Context, query string, args []any, row func(scan func(dest ...any) error) error) error
 }
 
 // conn runs statements: a pgxpool.Pool or a database/sql DB.
-type conn interface {
-	stmts
+type Conn interface {
+	Stmts
 	// value runs a query with one argument that returns one binary column,
 	// copied; no row is autocert.ErrCacheMiss.
-	value(ctx context.Context, query, key string) ([]byte, error)
-	close() error
+	Value(ctx context.Context, query, key string) ([]byte, error)
+	Close() error
 }
 
-// txConn is a conn that runs f in a transaction, which f's error rolls
+// TxConn is a conn that runs f in a transaction, which f's error rolls
 // back: a database/sql DB, for MySQL's leases.
-type txConn interface {
-	tx(ctx context.Context, f func(stmts) error) error
+type TxConn interface {
+	Tx(ctx context.Context, f func(Stmts) error) error
 }
 
-// tableDriver is the certcache.Driver for every dialect.
-type tableDriver struct {
-	d      *dialect
-	c      conn
+// Driver is the certcache.Driver for every dialect.
+type Driver struct {
+	d      *Dialect
+	Conn   Conn
 	q      queries
 	table  string
 	leases string // the lease table's name
@@ -140,27 +141,27 @@ type tableDriver struct {
 }
 
 var (
-	_ certcache.Driver      = (*tableDriver)(nil)
-	_ certcache.LeaseDriver = (*tableDriver)(nil)
-	_ certcache.ListDriver  = (*tableDriver)(nil)
+	_ certcache.Driver      = (*Driver)(nil)
+	_ certcache.LeaseDriver = (*Driver)(nil)
+	_ certcache.ListDriver  = (*Driver)(nil)
 )
 
-func newDriver(d *dialect, c conn, table string, own bool) (*tableDriver, error) {
+func NewDriver(d *Dialect, c Conn, table string, own bool) (*Driver, error) {
 	if table == "" {
-		table = DefaultTable
+		table = sqlcache.DefaultTable
 	}
-	if err := checkTable(table); err != nil {
+	if err := CheckTable(table); err != nil {
 		return nil, err
 	}
-	return &tableDriver{d: d, c: c, q: d.queries(table), table: table, leases: leaseTable(table), own: own}, nil
+	return &Driver{d: d, Conn: c, q: d.queries(table), table: table, leases: leaseTable(table), own: own}, nil
 }
 
 // do runs op on the cache table; doLeases runs op on the lease table.
-func (dr *tableDriver) do(ctx context.Context, op func() error) error {
+func (dr *Driver) do(ctx context.Context, op func() error) error {
 	return dr.doOn(ctx, dr.table, dr.q.create, op)
 }
 
-func (dr *tableDriver) doLeases(ctx context.Context, op func() error) error {
+func (dr *Driver) doLeases(ctx context.Context, op func() error) error {
 	return dr.doOn(ctx, dr.leases, dr.q.createLeases, op)
 }
 
@@ -169,26 +170,26 @@ func (dr *tableDriver) doLeases(ctx context.Context, op func() error) error {
 // Nothing remembers that the table exists, so a failed create is tried
 // again by the next call, and a user that may read and write but not
 // create works on a table made for it.
-func (dr *tableDriver) doOn(ctx context.Context, table, create string, op func() error) error {
+func (dr *Driver) doOn(ctx context.Context, table, create string, op func() error) error {
 	err := dr.run(ctx, op)
-	if err != nil && dr.d.noTable(err) {
-		if _, cerr := dr.c.exec(ctx, create); cerr != nil && !dr.d.createRace(cerr) {
-			return dr.d.classify(fmt.Errorf("create table %s: %w", table, cerr))
+	if err != nil && dr.d.NoTable(err) {
+		if _, cerr := dr.Conn.Exec(ctx, create); cerr != nil && !dr.d.CreateRace(cerr) {
+			return dr.d.Classify(fmt.Errorf("create table %s: %w", table, cerr))
 		}
 		err = dr.run(ctx, op)
 	}
 	if err == nil || err == autocert.ErrCacheMiss { //nolint:errorlint // our own bare sentinel
 		return err
 	}
-	return dr.d.classify(err)
+	return dr.d.Classify(err)
 }
 
 // run runs op, again after a deadlock: InnoDB picks a victim among
 // concurrent upserts and deletes of one key even in autocommit mode.
-func (dr *tableDriver) run(ctx context.Context, op func() error) error {
+func (dr *Driver) run(ctx context.Context, op func() error) error {
 	for i := 1; ; i++ {
 		err := op()
-		if err == nil || dr.d.retry == nil || !dr.d.retry(err) || i == maxRetries || ctx.Err() != nil {
+		if err == nil || dr.d.Retry == nil || !dr.d.Retry(err) || i == MaxRetries || ctx.Err() != nil {
 			return err
 		}
 		select {
@@ -199,10 +200,10 @@ func (dr *tableDriver) run(ctx context.Context, op func() error) error {
 	}
 }
 
-func (dr *tableDriver) Get(ctx context.Context, key string) ([]byte, error) {
+func (dr *Driver) Get(ctx context.Context, key string) ([]byte, error) {
 	var v []byte
 	err := dr.do(ctx, func() (err error) {
-		v, err = dr.c.value(ctx, dr.q.get, key)
+		v, err = dr.Conn.Value(ctx, dr.q.get, key)
 		return err
 	})
 	if err != nil {
@@ -214,26 +215,26 @@ func (dr *tableDriver) Get(ctx context.Context, key string) ([]byte, error) {
 	return v, nil
 }
 
-func (dr *tableDriver) Put(ctx context.Context, key string, data []byte) error {
+func (dr *Driver) Put(ctx context.Context, key string, data []byte) error {
 	if data == nil {
 		data = []byte{} // nil would be NULL
 	}
-	return dr.do(ctx, func() error { _, err := dr.c.exec(ctx, dr.q.put, key, data); return err })
+	return dr.do(ctx, func() error { _, err := dr.Conn.Exec(ctx, dr.q.put, key, data); return err })
 }
 
-func (dr *tableDriver) Delete(ctx context.Context, key string) error {
-	return dr.do(ctx, func() error { _, err := dr.c.exec(ctx, dr.q.del, key); return err })
+func (dr *Driver) Delete(ctx context.Context, key string) error {
+	return dr.do(ctx, func() error { _, err := dr.Conn.Exec(ctx, dr.q.del, key); return err })
 }
 
-func (dr *tableDriver) Close() error {
+func (dr *Driver) Close() error {
 	if !dr.own {
 		return nil
 	}
-	return dr.c.close()
+	return dr.Conn.Close()
 }
 
 // unavailable marks err as certcache.ErrUnavailable.
-func unavailable(err error) error {
+func Unavailable(err error) error {
 	if errors.Is(err, certcache.ErrUnavailable) {
 		return err
 	}

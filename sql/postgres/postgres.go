@@ -1,4 +1,38 @@
-package sqlcache
+// Package postgres is certcache's PostgreSQL backend, on pgx: one table of
+// values and one of leases (see package sql for the tables, leases,
+// listing and errors every SQL dialect shares). Importing it registers the
+// postgres:// and postgresql:// schemes with certcache.Open:
+//
+//	import _ "github.com/certcache/certcache/sql/postgres"
+//
+//	cache, err := certcache.Open(ctx, "postgres://app:PASSWORD@db.internal:5432/app?sslmode=verify-full")
+//
+// Users who already hold a *pgxpool.Pool call New.
+//
+// # URLs
+//
+//	postgres://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE[?PARAMS]   (or postgresql://)
+//
+// Parameters of certcache:
+//
+//	table    the table, created if missing; default autocert_cache (see package sql)
+//	timeout  the per-call timeout (handled by certcache.Open); default 10s
+//
+// Every other parameter goes to pgxpool.ParseConfig: libpq's (sslmode,
+// sslrootcert, sslcert, sslkey, connect_timeout, target_session_attrs, …),
+// pgx's (default_query_exec_mode, statement_cache_capacity, …) and
+// pgxpool's (pool_max_conns, pool_min_conns, pool_max_conn_lifetime,
+// pool_max_conn_idle_time, pool_health_check_period, …), and these session
+// settings: application_name, search_path (to put the table in another
+// schema), statement_timeout, lock_timeout,
+// idle_in_transaction_session_timeout, timezone, options. Environment
+// variables (PGPASSWORD, PGSSLMODE, …) and ~/.pgpass apply as in libpq. The
+// database must use the UTF8 encoding. pool_max_conns defaults to
+// certcache.DefaultMaxConns() rather than pgxpool's own max(4, NumCPU),
+// under which a burst of callers would queue for connections the other
+// backends give them (a pool handed to New keeps its own setting). An
+// unknown or repeated parameter is an error that names it.
+package postgres
 
 import (
 	"context"
@@ -13,6 +47,8 @@ import (
 
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/internal/urlquery"
+	sqlcache "github.com/certcache/certcache/sql"
+	"github.com/certcache/certcache/sql/internal/core"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -21,53 +57,53 @@ import (
 
 // The key is text in the "C" collation, which compares bytes: no two
 // distinct keys are ever equal. The database must use the UTF8 encoding.
-var postgres = &dialect{
-	name:  "postgres",
-	quote: '"',
-	create: `CREATE TABLE IF NOT EXISTS %[1]s (%[2]s text COLLATE "C" PRIMARY KEY, ` +
+var dialect = &core.Dialect{
+	Name:  "postgres",
+	Quote: '"',
+	Create: `CREATE TABLE IF NOT EXISTS %[1]s (%[2]s text COLLATE "C" PRIMARY KEY, ` +
 		`%[3]s bytea NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())`,
-	get: `SELECT %[3]s FROM %[1]s WHERE %[2]s = $1`,
-	put: `INSERT INTO %[1]s (%[2]s, %[3]s, updated_at) VALUES ($1, $2, now()) ` +
+	Get: `SELECT %[3]s FROM %[1]s WHERE %[2]s = $1`,
+	Put: `INSERT INTO %[1]s (%[2]s, %[3]s, updated_at) VALUES ($1, $2, now()) ` +
 		`ON CONFLICT (%[2]s) DO UPDATE SET %[3]s = EXCLUDED.%[3]s, updated_at = EXCLUDED.updated_at`,
-	del: `DELETE FROM %[1]s WHERE %[2]s = $1`,
+	Del: `DELETE FROM %[1]s WHERE %[2]s = $1`,
 	// now() is the time the statement's transaction began: one value for
 	// the whole statement. RowsAffected counts the rows the statement
 	// wrote, so 0 means the WHERE clause refused.
-	createLeases: `CREATE TABLE IF NOT EXISTS %[4]s (name text COLLATE "C" PRIMARY KEY, ` +
+	CreateLeases: `CREATE TABLE IF NOT EXISTS %[4]s (name text COLLATE "C" PRIMARY KEY, ` +
 		`token text NOT NULL, expires_at timestamptz NOT NULL)`,
-	acquire: `INSERT INTO %[4]s AS l (name, token, expires_at) VALUES ($1, $2, now() + $3::bigint * interval '1 microsecond') ` +
+	Acquire: `INSERT INTO %[4]s AS l (name, token, expires_at) VALUES ($1, $2, now() + $3::bigint * interval '1 microsecond') ` +
 		`ON CONFLICT (name) DO UPDATE SET token = EXCLUDED.token, expires_at = EXCLUDED.expires_at ` +
 		`WHERE l.expires_at <= now() OR l.token = EXCLUDED.token`,
-	refresh: `UPDATE %[4]s SET expires_at = now() + $1::bigint * interval '1 microsecond' ` +
+	Refresh: `UPDATE %[4]s SET expires_at = now() + $1::bigint * interval '1 microsecond' ` +
 		`WHERE name = $2 AND token = $3 AND expires_at > now()`,
-	release:      `DELETE FROM %[4]s WHERE name = $1 AND token = $2`,
-	ttl:          func(d time.Duration) any { return d.Microseconds() },
-	leaseLeft:    `(extract(epoch FROM expires_at - now()) * 1000000)::bigint`,
-	breakExpired: `DELETE FROM %[4]s WHERE name = $1 AND expires_at <= now()`,
-	list:         `SELECT %[2]s, octet_length(%[3]s), updated_at FROM %[1]s WHERE %[5]s ORDER BY %[2]s LIMIT ` + strconv.Itoa(listPage),
-	param:        func(n int) string { return "$" + strconv.Itoa(n) },
-	entry: func(scan func(...any) error) (certcache.Entry, error) {
+	Release:      `DELETE FROM %[4]s WHERE name = $1 AND token = $2`,
+	TTL:          func(d time.Duration) any { return d.Microseconds() },
+	LeaseLeft:    `(extract(epoch FROM expires_at - now()) * 1000000)::bigint`,
+	BreakExpired: `DELETE FROM %[4]s WHERE name = $1 AND expires_at <= now()`,
+	List:         `SELECT %[2]s, octet_length(%[3]s), updated_at FROM %[1]s WHERE %[5]s ORDER BY %[2]s LIMIT ` + strconv.Itoa(core.ListPage),
+	Param:        func(n int) string { return "$" + strconv.Itoa(n) },
+	Entry: func(scan func(...any) error) (certcache.Entry, error) {
 		var e certcache.Entry
 		err := scan(&e.Key, &e.Size, &e.ModTime)
 		return e, err
 	},
-	noTable: func(err error) bool { return pgCode(err) == "42P01" }, // undefined_table
+	NoTable: func(err error) bool { return pgCode(err) == "42P01" }, // undefined_table
 	// Two sessions creating one table at once collide on the catalogs'
 	// unique indexes (pg_type's, as unique_violation), or find the other's
 	// row type (duplicate_object) or table (duplicate_table): the table
 	// exists, or the statement run again says why not.
-	createRace: func(err error) bool {
+	CreateRace: func(err error) bool {
 		c := pgCode(err)
 		return c == "23505" || c == "42710" || c == "42P07"
 	},
 	// deadlock_detected and serialization_failure roll the statement back.
-	retry: func(err error) bool { c := pgCode(err); return c == "40P01" || c == "40001" },
-	classify: func(err error) error {
+	Retry: func(err error) bool { c := pgCode(err); return c == "40P01" || c == "40001" },
+	Classify: func(err error) error {
 		c := pgCode(err)
 		// Class 08 is connection exception; 57P01-03 are a server shutting
 		// down, crashed or starting up.
 		if strings.HasPrefix(c, "08") || c == "57P01" || c == "57P02" || c == "57P03" {
-			return unavailable(err)
+			return core.Unavailable(err)
 		}
 		return err
 	},
@@ -90,20 +126,25 @@ var pgRuntimeParams = map[string]bool{
 	"idle_in_transaction_session_timeout": true, "timezone": true, "options": true,
 }
 
-// NewPool returns a Cache that stores values in a table of the PostgreSQL
+func init() {
+	certcache.Register("postgres", certcache.Backend{Name: dialect.Name, Open: open})
+	certcache.Register("postgresql", certcache.Backend{Name: dialect.Name, Open: open})
+}
+
+// New returns a Cache that stores values in a table of the PostgreSQL
 // database pool connects to. Close does not close pool: it belongs to the
 // caller.
-func NewPool(pool *pgxpool.Pool, o *Options) (certcache.Cache, error) {
+func New(pool *pgxpool.Pool, o *sqlcache.Options) (certcache.Cache, error) {
 	if pool == nil {
-		return nil, errors.New("certcache/postgres: NewPool: nil pool")
+		return nil, errors.New("certcache/postgres: New: nil pool")
 	}
-	return newCache(postgres, pgConn{pool}, o)
+	return core.NewCache(dialect, pgConn{pool}, o)
 }
 
 // pgConn runs statements on a pgxpool, which prepares and caches them.
 type pgConn struct{ pool *pgxpool.Pool }
 
-func (c pgConn) value(ctx context.Context, query, key string) ([]byte, error) {
+func (c pgConn) Value(ctx context.Context, query, key string) ([]byte, error) {
 	var v []byte
 	err := c.pool.QueryRow(ctx, query, key).Scan(&v) // pgx copies bytea into v
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -112,12 +153,12 @@ func (c pgConn) value(ctx context.Context, query, key string) ([]byte, error) {
 	return v, err
 }
 
-func (c pgConn) exec(ctx context.Context, query string, args ...any) (int64, error) {
+func (c pgConn) Exec(ctx context.Context, query string, args ...any) (int64, error) {
 	tag, err := c.pool.Exec(ctx, query, args...)
 	return tag.RowsAffected(), err
 }
 
-func (c pgConn) query(ctx context.Context, query string, args []any, row func(scan func(dest ...any) error) error) error {
+func (c pgConn) Query(ctx context.Context, query string, args []any, row func(scan func(dest ...any) error) error) error {
 	rows, err := c.pool.Query(ctx, query, args...)
 	if err != nil {
 		return err
@@ -131,15 +172,15 @@ func (c pgConn) query(ctx context.Context, query string, args []any, row func(sc
 	return rows.Err()
 }
 
-func (c pgConn) close() error {
+func (c pgConn) Close() error {
 	c.pool.Close()
 	return nil
 }
 
-// openPostgres opens postgres:// and postgresql:// URLs.
-func openPostgres(_ context.Context, u *url.URL) (certcache.Driver, error) {
+// open opens postgres:// and postgresql:// URLs.
+func open(_ context.Context, u *url.URL) (certcache.Driver, error) {
 	q := urlquery.Parse(u.RawQuery)
-	table := readTable(q)
+	table := core.ReadTable(q)
 	if err := q.ReadErr(); err != nil {
 		return nil, fmt.Errorf("%w: %w", certcache.ErrInvalidURL, err)
 	}
@@ -162,7 +203,7 @@ func openPostgres(_ context.Context, u *url.URL) (certcache.Driver, error) {
 		sort.Strings(unknown)
 		return nil, fmt.Errorf("%w: unknown parameter %s", certcache.ErrInvalidURL, strings.Join(unknown, ", "))
 	}
-	if err := checkTable(table); err != nil {
+	if err := core.CheckTable(table); err != nil {
 		return nil, err
 	}
 	if _, set := rest["pool_max_conns"]; !set {
@@ -177,5 +218,5 @@ func openPostgres(_ context.Context, u *url.URL) (certcache.Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", certcache.ErrInvalidURL, err)
 	}
-	return newDriver(postgres, pgConn{pool}, table, true)
+	return core.NewDriver(dialect, pgConn{pool}, table, true)
 }

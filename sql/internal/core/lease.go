@@ -1,4 +1,4 @@
-package sqlcache
+package core
 
 import (
 	"context"
@@ -25,11 +25,11 @@ import (
 // AcquireLease takes the lease called name for token, if it is free, has
 // expired or is token's already; otherwise it returns
 // certcache.ErrLeaseHeld.
-func (dr *tableDriver) AcquireLease(ctx context.Context, name, token string, ttl time.Duration) error {
+func (dr *Driver) AcquireLease(ctx context.Context, name, token string, ttl time.Duration) error {
 	var took bool
 	err := dr.doLeases(ctx, func() error {
-		return dr.leaseStmt(ctx, func(s stmts) error {
-			n, err := s.exec(ctx, dr.q.acquire, name, token, dr.d.ttl(ttl))
+		return dr.leaseStmt(ctx, func(s Stmts) error {
+			n, err := s.Exec(ctx, dr.q.acquire, name, token, dr.d.TTL(ttl))
 			if err != nil || dr.q.holds == "" {
 				took = n > 0
 				return err
@@ -49,11 +49,11 @@ func (dr *tableDriver) AcquireLease(ctx context.Context, name, token string, ttl
 
 // RefreshLease extends token's unexpired lease called name to ttl from
 // now; otherwise it returns certcache.ErrLeaseLost.
-func (dr *tableDriver) RefreshLease(ctx context.Context, name, token string, ttl time.Duration) error {
+func (dr *Driver) RefreshLease(ctx context.Context, name, token string, ttl time.Duration) error {
 	var kept bool
 	err := dr.doLeases(ctx, func() error {
-		return dr.leaseStmt(ctx, func(s stmts) error {
-			n, err := s.exec(ctx, dr.q.refresh, dr.d.ttl(ttl), name, token)
+		return dr.leaseStmt(ctx, func(s Stmts) error {
+			n, err := s.Exec(ctx, dr.q.refresh, dr.d.TTL(ttl), name, token)
 			kept = n > 0
 			if err != nil || kept || dr.q.holds == "" {
 				return err
@@ -75,9 +75,9 @@ func (dr *tableDriver) RefreshLease(ctx context.Context, name, token string, ttl
 }
 
 // ReleaseLease deletes the lease called name if token holds it.
-func (dr *tableDriver) ReleaseLease(ctx context.Context, name, token string) error {
+func (dr *Driver) ReleaseLease(ctx context.Context, name, token string) error {
 	return dr.doLeases(ctx, func() error {
-		_, err := dr.c.exec(ctx, dr.q.release, name, token)
+		_, err := dr.Conn.Exec(ctx, dr.q.release, name, token)
 		return err
 	})
 }
@@ -87,18 +87,18 @@ func (dr *tableDriver) ReleaseLease(ctx context.Context, name, token string) err
 // is done, and the read goes where the write went, whatever a proxy in
 // between would do with a lone SELECT (send it to a replica that has not
 // seen the write).
-func (dr *tableDriver) leaseStmt(ctx context.Context, f func(stmts) error) error {
-	if t, ok := dr.c.(txConn); ok && dr.q.holds != "" {
-		return t.tx(ctx, f)
+func (dr *Driver) leaseStmt(ctx context.Context, f func(Stmts) error) error {
+	if t, ok := dr.Conn.(TxConn); ok && dr.q.holds != "" {
+		return t.Tx(ctx, f)
 	}
-	return f(dr.c)
+	return f(dr.Conn)
 }
 
 // holds reports whether token holds the unexpired lease called name, for
 // dialects whose rows-affected count cannot say.
-func (dr *tableDriver) holds(ctx context.Context, s stmts, name, token string) (bool, error) {
+func (dr *Driver) holds(ctx context.Context, s Stmts, name, token string) (bool, error) {
 	var n int64
-	err := s.query(ctx, dr.q.holds, []any{name, token}, func(scan func(...any) error) error {
+	err := s.Query(ctx, dr.q.holds, []any{name, token}, func(scan func(...any) error) error {
 		return scan(&n)
 	})
 	return n > 0, err

@@ -1,4 +1,4 @@
-package sqlcache
+package core
 
 import (
 	"crypto/sha256"
@@ -8,9 +8,6 @@ import (
 
 	"github.com/certcache/certcache"
 )
-
-// DefaultTable is the table a cache uses when none is given.
-const DefaultTable = "autocert_cache"
 
 // maxTableLen is the longest table name: PostgreSQL truncates identifiers
 // beyond 63 bytes (MySQL allows 64), and a silently truncated name would
@@ -22,7 +19,7 @@ const maxTableLen = 63
 // '_'. A schema-qualified name ("s.t") is refused: choose the schema or
 // database with the connection (PostgreSQL's search_path, MySQL's database).
 // Nothing else reaches SQL, so no name can close its quotes and inject.
-func checkTable(name string) error {
+func CheckTable(name string) error {
 	switch {
 	case name == "":
 		return fmt.Errorf("%w: table name is empty", certcache.ErrInvalidURL)

@@ -1,4 +1,4 @@
-package sqlcache
+package sqlite
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package sqlcache
+package core
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"github.com/certcache/certcache"
 )
 
-var _ certcache.LeaseAdminDriver = (*tableDriver)(nil)
+var _ certcache.LeaseAdminDriver = (*Driver)(nil)
 
 // The lease table is read and changed by the server's clock, as the lease
 // statements judge it: a lease's time left is computed by the server, and
@@ -20,12 +20,12 @@ var _ certcache.LeaseAdminDriver = (*tableDriver)(nil)
 // ListLeases implements certcache.LeaseAdminDriver in one statement:
 // a table holds a row per lease name ever taken and not released, few
 // enough to read at once.
-func (dr *tableDriver) ListLeases(ctx context.Context, prefix string) iter.Seq2[certcache.LeaseInfo, error] {
+func (dr *Driver) ListLeases(ctx context.Context, prefix string) iter.Seq2[certcache.LeaseInfo, error] {
 	return func(yield func(certcache.LeaseInfo, error) bool) {
 		var ls []certcache.LeaseInfo
 		err := dr.leaseAdmin(ctx, func() error {
 			ls = ls[:0]
-			return dr.c.query(ctx, dr.q.listLeases, nil, func(scan func(...any) error) error {
+			return dr.Conn.Query(ctx, dr.q.listLeases, nil, func(scan func(...any) error) error {
 				l, err := scanLease(scan)
 				if err == nil && strings.HasPrefix(l.Name, prefix) {
 					ls = append(ls, l)
@@ -66,10 +66,10 @@ func scanLease(scan func(...any) error) (certcache.LeaseInfo, error) {
 // delete's WHERE clause refuses an unexpired lease; when it deleted
 // nothing, the row is read to tell a live lease from none, and a lease
 // that expired in between is deleted in another round.
-func (dr *tableDriver) BreakLease(ctx context.Context, name string, force bool) error {
+func (dr *Driver) BreakLease(ctx context.Context, name string, force bool) error {
 	if force {
 		return dr.leaseAdmin(ctx, func() error {
-			_, err := dr.c.exec(ctx, dr.q.breakLease, name)
+			_, err := dr.Conn.Exec(ctx, dr.q.breakLease, name)
 			return err
 		})
 	}
@@ -80,11 +80,11 @@ func (dr *tableDriver) BreakLease(ctx context.Context, name string, force bool) 
 		)
 		err := dr.leaseAdmin(ctx, func() error {
 			found = false
-			n, err := dr.c.exec(ctx, dr.q.breakExpired, name)
+			n, err := dr.Conn.Exec(ctx, dr.q.breakExpired, name)
 			if err != nil || n > 0 {
 				return err
 			}
-			return dr.c.query(ctx, dr.q.leaseLeft, []any{name}, func(scan func(...any) error) error {
+			return dr.Conn.Query(ctx, dr.q.leaseLeft, []any{name}, func(scan func(...any) error) error {
 				l, err := scanLease(scan)
 				found, left = err == nil, time.Until(l.Expires)
 				return err
@@ -104,10 +104,10 @@ func (dr *tableDriver) BreakLease(ctx context.Context, name string, force bool) 
 
 // leaseAdmin runs op on the lease table, like doLeases but without
 // creating the table: a missing one holds no leases.
-func (dr *tableDriver) leaseAdmin(ctx context.Context, op func() error) error {
+func (dr *Driver) leaseAdmin(ctx context.Context, op func() error) error {
 	err := dr.run(ctx, op)
-	if err == nil || dr.d.noTable(err) {
+	if err == nil || dr.d.NoTable(err) {
 		return nil
 	}
-	return dr.d.classify(err)
+	return dr.d.Classify(err)
 }
