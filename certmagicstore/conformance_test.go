@@ -11,6 +11,7 @@ import (
 
 	"github.com/certcache/certcache"
 	_ "github.com/certcache/certcache/azblob"
+	_ "github.com/certcache/certcache/dynamodb"
 	_ "github.com/certcache/certcache/encrypt"
 	"github.com/certcache/certcache/internal/conformance"
 	"github.com/certcache/certcache/internal/testenv"
@@ -141,6 +142,21 @@ var backends = []backend{
 			OpenBroken:          broken("s3://certs/broken?use_path_style=true&timeout=2s&endpoint=http://" + testenv.ClosedAddr(t)),
 			BrokenIsUnavailable: true,
 			Timeout:             5 * time.Second,
+			Secrets:             []string{testenv.MinIOPassword},
+		}
+	}},
+	{"dynamodb", func(t *testing.T) conformance.Harness {
+		// dynalite checks that requests are signed, not by whom: MinIO's
+		// credentials from TestMain do.
+		_, endpoint := testenv.DynamoDB(t)
+		return conformance.Harness{
+			Open: opener(func(ns string) string {
+				return "dynamodb://" + testenv.DynamoDBTable + "/" + ns + "?timeout=5s&endpoint=" + endpoint
+			}),
+			OpenBroken:          broken("dynamodb://" + testenv.DynamoDBTable + "/broken?timeout=2s&endpoint=http://" + testenv.ClosedAddr(t)),
+			BrokenIsUnavailable: true,
+			Timeout:             5 * time.Second,
+			WatchedLeaseExpiry:  true,
 			Secrets:             []string{testenv.MinIOPassword},
 		}
 	}},

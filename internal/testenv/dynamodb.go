@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -17,10 +18,14 @@ const (
 	DynamoDBSecret = "dynalite-s3cr3t-7c2e41b9"
 )
 
-// DynamoDB starts dynalite (image "dynalite"), a DynamoDB emulator, and
-// returns it with its endpoint, http://127.0.0.1:PORT. It holds no table:
-// the tests create theirs, as a deployment would. dynalite keeps its tables
-// in memory, so Stop and Restart lose them.
+// DynamoDBTable is the table DynamoDB creates.
+const DynamoDBTable = "certcache"
+
+// DynamoDB starts dynalite (image "dynalite"), a DynamoDB emulator, with
+// the table DynamoDBTable, and returns it with its endpoint,
+// http://127.0.0.1:PORT. dynalite keeps its tables in memory, so Stop and
+// Restart lose them: CreateDynamoDBTable makes it again, as an operator
+// would.
 func DynamoDB(t testing.TB) (*Server, string) {
 	t.Helper()
 	s := Start(t, Spec{
@@ -29,27 +34,58 @@ func DynamoDB(t testing.TB) (*Server, string) {
 		Cmd:   func(s *Server) []string { return []string{s.Port(0), s.Bind} },
 		Ready: dynamoDBReady,
 	})
-	return s, "http://" + s.Addr(0)
+	endpoint := "http://" + s.Addr(0)
+	CreateDynamoDBTable(t, endpoint, DynamoDBTable)
+	return s, endpoint
 }
 
-// dynamoDBReady asks for the list of tables, unsigned: dynalite answers
-// with a JSON error once it serves requests.
-func dynamoDBReady(ctx context.Context, s *Server) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+s.Addr(0)+"/", strings.NewReader("{}"))
+// CreateDynamoDBTable creates table name on the dynalite at endpoint with
+// the key schema the dynamodb backend documents: partition key "pk" and
+// sort key "sk", both strings. The request is not signed for real: dynalite
+// checks that a signature is there, not what it is.
+func CreateDynamoDBTable(t testing.TB, endpoint, name string) {
+	t.Helper()
+	body := fmt.Sprintf(`{"TableName":%q,"BillingMode":"PAY_PER_REQUEST",`+
+		`"AttributeDefinitions":[{"AttributeName":"pk","AttributeType":"S"},{"AttributeName":"sk","AttributeType":"S"}],`+
+		`"KeySchema":[{"AttributeName":"pk","KeyType":"HASH"},{"AttributeName":"sk","KeyType":"RANGE"}]}`, name)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := dynamoDBCall(ctx, endpoint, "CreateTable", body)
 	if err != nil {
-		return err
+		t.Fatalf("creating DynamoDB table %s: %v", name, err)
 	}
-	req.Header.Set("X-Amz-Target", "DynamoDB_20120810.ListTables")
+	if resp != http.StatusOK {
+		t.Fatalf("creating DynamoDB table %s: dynalite answered %d", name, resp)
+	}
+}
+
+// dynamoDBCall posts a DynamoDB JSON request with a placeholder signature
+// and returns the status.
+func dynamoDBCall(ctx context.Context, endpoint, op, body string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint+"/", strings.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("X-Amz-Target", "DynamoDB_20120810."+op)
 	req.Header.Set("Content-Type", "application/x-amz-json-1.0")
-	c := &http.Client{Timeout: 5 * time.Second}
+	req.Header.Set("X-Amz-Date", time.Now().UTC().Format("20060102T150405Z"))
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential="+DynamoDBKeyID+"/20000101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0")
+	c := &http.Client{Timeout: 10 * time.Second}
 	defer c.CloseIdleConnections()
 	resp, err := c.Do(req)
 	if err != nil {
-		return err
+		return 0, err
 	}
+	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/x-amz-json") {
-		return fmt.Errorf("dynalite answered %s, %q", resp.Status, resp.Header.Get("Content-Type"))
+	return resp.StatusCode, nil
+}
+
+// dynamoDBReady lists the tables: dynalite answers once it serves requests.
+func dynamoDBReady(ctx context.Context, s *Server) error {
+	status, err := dynamoDBCall(ctx, "http://"+s.Addr(0), "ListTables", "{}")
+	if err == nil && status != http.StatusOK {
+		err = fmt.Errorf("dynalite answered %d", status)
 	}
-	return nil
+	return err
 }
