@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -20,6 +21,7 @@ import (
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/internal/keyname"
 	"golang.org/x/crypto/acme/autocert"
+	"golang.org/x/sync/errgroup"
 )
 
 // Attribute names of the items this backend writes. pk and sk are the
@@ -61,6 +63,8 @@ const (
 	chunkSize = 384 << 10
 	// maxChunks is how many chunks certcache.MaxValueSize takes.
 	maxChunks = (certcache.MaxValueSize + chunkSize - 1) / chunkSize
+	// chunkReaders is how many chunks Get reads at once.
+	chunkReaders = 8
 )
 
 // tableName is DynamoDB's rule for table names.
@@ -181,35 +185,44 @@ func chunked(item map[string]types.AttributeValue) (gen string, chunks, size int
 	return g.Value, chunks, size, nil
 }
 
-// readChunks reads the chunks of generation gen in order. whole is false
-// if they are not all there: the value was replaced or deleted meanwhile,
-// and its item must be read again.
+// readChunks reads the chunks of generation gen, a few at a time. whole
+// is false if they are not all there: the value was replaced or deleted
+// meanwhile, and its item must be read again.
 func (d *driver) readChunks(ctx context.Context, enc, gen string, chunks, size int) (data []byte, whole bool, err error) {
-	data = make([]byte, 0, size)
-	pages := dynamodb.NewQueryPaginator(d.client, &dynamodb.QueryInput{
-		TableName:                 &d.table,
-		ConsistentRead:            aws.Bool(true),
-		KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :chunks)"),
-		ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#sk": attrSK},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": d.pk, ":chunks": s(markChunk + enc + ":" + gen + ":")},
-	})
-	i := 0
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			return nil, false, d.classify(err)
-		}
-		for _, item := range page.Items {
-			sk, _ := item[attrSK].(*types.AttributeValueMemberS)
-			v, ok := item[attrValue].(*types.AttributeValueMemberB)
-			if sk == nil || sk.Value != chunkSK(enc, gen, i) || !ok || len(data)+len(v.Value) > size {
-				return nil, false, nil
+	parts := make([][]byte, chunks)
+	var (
+		g       errgroup.Group
+		missing atomic.Bool
+	)
+	g.SetLimit(chunkReaders)
+	for i := range chunks {
+		g.Go(func() error {
+			out, err := d.client.GetItem(ctx, &dynamodb.GetItemInput{
+				TableName: &d.table, Key: d.itemKey(chunkSK(enc, gen, i)), ConsistentRead: aws.Bool(true),
+			})
+			if err != nil {
+				return d.classify(err)
 			}
-			data = append(data, v.Value...)
-			i++
-		}
+			v, ok := out.Item[attrValue].(*types.AttributeValueMemberB)
+			if !ok {
+				missing.Store(true)
+				return nil
+			}
+			parts[i] = v.Value
+			return nil
+		})
 	}
-	return data, i == chunks && len(data) == size, nil
+	if err := g.Wait(); err != nil {
+		return nil, false, err
+	}
+	if missing.Load() {
+		return nil, false, nil
+	}
+	data = make([]byte, 0, size)
+	for _, p := range parts {
+		data = append(data, p...)
+	}
+	return data, len(data) == size, nil
 }
 
 // Put writes a value of up to chunkSize bytes as one item. A larger value
