@@ -122,6 +122,7 @@ var knownPackages = map[string]string{
 	"redis+cluster": "redis", "rediss+cluster": "redis",
 	"s3":       "s3",
 	"azblob":   "azblob",
+	"dynamodb": "dynamodb",
 	"postgres": "sql", "postgresql": "sql", "mysql": "sql", "sqlite": "sql",
 }
 
