@@ -17,6 +17,7 @@ import (
 // certcache.ErrUnavailable, never a miss, instead of waiting out the SDK's
 // retries of the refused dial.
 func TestStoppedServerFailsFast(t *testing.T) {
+	t.Parallel()
 	srv, endpoint := dynalite(t)
 	ctx := context.Background()
 	// Without the circuit breaker, which would answer from memory after
@@ -62,6 +63,7 @@ func TestStoppedServerFailsFast(t *testing.T) {
 // TestMissingTable: a table that does not exist is an error on every call,
 // naming the table and the key schema it needs, never an empty cache.
 func TestMissingTable(t *testing.T) {
+	t.Parallel()
 	_, endpoint := dynalite(t)
 	ctx := context.Background()
 	c := open(t, "dynamodb://no-such-table/certs?endpoint="+endpoint)

@@ -53,6 +53,7 @@ func random(n int) []byte {
 // would fail here. dynalite takes seconds to serve 8 MiB (DynamoDB
 // milliseconds), hence the long Get timeout.
 func TestLargeValues(t *testing.T) {
+	t.Parallel()
 	_, endpoint := dynalite(t)
 	ctx := context.Background()
 	// The emulator holds items to DynamoDB's limit, as this test needs.
@@ -109,10 +110,11 @@ func TestLargeValues(t *testing.T) {
 // TestLargeValuesNeverTorn: readers of a key whose chunked value is being
 // replaced read one whole value or the other, never a mix, never a miss.
 func TestLargeValuesNeverTorn(t *testing.T) {
+	t.Parallel()
 	_, endpoint := dynalite(t)
 	ctx := context.Background()
 	w, r := open(t, cacheURL(endpoint, "torn", "")), open(t, cacheURL(endpoint, "torn", ""))
-	values := [][]byte{bytes.Repeat([]byte("a"), 2*ccddb.ChunkSize+5), bytes.Repeat([]byte("b"), 3*ccddb.ChunkSize-7)}
+	values := [][]byte{bytes.Repeat([]byte("a"), ccddb.ChunkSize+5), bytes.Repeat([]byte("b"), 2*ccddb.ChunkSize-7)}
 	if err := w.Put(ctx, "example.com", values[0]); err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +122,7 @@ func TestLargeValuesNeverTorn(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		defer close(done)
-		for i := range 12 {
+		for i := range 8 {
 			if err := w.Put(ctx, "example.com", values[i%2]); err != nil {
 				t.Errorf("Put: %v", err)
 				return
@@ -143,7 +145,7 @@ func TestLargeValuesNeverTorn(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	t.Logf("%d whole reads during 12 overwrites", reads)
+	t.Logf("%d whole reads during 8 overwrites", reads)
 }
 
 // TestLeaseWatchedExpiry: expiry follows the AWS DynamoDB Lock Client. A
@@ -151,9 +153,10 @@ func TestLargeValuesNeverTorn(t *testing.T) {
 // once it stops, a contender takes it a TTL after it last saw it change,
 // and a contender that first looks then still waits a whole TTL.
 func TestLeaseWatchedExpiry(t *testing.T) {
+	t.Parallel()
 	_, endpoint := dynalite(t)
 	ctx := context.Background()
-	const ttl = 1500 * time.Millisecond
+	const ttl = 3 * time.Second
 	a, b := open(t, cacheURL(endpoint, "watch", "")), open(t, cacheURL(endpoint, "watch", ""))
 	la, err := certcache.AcquireLease(ctx, a, "lease", ttl)
 	if err != nil {
