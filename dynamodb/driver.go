@@ -229,7 +229,7 @@ func (d *driver) readChunks(ctx context.Context, enc, gen string, chunks, size i
 // is written as chunks of a new generation first, and then as an item
 // that names the generation: the item's write is atomic, so a reader sees
 // the old value or the new one, whole. The chunks of the value replaced
-// are deleted after.
+// are deleted after. A Put that fails may leave chunks no item names.
 func (d *driver) Put(ctx context.Context, key string, data []byte) error {
 	enc := encoded(key)
 	item := d.itemKey(markKey + enc)
@@ -260,13 +260,23 @@ func (d *driver) Put(ctx context.Context, key string, data []byte) error {
 	}
 	out, err := d.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: &d.table, Item: item, ReturnValues: types.ReturnValueAllOld})
 	if err != nil {
-		if gen != "" {
-			d.deleteChunks(ctx, enc, gen, chunks)
-		}
+		// The write may have landed all the same (a timeout, a lost
+		// answer), so the new chunks stay: deleting them could leave the
+		// item naming chunks that are gone.
 		return d.classify(err)
 	}
-	d.dropChunks(ctx, enc, out.Attributes)
+	if old := out.Attributes; old == nil || !sameGen(old, gen) {
+		// Not when the SDK retried our own write after a lost answer and
+		// read back the item its first attempt wrote.
+		d.dropChunks(ctx, enc, old)
+	}
 	return nil
+}
+
+// sameGen reports whether item is a chunked value of generation gen.
+func sameGen(item map[string]types.AttributeValue, gen string) bool {
+	g, ok := item[attrGen].(*types.AttributeValueMemberS)
+	return ok && gen != "" && g.Value == gen
 }
 
 func (d *driver) Delete(ctx context.Context, key string) error {
