@@ -139,6 +139,7 @@ func TestOpenErrors(t *testing.T) {
 		{"example.com", "no scheme"},
 		{"nosuch://x", `unknown scheme "nosuch"; registered: file,`},
 		{"s3://bucket", `forgotten import _ "github.com/certcache/certcache/s3"`},
+		{"dynamodb://table", `forgotten import _ "github.com/certcache/certcache/dynamodb"`},
 		{"postgres://u:hunter2@db/x", `forgotten import _ "github.com/certcache/certcache/sql/postgres"`},
 		{"rediss://u:hunter2@r:6379", `forgotten import _ "github.com/certcache/certcache/redis"`},
 		{"mem://?timeout=fast", `timeout="fast": want a positive duration`},

@@ -426,6 +426,14 @@ func denied(err error) bool {
 	if errors.Is(err, fs.ErrPermission) {
 		return true
 	}
+	var ae interface{ ErrorCode() string } // smithy-go: DynamoDB answers these with 400
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "AccessDeniedException", "UnrecognizedClientException", "InvalidSignatureException",
+			"MissingAuthenticationTokenException", "ExpiredTokenException":
+			return true
+		}
+	}
 	var hs interface{ HTTPStatusCode() int } // smithy-go (S3)
 	if errors.As(err, &hs) {
 		c := hs.HTTPStatusCode()

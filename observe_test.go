@@ -31,6 +31,15 @@ type httpStatusErr int
 func (e httpStatusErr) Error() string       { return fmt.Sprintf("HTTP %d", int(e)) }
 func (e httpStatusErr) HTTPStatusCode() int { return int(e) }
 
+// apiCodeErr is a smithy-go API error with its HTTP status, as the AWS
+// SDK's errors unwrap.
+type apiCodeErr struct {
+	httpStatusErr
+	code string
+}
+
+func (e apiCodeErr) ErrorCode() string { return e.code }
+
 type sqlStateErr string
 
 func (e sqlStateErr) Error() string    { return "SQLSTATE " + string(e) }
@@ -65,6 +74,8 @@ func TestOutcomeOf(t *testing.T) {
 		{opGet, newError("file", "get", "k", &fs.PathError{Op: "open", Path: "/x", Err: fs.ErrPermission}), "denied"},
 		{opGet, newError("s3", "get", "k", fmt.Errorf("api error: %w", httpStatusErr(403))), "denied"},
 		{opGet, newError("s3", "get", "k", httpStatusErr(500)), "other"},
+		{opGet, newError("dynamodb", "get", "k", apiCodeErr{httpStatusErr(400), "AccessDeniedException"}), "denied"},
+		{opGet, newError("dynamodb", "get", "k", apiCodeErr{httpStatusErr(400), "ValidationException"}), "other"},
 		{opGet, newError("postgres", "get", "k", sqlStateErr("28P01")), "denied"},
 		{opGet, newError("postgres", "get", "k", sqlStateErr("42501")), "denied"},
 		{opGet, newError("postgres", "get", "k", sqlStateErr("23505")), "other"},

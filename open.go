@@ -122,6 +122,7 @@ var knownPackages = map[string]string{
 	"redis+cluster": "redis", "rediss+cluster": "redis",
 	"s3":       "s3",
 	"azblob":   "azblob",
+	"dynamodb": "dynamodb",
 	"postgres": "sql/postgres", "postgresql": "sql/postgres", "mysql": "sql/mysql", "sqlite": "sql/sqlite",
 }
 

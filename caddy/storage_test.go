@@ -151,3 +151,19 @@ func TestReload(t *testing.T) {
 		t.Errorf("Store after the last Cleanup = %v, want certcache.ErrClosed", err)
 	}
 }
+
+// TestEveryScheme: the module links in every backend, so each scheme
+// provisions (Open contacts no server).
+func TestEveryScheme(t *testing.T) {
+	for _, u := range []string{
+		"s3://bucket/caddy?region=eu-west-1",
+		"dynamodb://certcache/caddy?region=eu-west-1",
+	} {
+		s, err := provision(t, `{"url": "`+u+`"}`)
+		if err != nil {
+			t.Errorf("Provision(%s): %v", u, err)
+			continue
+		}
+		s.Cleanup()
+	}
+}

@@ -59,6 +59,15 @@ type Harness struct {
 	// at rest) and so larger than what was Put.
 	SealedSizes bool
 
+	// WatchedLeaseExpiry says that the backend judges lease expiry as the
+	// AWS DynamoDB Lock Client does, with no clock but each contender's
+	// own: another holder's lease expires for a contender once it has seen
+	// the lease unrefreshed for its TTL, counted from its first look. The
+	// lease cases then take that first look before the TTL runs (as a
+	// polling contender does), and check that a contender whose first look
+	// comes after the TTL still finds the lease held.
+	WatchedLeaseExpiry bool
+
 	// URL, if set, returns the URL of namespace ns, as Open would open it.
 	// LeaseExclusion then also races contenders in other processes (the
 	// test binary run again): a backend shared by processes on one machine

@@ -123,6 +123,13 @@ func (s *suite) testLeaseAdminExpired(t *testing.T) {
 	if err := released.Release(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
+	if s.h.WatchedLeaseExpiry {
+		// b's first look at the live lease starts its watch, and is no
+		// licence to break it.
+		if err := certcache.BreakLease(ctx(t), b, "expired", false); !errors.Is(err, certcache.ErrLeaseHeld) {
+			t.Fatalf("BreakLease of a live lease at first look, without force = %v, want certcache.ErrLeaseHeld", err)
+		}
+	}
 	time.Sleep(ttl + 1500*time.Millisecond)
 	got := listedLeases(t, b, "")
 	if _, ok := got["released"]; ok {

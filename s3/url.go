@@ -1,28 +1,19 @@
 package s3
 
 import (
-	"net/http"
-
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"strings"
 
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/awsconf"
 	"github.com/certcache/certcache/internal/urlquery"
 )
-
-// endpointRegion is the signing region when endpoint is set and nothing
-// names a region: what MinIO and most S3-compatible servers expect.
-const endpointRegion = "us-east-1"
 
 // urlParams is what an s3:// URL says, before the SDK is involved.
 type urlParams struct {
@@ -96,51 +87,10 @@ func parseURL(u *url.URL) (*urlParams, error) {
 		return nil, fmt.Errorf("%w: %w", certcache.ErrInvalidURL, err)
 	}
 	var err error
-	if p.endpoint, err = parseEndpoint(endpoint, plainHTTP); err != nil {
+	if p.endpoint, err = awsconf.ParseEndpoint(endpoint, plainHTTP); err != nil {
 		return nil, err
 	}
 	return p, nil
-}
-
-// parseEndpoint checks the endpoint parameter and gives it a scheme.
-func parseEndpoint(e string, plainHTTP bool) (string, error) {
-	shown := e // quoted in errors, unless it holds a password
-	if strings.Contains(e, "@") {
-		shown = "(withheld: it holds credentials)"
-	}
-	invalid := func(format string, args ...any) error {
-		return fmt.Errorf("%w: endpoint=%q: "+format, append([]any{certcache.ErrInvalidURL, shown}, args...)...)
-	}
-	if e == "" {
-		if plainHTTP {
-			return "", fmt.Errorf("%w: disable_https needs endpoint (AWS itself is reached over HTTPS only)", certcache.ErrInvalidURL)
-		}
-		return "", nil
-	}
-	withScheme := e
-	if !strings.Contains(e, "://") {
-		withScheme = "https://" + e
-		if plainHTTP {
-			withScheme = "http://" + e
-		}
-	}
-	eu, err := url.Parse(withScheme)
-	if err != nil {
-		return "", invalid("not a URL")
-	}
-	switch {
-	case eu.Scheme != "http" && eu.Scheme != "https":
-		return "", invalid("want an http or https URL")
-	case eu.Host == "":
-		return "", invalid("no host")
-	case eu.User != nil:
-		return "", invalid("credentials do not belong in the endpoint")
-	case eu.RawQuery != "" || eu.Fragment != "":
-		return "", invalid("no query or fragment allowed")
-	case plainHTTP && eu.Scheme == "https":
-		return "", invalid("disable_https=true contradicts the https scheme")
-	}
-	return withScheme, nil
 }
 
 // openURL is the certcache.Backend Open func for s3://.
@@ -163,57 +113,16 @@ func openURL(ctx context.Context, u *url.URL) (certcache.Driver, error) {
 // and a func that closes its idle connections. It reads the environment and
 // the shared configuration files, nothing else.
 func (p *urlParams) newClient(ctx context.Context) (*s3.Client, func(), error) {
-	loadOpts := []func(*config.LoadOptions) error{
-		func(o *config.LoadOptions) error {
-			// AWS_DEFAULTS_MODE=auto asks the instance metadata service
-			// for its region while loading; a disabled client answers at
-			// once, so loading stays local.
-			o.DefaultsModeOptions.IMDSClient = imds.New(imds.Options{ClientEnableState: imds.ClientDisabled})
-			return nil
-		},
-		// A stuck server must not collect a connection per waiting caller.
-		config.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
-			tr.MaxConnsPerHost = p.maxConns
-		})),
-	}
-	if p.region != "" {
-		loadOpts = append(loadOpts, config.WithRegion(p.region))
-	}
-	if p.profile != "" {
-		loadOpts = append(loadOpts, config.WithSharedConfigProfile(p.profile))
-	}
+	var extra []func(*config.LoadOptions) error
 	if p.reqChecksum != 0 {
-		loadOpts = append(loadOpts, config.WithRequestChecksumCalculation(p.reqChecksum))
+		extra = append(extra, config.WithRequestChecksumCalculation(p.reqChecksum))
 	}
 	if p.resChecksum != 0 {
-		loadOpts = append(loadOpts, config.WithResponseChecksumValidation(p.resChecksum))
+		extra = append(extra, config.WithResponseChecksumValidation(p.resChecksum))
 	}
-	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
+	cfg, closeIdle, err := awsconf.Load(ctx, awsconf.Params{Region: p.region, Profile: p.profile, Endpoint: p.endpoint, MaxConns: p.maxConns}, extra...)
 	if err != nil {
-		var noProfile config.SharedConfigProfileNotExistError
-		if errors.As(err, &noProfile) {
-			return nil, nil, fmt.Errorf("%w: profile %q is not in the shared configuration files", certcache.ErrInvalidURL, noProfile.Profile)
-		}
-		return nil, nil, fmt.Errorf("%w: loading AWS configuration: %w", certcache.ErrInvalidURL, err)
-	}
-	// Fix the transport the SDK built from ours (with a CA bundle, say) so
-	// that Close can close its idle connections; a BuildableClient keeps
-	// its transport to itself. Like the SDK's client, ours follows no
-	// redirect.
-	closeIdle := func() {}
-	if bc, ok := cfg.HTTPClient.(*awshttp.BuildableClient); ok {
-		tr := bc.GetTransport()
-		cfg.HTTPClient = &http.Client{
-			Transport:     tr,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
-		closeIdle = tr.CloseIdleConnections
-	}
-	if cfg.Region == "" {
-		if p.endpoint == "" && cfg.BaseEndpoint == nil {
-			return nil, nil, fmt.Errorf("%w: no region: set region= in the URL, AWS_REGION, or the profile's region", certcache.ErrInvalidURL)
-		}
-		cfg.Region = endpointRegion
+		return nil, nil, err
 	}
 	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
 		if p.endpoint != "" {
@@ -227,7 +136,7 @@ func (p *urlParams) newClient(ctx context.Context) (*s3.Client, func(), error) {
 		// to stderr; a cache reads such objects on every handshake.
 		o.DisableLogOutputChecksumValidationSkipped = true
 		if o.Retryer != nil { // set by the SDK before our options run
-			o.Retryer = newRefusedFailsFast(o.Retryer)
+			o.Retryer = awsconf.RefusedFailsFast(o.Retryer)
 		}
 	})
 	return client, closeIdle, nil

@@ -57,6 +57,14 @@ var migrationBackends = []struct {
 		srv.Exec(t, "mc", "mb", "local/certs")
 		return "s3://certs/migrated?use_path_style=true&endpoint=" + endpoint, srv
 	}},
+	{"dynamodb", func(t *testing.T) (string, *testenv.Server) {
+		// No server to stop and restart: dynalite keeps its tables in
+		// memory, so a restarted one is empty, and the copy onto a
+		// stopped store is the durable stores' part (the dynamodb package
+		// proves a stopped server an error).
+		_, endpoint := testenv.DynamoDB(t)
+		return "dynamodb://" + testenv.DynamoDBTable + "/migrated?endpoint=" + endpoint, nil
+	}},
 }
 
 // TestMigrateFromDirCache is the migration the README describes, for real:

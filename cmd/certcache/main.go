@@ -15,6 +15,7 @@ import (
 	"github.com/certcache/certcache"
 	// Every backend and wrapper, so that any URL opens.
 	_ "github.com/certcache/certcache/azblob"
+	_ "github.com/certcache/certcache/dynamodb"
 	_ "github.com/certcache/certcache/encrypt"
 	_ "github.com/certcache/certcache/layered"
 	_ "github.com/certcache/certcache/redis"

@@ -162,6 +162,7 @@ func TestBenchReport(t *testing.T) {
 		{"mariadb", startMariaDB},
 		{"s3", startS3},
 		{"azblob", startAzblob},
+		{"dynamodb", startDynamoDB},
 	}
 	want := map[string]bool{}
 	for _, n := range strings.Split(*flagBackends, ",") {

@@ -12,6 +12,7 @@ import (
 	"github.com/certcache/certcache"
 	_ "github.com/certcache/certcache/azblob"
 	"github.com/certcache/certcache/drivertest"
+	_ "github.com/certcache/certcache/dynamodb"
 	_ "github.com/certcache/certcache/encrypt"
 	"github.com/certcache/certcache/internal/integration/certmagictest"
 	"github.com/certcache/certcache/internal/integration/testenv"
@@ -144,6 +145,21 @@ var backends = []backend{
 			OpenBroken:          broken("s3://certs/broken?use_path_style=true&timeout=2s&endpoint=http://" + testenv.ClosedAddr(t)),
 			BrokenIsUnavailable: true,
 			Timeout:             5 * time.Second,
+			Secrets:             []string{testenv.MinIOPassword},
+		}
+	}},
+	{"dynamodb", func(t *testing.T) drivertest.Harness {
+		// dynalite checks that requests are signed, not by whom: MinIO's
+		// credentials from TestMain do.
+		_, endpoint := testenv.DynamoDB(t)
+		return drivertest.Harness{
+			Open: opener(func(ns string) string {
+				return "dynamodb://" + testenv.DynamoDBTable + "/" + ns + "?timeout=5s&endpoint=" + endpoint
+			}),
+			OpenBroken:          broken("dynamodb://" + testenv.DynamoDBTable + "/broken?timeout=2s&endpoint=http://" + testenv.ClosedAddr(t)),
+			BrokenIsUnavailable: true,
+			Timeout:             5 * time.Second,
+			WatchedLeaseExpiry:  true,
 			Secrets:             []string{testenv.MinIOPassword},
 		}
 	}},

@@ -38,6 +38,7 @@ import (
 
 	"github.com/certcache/certcache"
 	_ "github.com/certcache/certcache/azblob"
+	_ "github.com/certcache/certcache/dynamodb"
 	_ "github.com/certcache/certcache/encrypt"
 	"github.com/certcache/certcache/internal/integration/acmetest"
 	"github.com/certcache/certcache/internal/integration/testenv"
@@ -97,6 +98,12 @@ var backends = []backend{
 		srv, endpoint := testenv.MinIO(t)
 		srv.Exec(t, "mc", "mb", "local/certs")
 		return "s3://certs/e2e?use_path_style=true&endpoint=" + endpoint, func(t *testing.T, _ certcache.Cache) { srv.Stop(t) }
+	}},
+	{"dynamodb", func(t *testing.T) (string, func(*testing.T, certcache.Cache)) {
+		// dynalite checks that requests are signed, not by whom: MinIO's
+		// credentials from TestMain do.
+		srv, endpoint := testenv.DynamoDB(t)
+		return "dynamodb://" + testenv.DynamoDBTable + "/e2e?endpoint=" + endpoint, func(t *testing.T, _ certcache.Cache) { srv.Stop(t) }
 	}},
 	{"azblob", func(t *testing.T) (string, func(*testing.T, certcache.Cache)) {
 		srv, endpoint := testenv.Azurite(t)

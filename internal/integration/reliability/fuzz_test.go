@@ -30,6 +30,7 @@ var urlSeeds = []string{
 	"sqlite:///var/lib/certs.db?table=certs", "sqlite://rel.db",
 	"s3://bucket/prefix?region=us-east-1&endpoint=http://127.0.0.1:9000&use_path_style=true",
 	"s3://bucket?sse=aws:kms&sse_kms_key_id=alias/x", "s3:///nobucket",
+	"dynamodb://table/prefix?region=us-east-1&endpoint=http://127.0.0.1:8000", "dynamodb:///notable",
 	"azblob://container/prefix?account=acct&endpoint=http://127.0.0.1:10000/acct&create_container=true",
 	"mem://?memory=true&memory_ttl=1m&memory_max_entries=10&memory_max_bytes=1MiB",
 	"mem://?encryption_key=env:NO_SUCH_VAR", "redis://h/0?timeout=-1s", "redis://h/0?x=1&x=2",

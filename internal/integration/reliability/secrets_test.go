@@ -102,6 +102,10 @@ func TestSecretsNeverInErrors(t *testing.T) {
 		{"s3/endpoint-userinfo", nil, func(*testing.T) string {
 			return "s3://bucket/p?endpoint=" + url.QueryEscape("http://"+secretAccess+":"+secretPassword+"@h:9000")
 		}},
+		{"dynamodb/userinfo", nil, func(*testing.T) string { return "dynamodb://" + secretAccess + ":" + pw + "@table/p" }},
+		{"dynamodb/endpoint-userinfo", nil, func(*testing.T) string {
+			return "dynamodb://table/p?endpoint=" + url.QueryEscape("http://"+secretAccess+":"+secretPassword+"@h:8000")
+		}},
 		{"azblob/key-param", nil, func(*testing.T) string {
 			return "azblob://c/p?account=a&account_key=" + url.QueryEscape(secretAccountKey)
 		}},
@@ -119,6 +123,8 @@ func TestSecretsNeverInErrors(t *testing.T) {
 			func(t *testing.T) string {
 				return "s3://bucket/p?use_path_style=true&timeout=2s&endpoint=http://" + closed(t)
 			}},
+		{"dynamodb/unreachable", map[string]string{"AWS_ACCESS_KEY_ID": secretAccess, "AWS_SECRET_ACCESS_KEY": secretPassword},
+			func(t *testing.T) string { return "dynamodb://table/p?timeout=2s&endpoint=http://" + closed(t) }},
 		{"azblob/unreachable-key", map[string]string{"AZURE_STORAGE_ACCOUNT": "acct", "AZURE_STORAGE_KEY": secretAccountKey},
 			func(t *testing.T) string {
 				return "azblob://c/p?timeout=2s&endpoint=http://" + closed(t) + "/acct"

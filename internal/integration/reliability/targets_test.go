@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	_ "github.com/certcache/certcache/azblob"
+	_ "github.com/certcache/certcache/dynamodb"
 	"github.com/certcache/certcache/internal/integration/testenv"
 	_ "github.com/certcache/certcache/redis"
 	_ "github.com/certcache/certcache/s3"
