@@ -8,7 +8,7 @@
 // backend — is TestBenchReport, behind the build tag benchreport so that a
 // normal go test neither compiles nor runs it:
 //
-//	go test -tags benchreport -run TestBenchReport -timeout 30m ./internal/benchreport -args -out bench-results
+//	cd internal/integration && go test -tags benchreport -run TestBenchReport -timeout 30m ./benchreport -args -out bench-results
 //
 // Some backends have a third, reference side in the same rounds (Row.Ref):
 // for S3 and Azure the floor under the SDK, one GET signed by hand (SigV4,

@@ -191,7 +191,7 @@ func TestBenchReport(t *testing.T) {
 
 	rep := &Report{
 		Machine: DescribeMachine(), Config: cfg, Started: started, Slack: *flagSlack,
-		Command: "go test -tags benchreport -run TestBenchReport -timeout 30m ./internal/benchreport -args -out bench-results",
+		Command: "cd internal/integration && go test -tags benchreport -run TestBenchReport -timeout 30m ./benchreport -args -out bench-results",
 	}
 	floor, err := Compare(ctx, cfg, 1, func(context.Context) error { return nil })
 	if err != nil {
