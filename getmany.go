@@ -45,11 +45,12 @@ type ManyGetter interface {
 // for a few hundred values.
 const getManyChunk = 500
 
-// getManyParallel bounds the Gets in flight for a cache whose driver has
-// no GetMany (file, S3, Azure): the preload's default concurrency, below
-// the connection pools (DefaultMaxConns) so that handshakes still find a
-// connection.
-const getManyParallel = 16
+// getManyParallel bounds the Gets in flight for one GetMany of a cache
+// whose driver has no GetManyDriver (file, S3, Azure). A memory front's
+// preload runs up to four GetMany at once: sixteen Gets, its concurrency
+// before batches, below the connection pools (DefaultMaxConns) so that
+// handshakes still find a connection.
+const getManyParallel = 4
 
 // GetMany reads keys from c in as few round trips as its backend allows:
 // values[i] is the value of keys[i], or nil if it does not exist (a stored
@@ -70,6 +71,20 @@ func GetMany(ctx context.Context, c Cache, keys []string) ([][]byte, error) {
 		return mg.GetMany(ctx, keys)
 	}
 	return getEach(ctx, c, keys, getManyParallel)
+}
+
+// ReadsInBatches reports whether GetMany reads c's keys in batches, a few
+// hundred per round trip: whether the driver beneath c (looking through
+// wrappers, as List does) has GetManyDriver. A caller that reads keys one
+// batch at a time can then size its batches: over a backend without it,
+// GetMany of one key is a Get.
+func ReadsInBatches(c Cache) bool {
+	p := findPortable(c)
+	if p == nil {
+		return false
+	}
+	_, ok := p.d.(GetManyDriver)
+	return ok
 }
 
 // getEach reads keys with c.Get, parallel at a time, and stops at the
