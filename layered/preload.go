@@ -133,13 +133,19 @@ func (s *Stack) preload(ctx context.Context, p *preloader) {
 	}
 	wg.Go(worker)
 	var listErr error
-	batch := make([]string, 0, size)
+	// The first batches are small, so that the first certificates are in
+	// memory one round trip after the listing's first page, while the
+	// handshakes of a restarted node are already asking for them; each
+	// batch is then twice the last, up to size.
+	limit := min(size, preloadFirstBatch)
+	batch := make([]string, 0, limit)
 	send := func() {
 		select {
 		case batches <- batch:
 		case <-ctx.Done():
 		}
-		batch = make([]string, 0, size)
+		limit = min(size, 2*limit)
+		batch = make([]string, 0, limit)
 	}
 	for e, err := range certcache.List(ctx, auth, "") {
 		if err != nil {
@@ -152,7 +158,7 @@ func (s *Stack) preload(ctx context.Context, p *preloader) {
 			continue
 		}
 		p.listed.Add(1)
-		if batch = append(batch, e.Key); len(batch) == size {
+		if batch = append(batch, e.Key); len(batch) == limit {
 			send()
 		}
 		if ctx.Err() != nil {
@@ -174,6 +180,9 @@ func (s *Stack) preload(ctx context.Context, p *preloader) {
 // KiB of certificates, so that the first are in memory after one round
 // trip, while 10,000 names take 40 batches.
 const preloadBatch = 250
+
+// preloadFirstBatch is the size of a preload's first batch; see preload.
+const preloadFirstBatch = 16
 
 // preloadWorkers bounds the batches a preload reads at once (and so the
 // connections it holds): four overlap the round trips of a distant store

@@ -1,11 +1,13 @@
 package reliability
 
 import (
+	"context"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/internal/testenv"
 )
 
@@ -78,6 +80,7 @@ func BenchmarkRestart(b *testing.B) {
 			for _, link := range links {
 				b.Run("n10000/preload/"+link.name, func(b *testing.B) {
 					for b.Loop() {
+						listAlone(b, link.url+be.ns("restart10k"), large)
 						preloadAlone(b, link.url+be.ns("restart10k")+preload, large)
 						b.ReportMetric(0, "ns/op")
 					}
@@ -102,6 +105,31 @@ func BenchmarkRestart(b *testing.B) {
 			})
 		})
 	}
+}
+
+// listAlone times the listing of the n keys at rawURL, without values:
+// what a preload that took the values in the listing's own pass would
+// cost at least.
+func listAlone(b *testing.B, rawURL string, n int) {
+	c, err := certcache.Open(context.Background(), rawURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	got := 0
+	for _, err := range certcache.List(context.Background(), c, "") {
+		if err != nil {
+			b.Fatal(err)
+		}
+		got++
+	}
+	took := time.Since(start)
+	if got != n {
+		b.Fatalf("listed %d keys, want %d", got, n)
+	}
+	b.Logf("listing alone: %d keys in %v", got, took.Round(time.Millisecond))
+	b.ReportMetric(took.Seconds(), "list-s")
 }
 
 // checkPreloaded fails b unless the preload of a restart listed n
