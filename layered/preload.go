@@ -32,6 +32,8 @@ type preloader struct {
 
 	listed, loaded, failed atomic.Uint64
 
+	slab slab // the copies it stores
+
 	mu       sync.Mutex
 	firstErr error // the first failed Get, for the log
 }
@@ -292,7 +294,7 @@ func (s *Stack) preloadKey(ctx context.Context, p *preloader, auth certcache.Cac
 func (p *preloader) store(key string, v []byte, gens []uint64, stop context.CancelCauseFunc) {
 	stored := false
 	for i, m := range p.targets {
-		ok, full := m.preloadStore(key, v, gens[i])
+		ok, full := m.preloadStore(key, v, gens[i], p.slab.copy)
 		stored = stored || ok
 		if full {
 			stop(errFrontFull)
