@@ -230,13 +230,14 @@ func (m *Memory) store(key string, data []byte, check bool, gen uint64) bool {
 // holds a fresh copy already (a handshake was first), if the value alone
 // exceeds MaxBytes, or after Close.
 //
-// The copy is made by copyOf (the preload's slab).
-func (m *Memory) preloadStore(key string, data []byte, gen uint64, copyOf func([]byte) []byte) (stored, full bool) {
+// The copies of key and data are made by s (the preload's slab).
+func (m *Memory) preloadStore(key string, data []byte, gen uint64, s *slab) (stored, full bool) {
 	n := size(key, data)
 	if n > m.maxBytes {
 		return false, false // never held by this tier; the next key may fit
 	}
-	v := copyOf(data)
+	v := s.copy(data)
+	key = s.copyString(key) // not the listing's string, which may hold more
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()

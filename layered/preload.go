@@ -294,7 +294,7 @@ func (s *Stack) preloadKey(ctx context.Context, p *preloader, auth certcache.Cac
 func (p *preloader) store(key string, v []byte, gens []uint64, stop context.CancelCauseFunc) {
 	stored := false
 	for i, m := range p.targets {
-		ok, full := m.preloadStore(key, v, gens[i], p.slab.copy)
+		ok, full := m.preloadStore(key, v, gens[i], &p.slab)
 		stored = stored || ok
 		if full {
 			stop(errFrontFull)

@@ -32,6 +32,10 @@ func TestSlab(t *testing.T) {
 			t.Fatalf("copy %d differs", i)
 		}
 	}
+	k := s.copyString("example.com")
+	if k != "example.com" || s.copyString("") != "" {
+		t.Errorf("copyString = %q", k)
+	}
 	for i, c := range copies[:2] {
 		if !bytes.Equal(c, vals[i]) {
 			t.Errorf("copy %d changed after later copies", i)
