@@ -180,14 +180,7 @@ func (s *suite) testGetManyNamespaces(t *testing.T) {
 func (s *suite) testGetManyCancelled(t *testing.T) {
 	c := s.open(t, s.ns())
 	mustPut(t, c, "example.com", []byte("v"))
-	cancelled, cancel := context.WithCancel(context.Background())
-	cancel()
-	expired, cancel2 := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
-	defer cancel2()
-	for _, tc := range []struct {
-		ctx  context.Context
-		want error
-	}{{cancelled, context.Canceled}, {expired, context.DeadlineExceeded}} {
+	for _, tc := range endedContexts() {
 		values, err := certcache.GetMany(tc.ctx, c, []string{"example.com", "missing.example"})
 		if values != nil {
 			t.Errorf("GetMany with an ended context returned %d values", len(values))
