@@ -8,7 +8,7 @@ export CERTCACHE_TEST_REQUIRE ?= 1
 
 FUZZTIME ?= 15s
 
-.PHONY: test testenv check unit bench bench-micro fuzz soak
+.PHONY: test testenv check unit bench bench-micro bench-restart fuzz soak
 
 # The repository holds six Go modules. The root is the library; the nested
 # ones keep heavy trees out of its users' go.sum: internal/integration (the
@@ -60,6 +60,12 @@ unit:
 BENCHARGS ?=
 bench: testenv
 	cd internal/integration && $(GO) test -tags benchreport -run '^TestBenchReport$$' -count=1 -v -timeout 30m ./benchreport -args -out bench-results $(BENCHARGS)
+
+# bench-restart measures a restarted node's preload on Redis and PostgreSQL,
+# on loopback and behind 10 ms of latency (BENCHMARKS.md#restart). About
+# five minutes; make test does not run it.
+bench-restart: testenv
+	cd internal/integration && $(GO) test -run '^$$' -bench '^BenchmarkRestart$$' -benchtime 1x -count=1 -timeout 30m -v ./reliability
 
 # bench-micro runs the packages' own Go benchmarks.
 bench-micro: testenv

@@ -110,7 +110,9 @@
 // # Optional capabilities
 //
 // Every backend also keeps leases (AcquireLease) and lists its keys (List);
-// see LeaseDriver and ListDriver. The certcache command lists, inspects and
+// see LeaseDriver and ListDriver. GetMany reads many keys at once: a few
+// hundred per round trip where the driver has GetManyDriver (Redis, SQL),
+// parallel Gets elsewhere. The certcache command lists, inspects and
 // copies stores with them.
 //
 // Errors carry the backend, operation and key ("certcache/redis: get

@@ -118,6 +118,13 @@ func Run(t *testing.T, h Harness) {
 		{"ListStopsEarly", s.testListStop},
 		{"ListManyKeysBoundedMemory", s.testListMany},
 		{"ListBrokenBackend", s.testListBroken},
+		{"GetManyMixed", s.testGetManyMixed},
+		{"GetManyHostileKeys", s.testGetManyHostile},
+		{"GetManyLargeValues", s.testGetManyLarge},
+		{"GetManyMoreThanOneChunk", s.testGetManyChunks},
+		{"GetManyNamespacesAreIsolated", s.testGetManyNamespaces},
+		{"GetManyCancelledContext", s.testGetManyCancelled},
+		{"GetManyBrokenBackend", s.testGetManyBroken},
 		{"CoordinatedMiss", s.testCoordinatedMiss},
 		{"CoordinatedAccountKey", s.testCoordinatedAccount},
 		{"CloseLeavesNoGoroutine", s.testCloseLeaks},
@@ -449,17 +456,25 @@ func (s *suite) testReopen(t *testing.T) {
 	mustGet(t, s.open(t, ns), "example.com", v)
 }
 
-func (s *suite) testCancelled(t *testing.T) {
-	c := s.open(t, s.ns())
-	mustPut(t, c, "example.com", []byte("v"))
+// endedContext is a context that has ended, and the error it ends with.
+type endedContext struct {
+	ctx  context.Context
+	want error
+}
+
+// endedContexts returns a cancelled context and an expired one.
+func endedContexts() []endedContext {
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
 	expired, cancel2 := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
-	defer cancel2()
-	for _, tc := range []struct {
-		ctx  context.Context
-		want error
-	}{{cancelled, context.Canceled}, {expired, context.DeadlineExceeded}} {
+	cancel2() // it has expired already; cancelling changes nothing
+	return []endedContext{{cancelled, context.Canceled}, {expired, context.DeadlineExceeded}}
+}
+
+func (s *suite) testCancelled(t *testing.T) {
+	c := s.open(t, s.ns())
+	mustPut(t, c, "example.com", []byte("v"))
+	for _, tc := range endedContexts() {
 		for _, key := range []string{"example.com", "missing.example"} {
 			_, err := c.Get(tc.ctx, key)
 			s.checkFailure(t, "Get", err, tc.want)

@@ -115,13 +115,19 @@
 // before the last one is served). With memory_preload=true
 // (MemoryOptions.Preload), the Stack loads every certificate into its
 // memory front as soon as it is made, in bulk: one streaming listing of
-// the authority (certcache.List) and up to PreloadConcurrency Gets at
-// once (DefaultPreloadConcurrency), starting with one and adding one per
-// answer, but never more than four waiting for their first answer, so that
-// a cold connection pool opens its connections a few at a time (all at
-// once, on a busy store, they can outlast the Get timeout, which would open
-// the circuit breaker for the handshakes too). Handshakes then find their
-// certificate in memory; one that comes before the preload reached its name
+// the authority (certcache.List), and batched reads of what it lists
+// (certcache.GetMany). Over Redis and SQL a batch of up to 250 names is
+// one round trip (MGET, a SQL IN list), the first batches smaller so that
+// the first names land one round trip after the listing's first page, and
+// at most four batches are read at once (fewer if PreloadConcurrency is
+// lower). Over file, S3 and Azure, which read one key per request, up to
+// PreloadConcurrency Gets run at once (DefaultPreloadConcurrency). Either
+// way the preload starts with one read in flight and adds one per answer,
+// but never more than four waiting for their first answer, so that a cold
+// connection pool opens its connections a few at a time (all at once, on a
+// busy store, they can outlast the timeout, which would open the circuit
+// breaker for the handshakes too). Handshakes then find their certificate
+// in memory; one that comes before the preload reached its name
 // reads the store as it would have without the preload. The gain grows with
 // the store's round trip: on a store a fraction of a millisecond away a
 // preload saves little, and where CPU is short (the store on the same small
@@ -137,9 +143,11 @@
 // and never takes an order lease (a certificate deleted since the listing
 // is skipped). It needs a backend that can list (every backend of this
 // module can). A failure only logs (MemoryOptions.Logger, default
-// slog.Default()) and counts (Stats): a failed listing ends it; a failed
-// Get is counted and skipped, unless the store is unavailable
-// (certcache.ErrUnavailable), which ends it. Close stops it.
+// slog.Default()) and counts (Stats): a failed listing ends it; a batch
+// that fails otherwise than by an unavailable store (a value that does not
+// decrypt) is read again name by name, and a failed read is counted and
+// skipped; an unavailable store (certcache.ErrUnavailable) ends it. Close
+// stops it.
 //
 // A preloaded copy is fresh for the TTL like any other fill. After that,
 // a name autocert has not asked for yet is read from the store again, under

@@ -58,10 +58,12 @@ type MemoryOptions struct {
 	// tier of a Stack, has nothing to preload from and ignores it.
 	Preload bool
 
-	// PreloadConcurrency bounds the Gets a preload has in flight at once.
-	// Keep it below the backend's connection pool, so that handshakes
-	// still find a connection while a preload runs. If zero,
-	// DefaultPreloadConcurrency().
+	// PreloadConcurrency bounds the reads a preload has in flight at once:
+	// Gets over a backend that reads one key per request (file, S3,
+	// Azure), batches over one that reads in batches (Redis, SQL), where
+	// at most four are read at once whatever it says. Keep it below the
+	// backend's connection pool, so that handshakes still find a
+	// connection while a preload runs. If zero, DefaultPreloadConcurrency().
 	PreloadConcurrency int
 
 	// Logger receives the outcome of a preload: one Info line when it
@@ -227,12 +229,15 @@ func (m *Memory) store(key string, data []byte, check bool, gen uint64) bool {
 // if a Put or Delete happened since generation returned gen, if the tier
 // holds a fresh copy already (a handshake was first), if the value alone
 // exceeds MaxBytes, or after Close.
-func (m *Memory) preloadStore(key string, data []byte, gen uint64) (stored, full bool) {
+//
+// The copies of key and data are made by s (the preload's slab).
+func (m *Memory) preloadStore(key string, data []byte, gen uint64, s *slab) (stored, full bool) {
 	n := size(key, data)
 	if n > m.maxBytes {
 		return false, false // never held by this tier; the next key may fit
 	}
-	v := append([]byte{}, data...)
+	v := s.copy(data)
+	key = s.copyString(key) // not the listing's string, which may hold more
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -32,6 +32,8 @@ type preloader struct {
 
 	listed, loaded, failed atomic.Uint64
 
+	slab slab // the copies it stores
+
 	mu       sync.Mutex
 	firstErr error // the first failed Get, for the log
 }
@@ -75,8 +77,12 @@ func (s *Stack) startPreload() {
 }
 
 // preload runs the preload p: it streams the authority's listing, keeps
-// the certificate keys, and hands them to p.concurrency workers that Get
-// each from the authority and store it in the target tiers. It ends when
+// the certificate keys, and hands them in batches to workers, each of
+// which reads its batch with certcache.GetMany and stores the values in
+// the target tiers. Over a backend that reads in batches (Redis, SQL), a
+// batch is preloadBatch keys, one round trip, and at most preloadWorkers
+// are read at once; over any other (file, S3, Azure), a batch is one key,
+// a Get, and p.concurrency are read at once. It ends when
 // the listing does, or early when a target is full, the store is
 // unavailable, the listing fails or the Stack is closed.
 func (s *Stack) preload(ctx context.Context, p *preloader) {
@@ -90,27 +96,31 @@ func (s *Stack) preload(ctx context.Context, p *preloader) {
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 
-	// Slow start: one worker at first, and one more per Get the store
-	// answers, up to p.concurrency, but never more than maxColdWorkers
+	// Slow start: one worker at first, and one more per batch the store
+	// answers, up to the limit, but never more than maxColdWorkers
 	// waiting for their first answer. A new worker most likely needs a new
 	// connection, with TCP, TLS and password handshakes, which a busy
 	// PostgreSQL server serves one after the other (on a loaded two-core
 	// test machine, a quarter of a second each): opening 16 at once pushed
 	// Gets past their timeout, and a timeout opens the circuit breaker for
 	// the node's handshakes too.
-	keys := make(chan string, p.concurrency)
+	size, workers := 1, p.concurrency
+	if certcache.ReadsInBatches(auth) {
+		size, workers = preloadBatch, min(workers, preloadWorkers)
+	}
+	batches := make(chan []string, 1)
 	var (
 		wg     sync.WaitGroup
-		r      = newRamp(p.concurrency)
+		r      = newRamp(workers)
 		worker func()
 	)
 	worker = func() {
 		isCold := true
-		for key := range keys {
+		for batch := range batches {
 			if ctx.Err() != nil {
 				continue
 			}
-			asked, answered := s.preloadKey(ctx, p, auth, key, stop)
+			asked, answered := s.preloadBatch(ctx, p, auth, batch, stop)
 			if asked && isCold {
 				isCold = false
 				r.warm()
@@ -125,6 +135,20 @@ func (s *Stack) preload(ctx context.Context, p *preloader) {
 	}
 	wg.Go(worker)
 	var listErr error
+	// The first batches are small, so that the first certificates are in
+	// memory one round trip after the listing's first page, while the
+	// handshakes of a restarted node are already asking for them; each
+	// batch is then twice the last, up to size.
+	limit := min(size, preloadFirstBatch)
+	batch := make([]string, 0, limit)
+	send := func() {
+		select {
+		case batches <- batch:
+		case <-ctx.Done():
+		}
+		limit = min(size, 2*limit)
+		batch = make([]string, 0, limit)
+	}
 	for e, err := range certcache.List(ctx, auth, "") {
 		if err != nil {
 			if ctx.Err() == nil {
@@ -136,21 +160,36 @@ func (s *Stack) preload(ctx context.Context, p *preloader) {
 			continue
 		}
 		p.listed.Add(1)
-		select {
-		case keys <- e.Key:
-		case <-ctx.Done():
+		if batch = append(batch, e.Key); len(batch) == limit {
+			send()
 		}
 		if ctx.Err() != nil {
 			break
 		}
 	}
-	close(keys)
+	if len(batch) > 0 && ctx.Err() == nil && listErr == nil {
+		send()
+	}
+	close(batches)
 	wg.Wait()
 	if listErr != nil {
 		p.failed.Add(1)
 	}
 	p.report(context.Cause(ctx), listErr, time.Since(start))
 }
+
+// preloadBatch is how many keys a preload reads at once: a few hundred
+// KiB of certificates, so that the first are in memory after one round
+// trip, while 10,000 names take 40 batches.
+const preloadBatch = 250
+
+// preloadFirstBatch is the size of a preload's first batch; see preload.
+const preloadFirstBatch = 16
+
+// preloadWorkers bounds the batches a preload reads at once (and so the
+// connections it holds): four overlap the round trips of a distant store
+// with the listing and with each other.
+const preloadWorkers = 4
 
 // ramp decides when a preload adds a worker: after an answer, unless it
 // has max workers or maxColdWorkers of them wait for their first answer.
@@ -181,43 +220,81 @@ func (r *ramp) warm() {
 	r.mu.Unlock()
 }
 
-// preloadKey loads one certificate key into p's targets. It reports
-// whether it asked the store, and whether the store answered (with the
-// value or a miss).
-func (s *Stack) preloadKey(ctx context.Context, p *preloader, auth certcache.Cache, key string, stop context.CancelCauseFunc) (asked, answered bool) {
+// preloadBatch loads the certificate keys of batch into p's targets with
+// one certcache.GetMany. A batch that fails for another reason than an
+// unavailable store or the end of ctx (a value that does not decrypt) is
+// read again key by key, so that one bad value costs only its own key. It
+// reports whether it asked the store, and whether the store answered.
+func (s *Stack) preloadBatch(ctx context.Context, p *preloader, auth certcache.Cache, batch []string, stop context.CancelCauseFunc) (asked, answered bool) {
 	gens := make([]uint64, len(p.targets))
-	need := false
 	for i, m := range p.targets {
 		gens[i] = m.generation()
-		need = need || !m.fresh(key)
 	}
-	if !need {
-		return false, false // a handshake loaded it first
+	need := batch[:0]
+	for _, key := range batch {
+		for _, m := range p.targets {
+			if !m.fresh(key) {
+				need = append(need, key)
+				break
+			}
+		}
+	}
+	if len(need) == 0 {
+		return false, false // handshakes loaded them first
+	}
+	values, err := certcache.GetMany(ctx, auth, need)
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		return true, false // stopped: not a failure of these keys
+	case errors.Is(err, certcache.ErrUnavailable):
+		p.fail(err)
+		stop(err) // every other read would fail the same way, one timeout each
+		return true, false
+	default:
+		for _, key := range need {
+			if ctx.Err() != nil {
+				break
+			}
+			s.preloadKey(ctx, p, auth, key, stop)
+		}
+		return true, true
+	}
+	for i, key := range need {
+		if values[i] != nil { // nil: deleted since it was listed
+			p.store(key, values[i], gens, stop)
+		}
+	}
+	return true, true
+}
+
+// preloadKey loads one certificate key into p's targets with a Get.
+func (s *Stack) preloadKey(ctx context.Context, p *preloader, auth certcache.Cache, key string, stop context.CancelCauseFunc) {
+	gens := make([]uint64, len(p.targets))
+	for i, m := range p.targets {
+		gens[i] = m.generation()
 	}
 	v, err := auth.Get(ctx, key)
 	switch {
 	case err == nil:
+		p.store(key, v, gens, stop)
 	case err == autocert.ErrCacheMiss: //nolint:errorlint // the contract's bare sentinel
-		return true, true // deleted since it was listed
 	case ctx.Err() != nil:
-		return true, false // stopped: not a failure of this key
 	default:
-		p.failed.Add(1)
-		p.mu.Lock()
-		if p.firstErr == nil {
-			p.firstErr = err
-		}
-		p.mu.Unlock()
+		p.fail(err)
 		if errors.Is(err, certcache.ErrUnavailable) {
-			// The store is down or the breaker is open: every other Get
-			// would fail the same way, one timeout each.
 			stop(err)
 		}
-		return true, false
 	}
+}
+
+// store holds v for key in p's targets, unless a Put or Delete happened
+// since gens were read (see preloadStore), and stops the preload when a
+// target is full.
+func (p *preloader) store(key string, v []byte, gens []uint64, stop context.CancelCauseFunc) {
 	stored := false
 	for i, m := range p.targets {
-		ok, full := m.preloadStore(key, v, gens[i])
+		ok, full := m.preloadStore(key, v, gens[i], &p.slab)
 		stored = stored || ok
 		if full {
 			stop(errFrontFull)
@@ -226,7 +303,16 @@ func (s *Stack) preloadKey(ctx context.Context, p *preloader, auth certcache.Cac
 	if stored {
 		p.loaded.Add(1)
 	}
-	return true, true
+}
+
+// fail counts a failed read and keeps the first error for the log.
+func (p *preloader) fail(err error) {
+	p.failed.Add(1)
+	p.mu.Lock()
+	if p.firstErr == nil {
+		p.firstErr = err
+	}
+	p.mu.Unlock()
 }
 
 // report logs how the preload ended: cause is why it was stopped (nil if

@@ -70,3 +70,35 @@ func TestGlobEscape(t *testing.T) {
 		}
 	}
 }
+
+// TestHashSlot checks hashSlot against slots Redis Cluster gives (CLUSTER
+// KEYSLOT), hash tags included.
+func TestHashSlot(t *testing.T) {
+	for _, tc := range []struct {
+		key  string
+		want uint16
+	}{
+		{"foo", 12182},
+		{"123456789", 12739},
+		{"{user1000}.following", 3443},
+		{"{user1000}.followers", 3443},
+		{"user1000", 3443},
+	} {
+		if got := hashSlot(tc.key); got != tc.want {
+			t.Errorf("hashSlot(%q) = %d, want %d", tc.key, got, tc.want)
+		}
+	}
+	// The tag is from the first "{" to the next "}"; an empty one does
+	// not count, and the whole key is hashed.
+	for _, tc := range []struct{ key, same string }{
+		{"foo{{bar}}zap", "{bar"},
+		{"a{user1000}b{x}", "user1000"},
+	} {
+		if hashSlot(tc.key) != hashSlot(tc.same) {
+			t.Errorf("hashSlot(%q) = %d, want that of %q, %d", tc.key, hashSlot(tc.key), tc.same, hashSlot(tc.same))
+		}
+	}
+	if hashSlot("{}foo") == hashSlot("foo") {
+		t.Errorf("hashSlot(%q) hashed %q: an empty tag is no tag", "{}foo", "foo")
+	}
+}

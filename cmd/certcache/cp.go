@@ -192,49 +192,52 @@ func copyAll(ctx context.Context, src, dst certcache.Cache, opts cpOptions, p pr
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	// The listing streams into jobs; at most workers keys (and their
-	// values) are in flight at a time, whatever the size of the source.
-	jobs := make(chan string)
-	results := make(chan cpResult)
+	// The listing streams into jobs of cpBatch keys; at most workers jobs
+	// (and their values) are in flight at a time, whatever the size of the
+	// source.
+	jobs := make(chan []string)
 	var listErr error
 	listed := 0
 	go func() {
 		defer close(jobs)
+		batch := make([]string, 0, cpBatch)
+		send := func() bool {
+			select {
+			case jobs <- batch:
+				listed += len(batch)
+				batch = make([]string, 0, cpBatch)
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
 		for e, err := range certcache.List(ctx, src, opts.filter.prefix) {
 			if err != nil {
 				listErr = err
-				return
+				break
 			}
 			if !opts.filter.match(e.Key) {
 				continue
 			}
-			select {
-			case jobs <- e.Key:
-				listed++
-			case <-ctx.Done():
+			if batch = append(batch, e.Key); len(batch) == cpBatch && !send() {
 				return
 			}
 		}
+		if len(batch) > 0 {
+			send()
+		}
 	}()
-	var wg sync.WaitGroup
-	for range opts.workers {
-		wg.Go(func() {
-			for key := range jobs {
-				r := copyKey(ctx, src, dst, key, opts)
-				if r.err != nil && ctx.Err() != nil {
-					r.outcome = interrupted
-				}
-				results <- r
-			}
-		})
-	}
-	go func() {
-		wg.Wait()
-		close(results)
-	}()
-
+	// Each result is counted and reported by the worker that has it, one
+	// at a time, before that worker goes on: an interruption or the
+	// -max-failures stop seen here is seen by its next key.
 	sum := cpSummary{DryRun: opts.dryRun}
-	for r := range results {
+	var mu sync.Mutex
+	handle := func(r cpResult) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.err != nil && ctx.Err() != nil {
+			r.outcome = interrupted
+		}
 		switch r.outcome {
 		case copied:
 			sum.Copied++
@@ -262,6 +265,15 @@ func copyAll(ctx context.Context, src, dst certcache.Cache, opts cpOptions, p pr
 		}
 		p.key(r)
 	}
+	var wg sync.WaitGroup
+	for range opts.workers {
+		wg.Go(func() {
+			for batch := range jobs {
+				copyBatch(ctx, src, dst, batch, opts, handle)
+			}
+		})
+	}
+	wg.Wait()
 	// The lister has returned: jobs is closed, and every worker after it.
 	sum.Listed = listed
 	if sum.Stopped == "" && ctx.Err() != nil {
@@ -275,31 +287,76 @@ func copyAll(ctx context.Context, src, dst certcache.Cache, opts cpOptions, p pr
 	return sum, listErr
 }
 
-// copyKey copies one key. It never deletes and never writes over a value
-// it could not read.
+// cpBatch is how many keys cp reads at once from each side, with
+// certcache.GetMany: one round trip on Redis and SQL instead of sixteen.
+// Writes and their verification stay one key at a time, so larger batches
+// would save little.
+const cpBatch = 16
+
+// copyBatch copies keys and reports each to emit as soon as it is done. It
+// reads their values from src and from dst with one GetMany each, then
+// writes and verifies key by key as copyKey does, so that an interrupted
+// copy stops at the key it was on. A batch read that fails is done again
+// key by key (copyKey), so that each key gets its own outcome and error.
+func copyBatch(ctx context.Context, src, dst certcache.Cache, keys []string, opts cpOptions, emit func(cpResult)) {
+	vs, err := certcache.GetMany(ctx, src, keys)
+	var curs [][]byte
+	if err == nil {
+		curs, err = certcache.GetMany(ctx, dst, keys)
+	}
+	for i, k := range keys {
+		switch {
+		case ctx.Err() != nil:
+			emit(cpResult{key: k, outcome: failed, err: ctx.Err()}) // interrupted
+			continue
+		case err != nil:
+			emit(copyKey(ctx, src, dst, k, opts))
+			continue
+		}
+		emit(copyValue(ctx, dst, k, vs[i], curs[i], opts))
+	}
+}
+
+// copyKey copies one key, read from src and dst with a Get each.
 func copyKey(ctx context.Context, src, dst certcache.Cache, key string, opts cpOptions) cpResult {
+	v, err := src.Get(ctx, key)
+	if err == autocert.ErrCacheMiss {
+		return cpResult{key: key, outcome: vanished}
+	}
+	if err != nil {
+		return cpResult{key: key, outcome: failed, err: fmt.Errorf("read source: %w", err)}
+	}
+	cur, err := dst.Get(ctx, key)
+	switch {
+	case err == autocert.ErrCacheMiss:
+		cur = nil
+	case err != nil:
+		// Could be down, or hold something that does not open (another
+		// encryption key): either way, not ours to overwrite blind.
+		return cpResult{key: key, outcome: failed, size: len(v), err: fmt.Errorf("read destination (not overwritten): %w", err)}
+	case cur == nil:
+		cur = []byte{}
+	}
+	return copyValue(ctx, dst, key, v, cur, opts)
+}
+
+// copyValue copies v, the source's value of key (nil: it vanished), over
+// cur, the destination's (nil: none). It never deletes and never writes
+// over a value it could not read.
+func copyValue(ctx context.Context, dst certcache.Cache, key string, v, cur []byte, opts cpOptions) cpResult {
 	r := cpResult{key: key}
 	fail := func(err error) cpResult {
 		r.outcome, r.err = failed, err
 		return r
 	}
-	v, err := src.Get(ctx, key)
-	if err == autocert.ErrCacheMiss {
+	if v == nil {
 		r.outcome = vanished
 		return r
 	}
-	if err != nil {
-		return fail(fmt.Errorf("read source: %w", err))
-	}
 	r.size = len(v)
-	cur, err := dst.Get(ctx, key)
 	switch {
-	case err == autocert.ErrCacheMiss:
+	case cur == nil:
 		r.outcome = copied
-	case err != nil:
-		// Could be down, or hold something that does not open (another
-		// encryption key): either way, not ours to overwrite blind.
-		return fail(fmt.Errorf("read destination (not overwritten): %w", err))
 	case bytes.Equal(cur, v):
 		r.outcome = identical
 		return r
@@ -327,7 +384,7 @@ func copyKey(ctx context.Context, src, dst certcache.Cache, key string, opts cpO
 	return r
 }
 
-// progress reports cp's progress, from one goroutine.
+// progress reports cp's progress, one call at a time.
 type progress interface {
 	key(r cpResult)
 	done()

@@ -31,6 +31,7 @@ func runRedisCases(t *testing.T, u string) {
 		{"ListSkipsForeign", testListSkipsForeign},
 		{"ListStops", testListStops},
 		{"ListTenThousand", testListTenThousand},
+		{"GetManyHashTag", testGetManyHashTag},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, u, raw) })
 	}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math/big"
 	"runtime"
+	"runtime/metrics"
 	"slices"
 	"strings"
 	"sync"
@@ -137,6 +138,7 @@ type restartResult struct {
 	latencies []time.Duration // of each handshake, sorted
 	stats     layered.Stats   // of the memory front, if any, at the end
 	preload   time.Duration   // from Open to the end of the preload, if any
+	heap      uint64          // live heap the open cache and Manager added, after a GC, before Close
 }
 
 func (r restartResult) percentile(p float64) time.Duration {
@@ -152,14 +154,25 @@ func (r restartResult) String() string {
 	if r.stats.PreloadListed > 0 {
 		s += fmt.Sprintf("; preload of %d certificates took %v", r.stats.PreloadLoaded, r.preload.Round(time.Millisecond))
 	}
+	if r.heap > 0 {
+		s += fmt.Sprintf("; heap +%.1f MiB", float64(r.heap)/(1<<20))
+	}
 	return s
 }
 
 // restart opens rawURL as a restarted node does and has restartClients
 // clients handshake every name once, all starting at once.
 func restart(t testing.TB, rawURL string, certs []storedCert) restartResult {
+	return restartAfter(t, rawURL, certs, 0)
+}
+
+// restartAfter is restart with the handshakes starting headStart after
+// Open; r.all is then timed from their start.
+func restartAfter(t testing.TB, rawURL string, certs []storedCert, headStart time.Duration) restartResult {
 	t.Helper()
-	start := time.Now()
+	runtime.GC()
+	heap0 := liveHeap()
+	opened := time.Now()
 	c, err := certcache.Open(context.Background(), rawURL)
 	if err != nil {
 		t.Fatal(err)
@@ -172,9 +185,11 @@ func restart(t testing.TB, rawURL string, certs []storedCert) restartResult {
 	if stack != nil {
 		go func() {
 			<-stack.PreloadDone()
-			preloaded <- time.Since(start)
+			preloaded <- time.Since(opened)
 		}()
 	}
+	time.Sleep(headStart)
+	start := time.Now()
 	r.latencies = make([]time.Duration, len(certs))
 	var (
 		wg     sync.WaitGroup
@@ -214,7 +229,19 @@ func restart(t testing.TB, rawURL string, certs []storedCert) restartResult {
 		}
 		r.stats = stack.Stats()
 	}
+	runtime.GC()
+	if h := liveHeap(); h > heap0 {
+		r.heap = h - heap0
+	}
+	runtime.KeepAlive(m)
 	return r
+}
+
+// liveHeap returns the bytes of heap objects, live and not yet swept.
+func liveHeap() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }
 
 // TestPreloadRestartRedis is the restart of a node with 1,000 certificates

@@ -22,6 +22,10 @@ type Dialect struct {
 	// (see leaseTable).
 	Create, Get, Put, Del string
 
+	// GetAny, if set, selects the key and value of every key in one array
+	// argument ($1), for GetMany; without it GetMany writes IN lists.
+	GetAny string
+
 	// Leases (see lease.go): createLeases makes the lease table; acquire
 	// takes (name, token, ttl), refresh (ttl, name, token), release (name,
 	// token), holds (name, token), and ttl turns a duration into the ttl
@@ -62,7 +66,7 @@ const MaxRetries = 5
 
 // queries are a dialect's statements for one table and its lease table.
 type queries struct {
-	create, get, put, del string
+	create, get, put, del, getAny string
 
 	createLeases, acquire, refresh, release, holds string
 
@@ -88,7 +92,7 @@ func (d *Dialect) queries(table string) queries {
 		return fmt.Sprintf(s, t, k, v, l)
 	}
 	q := queries{
-		create: f(d.Create), get: f(d.Get), put: f(d.Put), del: f(d.Del),
+		create: f(d.Create), get: f(d.Get), put: f(d.Put), del: f(d.Del), getAny: f(d.GetAny),
 		createLeases: f(d.CreateLeases), acquire: f(d.Acquire), refresh: f(d.Refresh),
 		release: f(d.Release), holds: f(d.Holds), breakExpired: f(d.BreakExpired),
 	}
