@@ -8,7 +8,7 @@ export CERTCACHE_TEST_REQUIRE ?= 1
 
 FUZZTIME ?= 15s
 
-.PHONY: test testenv check unit bench bench-micro bench-restart fuzz soak
+.PHONY: test testenv check unit bench bench-micro bench-restart fuzz soak demo
 
 # The repository holds six Go modules. The root is the library; the nested
 # ones keep heavy trees out of its users' go.sum: internal/integration (the
@@ -70,3 +70,9 @@ bench-restart: testenv
 # bench-micro runs the packages' own Go benchmarks.
 bench-micro: testenv
 	set -e; for m in $(MODULES); do (cd $$m && $(GO) test -run '^$$' -bench . -benchmem ./...); done
+
+# demo runs the README's demo: a real ACME issuance against Pebble in the
+# process (cmd/certcache is a module of its own, so go run runs there).
+DEMOARGS ?=
+demo:
+	cd cmd/certcache && $(GO) run . demo $(DEMOARGS)
