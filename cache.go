@@ -263,13 +263,13 @@ type Options struct {
 	RenewBefore time.Duration
 
 	// MeterProvider receives the cache's OpenTelemetry metrics (see
-	// MetricCalls and the metrics beside it). If nil, the global provider
+	// docs/telemetry.md). If nil, the global provider
 	// (otel.GetMeterProvider), which forwards to one installed later; a
 	// cache opened by URL always reports there.
 	MeterProvider metric.MeterProvider
 
-	// TracerProvider receives a span per call (see MetricCalls for what
-	// the spans hold). If nil, the global provider, as for MeterProvider.
+	// TracerProvider receives a span per call, with the backend, the
+	// operation, its outcome and the key. If nil, the global provider, as for MeterProvider.
 	TracerProvider trace.TracerProvider
 
 	// Logger receives the cache's log events (a lease taken over from a

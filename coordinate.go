@@ -267,7 +267,7 @@ func final(err error) bool {
 // on a renewal a usable due certificate, else nil (a miss).
 func (c *coordinated) acquire(ctx context.Context, key string, renewal bool) (data []byte, got bool, err error) {
 	l, err := c.p.acquireWithin(ctx, leasePrefix+key, c.ttl, c.p.getTimeout)
-	var sawHeld bool // by another holder, lately: see MetricLeaseEvents, taken_over
+	var sawHeld bool // by another holder, lately: see otelname.MetricLeaseEvents, taken_over
 	c.mu.Lock()
 	if errors.Is(err, ErrLeaseHeld) {
 		if len(c.elsewhere) >= 1024 { // forget what is stale, so the map stays small

@@ -3,13 +3,15 @@ package certcache
 import (
 	"context"
 	"errors"
-	"github.com/certcache/certcache/internal/certkey"
 	"hash/maphash"
 	"io/fs"
 	"log/slog"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/certcache/certcache/internal/certkey"
+	"github.com/certcache/certcache/internal/otelname"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -58,7 +60,7 @@ import (
 //
 //   - Warn "certcache: order lease taken over": this process took an
 //     order lease whose holder let it run out without storing the
-//     certificate (see MetricLeaseEvents, event taken_over).
+//     certificate (see certcache.lease.events, event taken_over).
 //   - Warn "certcache: order lease lost": a refresh found that the
 //     lease this process holds for an order had run out and been taken;
 //     another node may order the same certificate.
@@ -68,166 +70,12 @@ import (
 //
 // No log line holds a value or a secret; keys (domain names) are logged.
 //
-// The constants below are the metrics' names as OpenTelemetry knows them.
-// A Prometheus exporter writes the dots as underscores and adds the unit
-// and _total: certcache.calls is certcache_calls_total,
-// certcache.call.duration is certcache_call_duration_seconds, and the
-// attribute certcache.backend is the label certcache_backend.
-const (
-	// MetricCalls counts the calls that reach the portable layer of a
-	// store: Get, Put, Delete, lease calls and listings (unit {call}).
-	// Attributes: certcache.backend, certcache.operation, certcache.outcome.
-	// A Get answered by a memory front never reaches the store and is
-	// counted by MetricMemoryHits instead; a Get that issuance coordination
-	// answers with ErrIssuing is counted here as the miss the store
-	// answered, and by MetricLeaseEvents (event issuing).
-	MetricCalls = "certcache.calls"
-
-	// MetricCallDuration is a histogram of the time those calls take, in
-	// seconds (unit s), with buckets from 5µs to 10s. Attributes:
-	// certcache.backend, certcache.operation.
-	MetricCallDuration = "certcache.call.duration"
-
-	// MetricBreakerOpened counts the times the circuit breaker opened
-	// (unit {event}). Attribute: certcache.backend. See BreakerStats.
-	MetricBreakerOpened = "certcache.breaker.opened"
-	// MetricBreakerClosed counts the times a probe found the store
-	// answering and closed the breaker (unit {event}).
-	MetricBreakerClosed = "certcache.breaker.closed"
-	// MetricBreakerFastFailed counts the calls refused at once with
-	// ErrCircuitOpen while the breaker was open (unit {call}).
-	MetricBreakerFastFailed = "certcache.breaker.fast_failed"
-	// MetricBreakerProbes counts the probes sent while the breaker was open
-	// (unit {probe}).
-	MetricBreakerProbes = "certcache.breaker.probes"
-	// MetricBreakerOpen is a gauge: 1 while the breaker is open, else 0
-	// (no unit, so that Prometheus adds no suffix).
-	MetricBreakerOpen = "certcache.breaker.open"
-
-	// MetricLeaseEvents counts what issuance coordination did with order
-	// leases (unit {event}). Attributes: certcache.backend and
-	// certcache.event, one of:
-	//
-	//	acquired    this process acquired an order lease (to order, renew,
-	//	            or make the account key; also when the value turned out
-	//	            to have landed and the lease was let go at once)
-	//	issuing     a Get was answered with ErrIssuing: the order lease is
-	//	            held by another holder, by an order of this process, or
-	//	            an order failed less than a lease TTL ago
-	//	waited      a renewal or account-key Get found the lease held
-	//	            elsewhere and waited for the holder's value (see
-	//	            MetricLeaseWait)
-	//	taken_over  this process acquired an order lease within two lease
-	//	            TTLs of having found it held by another holder, and the
-	//	            value was still missing (or still due for renewal): the
-	//	            holder let its lease run out without storing the
-	//	            certificate — it died, or its order failed. Logged at Warn.
-	//	lost        a refresh of an order lease this process holds failed
-	//	            with ErrLeaseLost: it ran out (the store was unreachable
-	//	            for a lease TTL, or the process stalled) and may have been
-	//	            taken by another node. Logged at Warn.
-	MetricLeaseEvents = "certcache.lease.events"
-
-	// MetricLeaseWait is a histogram of how long renewal and account-key
-	// Gets waited for another holder's value, from the first time they
-	// found the lease held to their return, in seconds (unit s).
-	// Attributes: certcache.backend, certcache.wait ("renewal" or
-	// "account_key").
-	MetricLeaseWait = "certcache.lease.wait.duration"
-
-	// MetricCertificateExpiry is a gauge of the seconds until the leaf
-	// certificate of each certificate key this process has read (a Get
-	// hit) or written (a Put) expires — negative once it has (unit s).
-	// Attributes: certcache.backend, certcache.certificate (the cache key:
-	// "example.com", or "example.com+rsa" for autocert's RSA fallback). It
-	// is kept by issuance coordination, which sees values as autocert does
-	// (after decryption), so a cache opened with coordinate=false reports
-	// none. At most MaxExpiryCertificates names are reported; see there.
-	MetricCertificateExpiry = "certcache.certificate.expiry"
-
-	// The memory front's metrics are reported by package layered; the
-	// names are listed here so that every metric is in one place. Their
-	// attribute is certcache.backend, the authority's backend.
-
-	// MetricMemoryHits counts the Gets a memory front answered with a
-	// fresh copy (unit {call}).
-	MetricMemoryHits = "certcache.memory.hits"
-	// MetricMemoryMisses counts the Gets for which the authority said the
-	// key does not exist (unit {call}).
-	MetricMemoryMisses = "certcache.memory.misses"
-	// MetricMemoryStaleServed counts the Gets answered with an expired or
-	// fallback copy because the authority failed (unit {call}).
-	MetricMemoryStaleServed = "certcache.memory.stale_served"
-	// MetricMemoryEvictions counts the entries the memory front dropped to
-	// stay within its bounds (unit {entry}).
-	MetricMemoryEvictions = "certcache.memory.evictions"
-	// MetricMemoryEntries is the number of entries the memory front holds,
-	// expired ones included (unit {entry}).
-	MetricMemoryEntries = "certcache.memory.entries"
-	// MetricMemoryBytes is the bytes of keys and values the memory front
-	// holds (unit By).
-	MetricMemoryBytes = "certcache.memory.bytes"
-	// MetricPreloadListed counts the certificate keys a preload found in
-	// the authority's listing (unit {key}).
-	MetricPreloadListed = "certcache.memory.preload.listed"
-	// MetricPreloadLoaded counts the copies a preload put in memory (unit
-	// {key}).
-	MetricPreloadLoaded = "certcache.memory.preload.loaded"
-	// MetricPreloadErrors counts a preload's failed Gets and failed
-	// listing (unit {error}).
-	MetricPreloadErrors = "certcache.memory.preload.errors"
-	// MetricPreloadDone is a gauge: 1 once the preload has ended, in
-	// whatever way, 0 while it runs (no unit). Absent without a preload.
-	MetricPreloadDone = "certcache.memory.preload.done"
-)
-
-// The attributes of the metrics and spans.
-const (
-	// AttrBackend is the backend's name: "redis", "s3", "file", "mem", …
-	AttrBackend = "certcache.backend"
-
-	// AttrOperation is the call: get, put, delete, lease_acquire,
-	// lease_refresh, lease_release or list.
-	AttrOperation = "certcache.operation"
-
-	// AttrOutcome is how the call ended: hit or miss (get), ok, or the
-	// class of its error:
-	//
-	//	unavailable   the store could not be reached (ErrUnavailable)
-	//	timeout       no answer within the per-call timeout or the caller's
-	//	              deadline
-	//	denied        the store refused the credentials or the request: a
-	//	              file permission, HTTP 401/403 (S3), SQLSTATE class 28
-	//	              or 42501 (PostgreSQL), Redis NOAUTH, WRONGPASS or
-	//	              NOPERM; a refusal the layer cannot read is "other"
-	//	invalid       the key was refused before anything was sent
-	//	              (ErrInvalidKey)
-	//	too_large     the value was refused before anything was sent
-	//	              (ErrTooLarge)
-	//	closed        the cache was closed (ErrClosed)
-	//	circuit_open  refused at once by the open breaker (ErrCircuitOpen)
-	//	held          lease_acquire found the lease held (ErrLeaseHeld)
-	//	lost          lease_refresh found the lease lost (ErrLeaseLost)
-	//	unsupported   the backend lacks the capability (ErrUnsupported)
-	//	canceled      the caller cancelled its context
-	//	other         anything else
-	//
-	// Whether a Get was answered with ErrIssuing is not an outcome of the
-	// store's call (the store answered a miss); see MetricLeaseEvents.
-	AttrOutcome = "certcache.outcome"
-
-	// AttrKey is the cache key (the prefix of a listing); on spans only.
-	AttrKey = "certcache.key"
-
-	// AttrEvent is the lease event of MetricLeaseEvents.
-	AttrEvent = "certcache.event"
-
-	// AttrWait is what a waiting Get waited for, on MetricLeaseWait.
-	AttrWait = "certcache.wait"
-
-	// AttrCertificate is the certificate key of MetricCertificateExpiry.
-	AttrCertificate = "certcache.certificate"
-)
+// docs/telemetry.md lists every metric and attribute with its unit and
+// meaning; internal/otelname holds their names. A Prometheus exporter
+// writes the dots as underscores and adds the unit and _total:
+// certcache.calls is certcache_calls_total, certcache.call.duration is
+// certcache_call_duration_seconds, and the attribute certcache.backend is
+// the label certcache_backend.
 
 // MaxExpiryCertificates bounds the certificate names whose expiry one Cache
 // reports. When a certificate not yet reported is read or written with
@@ -345,7 +193,7 @@ const (
 
 var opNames = [numOps]string{"get", "put", "delete", "lease_acquire", "lease_refresh", "lease_release", "list"}
 
-// outcome is the value of AttrOutcome.
+// outcome is the value of the certcache.outcome attribute.
 type outcome uint8
 
 const (
@@ -471,13 +319,13 @@ func attrsFor(backend string) *callAttrs {
 	if a, ok := callAttrsByBackend.Load(backend); ok {
 		return a.(*callAttrs)
 	}
-	a := &callAttrs{set: attribute.NewSet(attribute.String(AttrBackend, backend))}
+	a := &callAttrs{set: attribute.NewSet(attribute.String(otelname.AttrBackend, backend))}
 	for op := range numOps {
-		b, o := attribute.String(AttrBackend, backend), attribute.String(AttrOperation, opNames[op])
+		b, o := attribute.String(otelname.AttrBackend, backend), attribute.String(otelname.AttrOperation, opNames[op])
 		a.rec[op] = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(b, o))}
 		a.span[op] = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(b, o)}
 		for oc := range numOutcomes {
-			a.add[op][oc] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(b, o, attribute.String(AttrOutcome, outcomeNames[oc])))}
+			a.add[op][oc] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(b, o, attribute.String(otelname.AttrOutcome, outcomeNames[oc])))}
 		}
 	}
 	got, _ := callAttrsByBackend.LoadOrStore(backend, a)
@@ -511,13 +359,13 @@ func newTelemetry(c *portable, o *Options) *telemetry {
 	meter := t.mp.Meter(instrumentationScope)
 	t.tracer = t.tp.Tracer(instrumentationScope)
 	var err error
-	t.calls, err = meter.Int64Counter(MetricCalls, metric.WithUnit("{call}"),
+	t.calls, err = meter.Int64Counter(otelname.MetricCalls, metric.WithUnit("{call}"),
 		metric.WithDescription("Calls that reached a certcache store, by backend, operation and outcome."))
 	if err != nil {
 		otelError(err)
 		t.calls = metricnoop.Int64Counter{}
 	}
-	t.duration, err = meter.Float64Histogram(MetricCallDuration, metric.WithUnit("s"),
+	t.duration, err = meter.Float64Histogram(otelname.MetricCallDuration, metric.WithUnit("s"),
 		metric.WithDescription("Duration of calls to a certcache store."),
 		metric.WithExplicitBucketBoundaries(durationBuckets...))
 	if err != nil {
@@ -556,7 +404,7 @@ type callObs struct {
 func (t *telemetry) begin(ctx context.Context, op callOp, key string) (context.Context, callObs) {
 	ob := callObs{t: t, op: op, start: time.Now()}
 	if tracingOn(t.tp) {
-		opts := append(t.attrs.span[op][:len(t.attrs.span[op]):len(t.attrs.span[op])], trace.WithAttributes(attribute.String(AttrKey, key)))
+		opts := append(t.attrs.span[op][:len(t.attrs.span[op]):len(t.attrs.span[op])], trace.WithAttributes(attribute.String(otelname.AttrKey, key)))
 		ctx, ob.span = t.tracer.Start(ctx, spanNames[op], opts...)
 	}
 	return ctx, ob
@@ -571,7 +419,7 @@ func (ob *callObs) end(ctx context.Context, err error) {
 	if ob.span == nil {
 		return
 	}
-	ob.span.SetAttributes(attribute.String(AttrOutcome, outcomeNames[oc]))
+	ob.span.SetAttributes(attribute.String(otelname.AttrOutcome, outcomeNames[oc]))
 	if oc > outOK {
 		ob.span.RecordError(err)
 		ob.span.SetStatus(codes.Error, err.Error())
@@ -581,15 +429,15 @@ func (ob *callObs) end(ctx context.Context, err error) {
 
 // observeBreaker registers the callback that reports b's counters.
 func observeBreaker(meter metric.Meter, b *breaker, set attribute.Set) metric.Registration {
-	opened, err1 := meter.Int64ObservableCounter(MetricBreakerOpened, metric.WithUnit("{event}"),
+	opened, err1 := meter.Int64ObservableCounter(otelname.MetricBreakerOpened, metric.WithUnit("{event}"),
 		metric.WithDescription("Times the circuit breaker opened because the store could not answer."))
-	closed, err2 := meter.Int64ObservableCounter(MetricBreakerClosed, metric.WithUnit("{event}"),
+	closed, err2 := meter.Int64ObservableCounter(otelname.MetricBreakerClosed, metric.WithUnit("{event}"),
 		metric.WithDescription("Times a probe found the store answering and closed the circuit breaker."))
-	fast, err3 := meter.Int64ObservableCounter(MetricBreakerFastFailed, metric.WithUnit("{call}"),
+	fast, err3 := meter.Int64ObservableCounter(otelname.MetricBreakerFastFailed, metric.WithUnit("{call}"),
 		metric.WithDescription("Calls refused at once because the circuit breaker was open."))
-	probes, err4 := meter.Int64ObservableCounter(MetricBreakerProbes, metric.WithUnit("{probe}"),
+	probes, err4 := meter.Int64ObservableCounter(otelname.MetricBreakerProbes, metric.WithUnit("{probe}"),
 		metric.WithDescription("Probes sent to the store while the circuit breaker was open."))
-	open, err5 := meter.Int64ObservableGauge(MetricBreakerOpen,
+	open, err5 := meter.Int64ObservableGauge(otelname.MetricBreakerOpen,
 		metric.WithDescription("1 while the circuit breaker is open, else 0."))
 	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
 		otelError(err)
@@ -615,7 +463,7 @@ func observeBreaker(meter metric.Meter, b *breaker, set attribute.Set) metric.Re
 	return reg
 }
 
-// Lease events of MetricLeaseEvents.
+// Lease events of certcache.lease.events.
 type leaseEvent uint8
 
 const (
@@ -665,28 +513,28 @@ type certExpiry struct {
 func newCoordTelemetry(p *portable, o *Options) *coordTelemetry {
 	t := &coordTelemetry{backend: p.backend, certs: map[string]*certExpiry{}}
 	t.mp, _, t.logger = providers(o)
-	b := attribute.String(AttrBackend, p.backend)
+	b := attribute.String(otelname.AttrBackend, p.backend)
 	for ev := range numLeaseEvents {
-		t.eventOpts[ev] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(b, attribute.String(AttrEvent, leaseEventNames[ev])))}
+		t.eventOpts[ev] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(b, attribute.String(otelname.AttrEvent, leaseEventNames[ev])))}
 	}
-	t.waitOpts[0] = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(b, attribute.String(AttrWait, "renewal")))}
-	t.waitOpts[1] = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(b, attribute.String(AttrWait, "account_key")))}
+	t.waitOpts[0] = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(b, attribute.String(otelname.AttrWait, "renewal")))}
+	t.waitOpts[1] = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(b, attribute.String(otelname.AttrWait, "account_key")))}
 	meter := t.mp.Meter(instrumentationScope)
 	var err error
-	t.events, err = meter.Int64Counter(MetricLeaseEvents, metric.WithUnit("{event}"),
+	t.events, err = meter.Int64Counter(otelname.MetricLeaseEvents, metric.WithUnit("{event}"),
 		metric.WithDescription("Order lease events of issuance coordination: acquired, issuing, waited, taken_over, lost."))
 	if err != nil {
 		otelError(err)
 		t.events = metricnoop.Int64Counter{}
 	}
-	t.waits, err = meter.Float64Histogram(MetricLeaseWait, metric.WithUnit("s"),
+	t.waits, err = meter.Float64Histogram(otelname.MetricLeaseWait, metric.WithUnit("s"),
 		metric.WithDescription("Time renewal and account-key Gets waited for another holder's value."),
 		metric.WithExplicitBucketBoundaries(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600))
 	if err != nil {
 		otelError(err)
 		t.waits = metricnoop.Float64Histogram{}
 	}
-	expiry, err := meter.Float64ObservableGauge(MetricCertificateExpiry, metric.WithUnit("s"),
+	expiry, err := meter.Float64ObservableGauge(otelname.MetricCertificateExpiry, metric.WithUnit("s"),
 		metric.WithDescription("Seconds until the certificate expires (negative once it has), for each certificate this process read or wrote."))
 	if err != nil {
 		otelError(err)
@@ -794,7 +642,7 @@ func (t *coordTelemetry) certificate(key string, data []byte) {
 			t.dropOldest()
 		}
 		e = &certExpiry{opt: metric.WithAttributeSet(attribute.NewSet(
-			attribute.String(AttrBackend, t.backend), attribute.String(AttrCertificate, key)))}
+			attribute.String(otelname.AttrBackend, t.backend), attribute.String(otelname.AttrCertificate, key)))}
 		t.certs[key] = e
 	}
 	e.notAfter, e.seen, e.sum = leaf.NotAfter, now, sum

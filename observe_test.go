@@ -5,12 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/certcache/certcache/internal/metrictest"
 	"io/fs"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/certcache/certcache/internal/metrictest"
+	"github.com/certcache/certcache/internal/otelname"
 
 	"go.opentelemetry.io/otel/codes"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -164,7 +166,7 @@ func (ob *observed) metrics(t *testing.T) map[string]float64 {
 var series = metrictest.Series
 
 func calls(op, outcome string) string {
-	return series(MetricCalls, AttrBackend, "memtest", AttrOperation, op, AttrOutcome, outcome)
+	return series(otelname.MetricCalls, otelname.AttrBackend, "memtest", otelname.AttrOperation, op, otelname.AttrOutcome, outcome)
 }
 
 // TestExplicitProviders: calls, durations and spans go to the providers in
@@ -210,8 +212,8 @@ func TestExplicitProviders(t *testing.T) {
 		calls("lease_refresh", "ok"):   1,
 		calls("lease_release", "ok"):   1,
 		calls("list", "ok"):            1,
-		series(MetricCallDuration+"_count", AttrBackend, "memtest", AttrOperation, "get"): 5,
-		series(MetricCallDuration+"_count", AttrBackend, "memtest", AttrOperation, "put"): 2,
+		series(otelname.MetricCallDuration+"_count", otelname.AttrBackend, "memtest", otelname.AttrOperation, "get"): 5,
+		series(otelname.MetricCallDuration+"_count", otelname.AttrBackend, "memtest", otelname.AttrOperation, "put"): 2,
 	} {
 		if got[s] != want {
 			t.Errorf("%s = %v, want %v", s, got[s], want)
@@ -235,16 +237,16 @@ func TestExplicitProviders(t *testing.T) {
 				t.Errorf("span %s holds the value in %s", s.Name(), kv.Key)
 			}
 		}
-		if attrs[AttrBackend] != "memtest" || attrs[AttrOutcome] == "" || !strings.HasPrefix(s.Name(), "certcache.") {
+		if attrs[otelname.AttrBackend] != "memtest" || attrs[otelname.AttrOutcome] == "" || !strings.HasPrefix(s.Name(), "certcache.") {
 			t.Errorf("span %s: attributes %v", s.Name(), attrs)
 		}
 		switch {
-		case attrs[AttrOutcome] == "miss":
+		case attrs[otelname.AttrOutcome] == "miss":
 			sawMiss = true
-			if s.Status().Code == codes.Error || attrs[AttrKey] != "missing+token" {
-				t.Errorf("miss span: status %v, key %q; want no error and the key", s.Status(), attrs[AttrKey])
+			if s.Status().Code == codes.Error || attrs[otelname.AttrKey] != "missing+token" {
+				t.Errorf("miss span: status %v, key %q; want no error and the key", s.Status(), attrs[otelname.AttrKey])
 			}
-		case attrs[AttrOutcome] == "invalid":
+		case attrs[otelname.AttrOutcome] == "invalid":
 			sawInvalid = true
 			if s.Status().Code != codes.Error || len(s.Events()) == 0 || s.Events()[0].Name != "exception" {
 				t.Errorf("invalid-key span: status %v, events %v; want the error recorded", s.Status(), s.Events())
@@ -266,7 +268,7 @@ func TestExpiryGauge(t *testing.T) {
 	value := certValue(t, "a.example", now.Add(-time.Hour), now.Add(48*time.Hour))
 	renewed := certValue(t, "a.example", now, now.Add(90*24*time.Hour))
 	expiry := func(key string) (float64, bool) {
-		v, ok := ob.metrics(t)[series(MetricCertificateExpiry, AttrBackend, "memtest", AttrCertificate, key)]
+		v, ok := ob.metrics(t)[series(otelname.MetricCertificateExpiry, otelname.AttrBackend, "memtest", otelname.AttrCertificate, key)]
 		return v, ok
 	}
 	if err := ob.Put(ctx, "a.example", value); err != nil {
@@ -300,17 +302,17 @@ func TestExpiryGauge(t *testing.T) {
 	got := ob.metrics(t)
 	n := 0
 	for k := range got {
-		if strings.HasPrefix(k, MetricCertificateExpiry+"{") {
+		if strings.HasPrefix(k, otelname.MetricCertificateExpiry+"{") {
 			n++
 		}
 	}
 	if n != MaxExpiryCertificates {
 		t.Errorf("%d certificates reported, want the cap, %d", n, MaxExpiryCertificates)
 	}
-	if _, ok := got[series(MetricCertificateExpiry, AttrBackend, "memtest", AttrCertificate, first)]; !ok {
+	if _, ok := got[series(otelname.MetricCertificateExpiry, otelname.AttrBackend, "memtest", otelname.AttrCertificate, first)]; !ok {
 		t.Error("the certificate seen again was dropped")
 	}
-	if _, ok := got[series(MetricCertificateExpiry, AttrBackend, "memtest", AttrCertificate, "n1.example")]; ok {
+	if _, ok := got[series(otelname.MetricCertificateExpiry, otelname.AttrBackend, "memtest", otelname.AttrCertificate, "n1.example")]; ok {
 		t.Error("the least recently seen certificate was kept")
 	}
 }
@@ -319,11 +321,11 @@ func TestExpiryGauge(t *testing.T) {
 func TestClosedCacheStopsReporting(t *testing.T) {
 	ob := newObserved(t, Options{})
 	ob.Put(context.Background(), "a.example", certValue(t, "a.example", time.Now(), time.Now().Add(time.Hour)))
-	if _, ok := ob.metrics(t)[series(MetricCertificateExpiry, AttrBackend, "memtest", AttrCertificate, "a.example")]; !ok {
+	if _, ok := ob.metrics(t)[series(otelname.MetricCertificateExpiry, otelname.AttrBackend, "memtest", otelname.AttrCertificate, "a.example")]; !ok {
 		t.Fatal("no expiry before Close")
 	}
 	ob.Close()
-	if _, ok := ob.metrics(t)[series(MetricCertificateExpiry, AttrBackend, "memtest", AttrCertificate, "a.example")]; ok {
+	if _, ok := ob.metrics(t)[series(otelname.MetricCertificateExpiry, otelname.AttrBackend, "memtest", otelname.AttrCertificate, "a.example")]; ok {
 		t.Error("expiry still reported after Close")
 	}
 }

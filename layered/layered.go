@@ -176,7 +176,7 @@
 // Stats returns a snapshot of atomic counters: hits per tier, misses, stale
 // serves, authority errors, faster-tier errors, evictions, and what the
 // Memory tiers hold. A Stack with a Memory tier also reports them as
-// OpenTelemetry metrics (certcache.MetricMemoryHits and those beside it),
+// OpenTelemetry metrics (certcache.memory.*; see docs/telemetry.md),
 // and logs a stale serve at Warn (at most one line per 10 s, with a count).
 // Stats is a plain struct, so expvar can publish it:
 //

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/certcache/certcache/internal/otelname"
+
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/internal/lograte"
 	"go.opentelemetry.io/otel"
@@ -20,8 +22,7 @@ import (
 // global provider), the observable counters certcache.memory.hits, .misses,
 // .stale_served, .evictions, the gauges .entries and .bytes, and with a
 // preload certcache.memory.preload.listed, .loaded, .errors and .done
-// (certcache.MetricMemoryHits and the constants beside it list them with
-// their units). They read the Stack's counters (Stats) when the metrics are
+// (docs/telemetry.md lists them with their units). They read the Stack's counters (Stats) when the metrics are
 // collected: a Get costs nothing more. A Stack without a Memory tier
 // reports none. Close stops the reports.
 
@@ -76,13 +77,13 @@ func (s *Stack) observe() {
 		}
 		return g
 	}
-	hits := counter(certcache.MetricMemoryHits, "{call}", "Gets a certcache memory front answered with a fresh copy.")
-	misses := counter(certcache.MetricMemoryMisses, "{call}", "Gets for which the authority behind a memory front said the key does not exist.")
-	stale := counter(certcache.MetricMemoryStaleServed, "{call}", "Gets answered with an expired or fallback copy because the authority failed.")
-	evictions := counter(certcache.MetricMemoryEvictions, "{entry}", "Entries a memory front dropped to stay within its bounds.")
-	entries, err1 := meter.Int64ObservableUpDownCounter(certcache.MetricMemoryEntries, metric.WithUnit("{entry}"),
+	hits := counter(otelname.MetricMemoryHits, "{call}", "Gets a certcache memory front answered with a fresh copy.")
+	misses := counter(otelname.MetricMemoryMisses, "{call}", "Gets for which the authority behind a memory front said the key does not exist.")
+	stale := counter(otelname.MetricMemoryStaleServed, "{call}", "Gets answered with an expired or fallback copy because the authority failed.")
+	evictions := counter(otelname.MetricMemoryEvictions, "{entry}", "Entries a memory front dropped to stay within its bounds.")
+	entries, err1 := meter.Int64ObservableUpDownCounter(otelname.MetricMemoryEntries, metric.WithUnit("{entry}"),
 		metric.WithDescription("Entries a memory front holds, expired ones included."))
-	bytes, err2 := meter.Int64ObservableUpDownCounter(certcache.MetricMemoryBytes, metric.WithUnit("By"),
+	bytes, err2 := meter.Int64ObservableUpDownCounter(otelname.MetricMemoryBytes, metric.WithUnit("By"),
 		metric.WithDescription("Bytes of keys and values a memory front holds."))
 	if err := errors.Join(err1, err2); err != nil {
 		otel.Handle(err)
@@ -91,10 +92,10 @@ func (s *Stack) observe() {
 	var listed, loaded, perrs metric.Int64ObservableCounter
 	var done metric.Int64ObservableGauge
 	if s.pre != nil {
-		listed = counter(certcache.MetricPreloadListed, "{key}", "Certificate keys a preload found in the authority's listing.")
-		loaded = counter(certcache.MetricPreloadLoaded, "{key}", "Copies a preload put in the memory front.")
-		perrs = counter(certcache.MetricPreloadErrors, "{error}", "A preload's failed Gets and failed listing.")
-		done = gauge(certcache.MetricPreloadDone, "1 once the preload has ended, 0 while it runs.")
+		listed = counter(otelname.MetricPreloadListed, "{key}", "Certificate keys a preload found in the authority's listing.")
+		loaded = counter(otelname.MetricPreloadLoaded, "{key}", "Copies a preload put in the memory front.")
+		perrs = counter(otelname.MetricPreloadErrors, "{error}", "A preload's failed Gets and failed listing.")
+		done = gauge(otelname.MetricPreloadDone, "1 once the preload has ended, 0 while it runs.")
 		insts = append(insts, listed, loaded, perrs, done)
 	}
 	for _, i := range insts {
@@ -102,7 +103,7 @@ func (s *Stack) observe() {
 			return // an instrument could not be made; reported above
 		}
 	}
-	opt := metric.WithAttributeSet(attribute.NewSet(attribute.String(certcache.AttrBackend, t.Backend)))
+	opt := metric.WithAttributeSet(attribute.NewSet(attribute.String(otelname.AttrBackend, t.Backend)))
 	reg, err := meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		st := s.Stats()
 		var memHits uint64

@@ -21,8 +21,8 @@
 //	METRICS_ADDR, -metrics               where to serve Prometheus metrics on /metrics
 //	                                     (e.g. 127.0.0.1:9090); default: none
 //
-// With METRICS_ADDR, the cache's OpenTelemetry metrics (certcache.MetricCalls
-// and those beside it: calls, latencies, the breaker, the memory front,
+// With METRICS_ADDR, the cache's OpenTelemetry metrics (docs/telemetry.md:
+// calls, latencies, the breaker, the memory front,
 // order leases, certificate expiry) are exported through the OpenTelemetry
 // Prometheus exporter, with the Go runtime's own metrics beside them. Keep
 // the address private: metrics name the certificates' domains.

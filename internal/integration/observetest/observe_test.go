@@ -24,6 +24,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certcache/certcache/internal/otelname"
+
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/encrypt"
 	"github.com/certcache/certcache/internal/integration/acmetest"
@@ -88,7 +90,7 @@ func collect(t *testing.T) snapshot {
 
 // equalBounds checks the call-duration buckets: microseconds to seconds.
 func equalBounds(b []float64, name string) bool {
-	if name != certcache.MetricCallDuration {
+	if name != otelname.MetricCallDuration {
 		return true
 	}
 	return len(b) > 10 && b[0] <= 0.00001 && b[len(b)-1] >= 5
@@ -98,11 +100,11 @@ func equalBounds(b []float64, name string) bool {
 func (s snapshot) delta(before snapshot, series string) float64 { return s[series] - before[series] }
 
 func calls(op, outcome string) string {
-	return series(certcache.MetricCalls, certcache.AttrBackend, "redis", certcache.AttrOperation, op, certcache.AttrOutcome, outcome)
+	return series(otelname.MetricCalls, otelname.AttrBackend, "redis", otelname.AttrOperation, op, otelname.AttrOutcome, outcome)
 }
 
 func redisSeries(name string, kv ...string) string {
-	return series(name, append([]string{certcache.AttrBackend, "redis"}, kv...)...)
+	return series(name, append([]string{otelname.AttrBackend, "redis"}, kv...)...)
 }
 
 // logCapture is a slog.Handler that keeps every record.
@@ -270,8 +272,8 @@ func TestCallsRedis(t *testing.T) {
 			gets += tc.want
 		}
 	}
-	durCount := redisSeries(certcache.MetricCallDuration+"_count", certcache.AttrOperation, "get")
-	durSum := redisSeries(certcache.MetricCallDuration+"_sum", certcache.AttrOperation, "get")
+	durCount := redisSeries(otelname.MetricCallDuration+"_count", otelname.AttrOperation, "get")
+	durSum := redisSeries(otelname.MetricCallDuration+"_sum", otelname.AttrOperation, "get")
 	if got := after.delta(before, durCount); got != gets {
 		t.Errorf("get durations recorded: %v, want one per Get, %v", got, gets)
 	}
@@ -290,10 +292,10 @@ func TestCallsRedis(t *testing.T) {
 				t.Errorf("span %s holds the value", s.Name())
 			}
 		}
-		if a[certcache.AttrBackend] != "redis" || a[certcache.AttrKey] != "k1+token" {
+		if a[otelname.AttrBackend] != "redis" || a[otelname.AttrKey] != "k1+token" {
 			continue
 		}
-		switch a[certcache.AttrOutcome] {
+		switch a[otelname.AttrOutcome] {
 		case "hit":
 			hit = true
 			if s.Name() != "certcache.get" || s.Status().Code == codes.Error {
@@ -333,18 +335,18 @@ func TestOutageRedis(t *testing.T) {
 	}
 	mid := collect(t)
 	for s, want := range map[string]float64{
-		redisSeries(certcache.MetricMemoryHits):      1,
-		redisSeries(certcache.MetricMemoryMisses):    1,
-		redisSeries(certcache.MetricMemoryEvictions): 1,
+		redisSeries(otelname.MetricMemoryHits):      1,
+		redisSeries(otelname.MetricMemoryMisses):    1,
+		redisSeries(otelname.MetricMemoryEvictions): 1,
 	} {
 		if got := mid.delta(before, s); got != want {
 			t.Errorf("%s: %v, want %v", s, got, want)
 		}
 	}
-	if got := mid[redisSeries(certcache.MetricMemoryEntries)]; got < 3 {
+	if got := mid[redisSeries(otelname.MetricMemoryEntries)]; got < 3 {
 		t.Errorf("memory entries %v, want at least this front's 3", got)
 	}
-	if got := mid[redisSeries(certcache.MetricMemoryBytes)]; got <= 0 {
+	if got := mid[redisSeries(otelname.MetricMemoryBytes)]; got <= 0 {
 		t.Errorf("memory bytes %v", got)
 	}
 
@@ -357,24 +359,24 @@ func TestOutageRedis(t *testing.T) {
 		}
 	}
 	eventually(t, 10*time.Second, "no probe counted", func() bool {
-		return collect(t).delta(before, redisSeries(certcache.MetricBreakerProbes)) >= 1
+		return collect(t).delta(before, redisSeries(otelname.MetricBreakerProbes)) >= 1
 	})
 	out := collect(t)
 	for _, tc := range []struct {
 		series string
 		want   float64
 	}{
-		{redisSeries(certcache.MetricMemoryStaleServed), 2},
-		{redisSeries(certcache.MetricBreakerOpened), 1},
-		{redisSeries(certcache.MetricBreakerFastFailed), 1},
+		{redisSeries(otelname.MetricMemoryStaleServed), 2},
+		{redisSeries(otelname.MetricBreakerOpened), 1},
+		{redisSeries(otelname.MetricBreakerFastFailed), 1},
 		{calls("get", "circuit_open"), 1},
 	} {
 		if got := out.delta(before, tc.series); got != tc.want {
 			t.Errorf("during the outage, %s: %v, want %v", tc.series, got, tc.want)
 		}
 	}
-	if out[redisSeries(certcache.MetricBreakerOpen)] != 1 {
-		t.Errorf("breaker open gauge %v during the outage, want 1", out[redisSeries(certcache.MetricBreakerOpen)])
+	if out[redisSeries(otelname.MetricBreakerOpen)] != 1 {
+		t.Errorf("breaker open gauge %v during the outage, want 1", out[redisSeries(otelname.MetricBreakerOpen)])
 	}
 	recs := logs.find(mark, "certcache/layered: served a stale copy", key)
 	if len(recs) != 1 || !strings.HasPrefix(recs[0], "WARN") {
@@ -388,9 +390,9 @@ func TestOutageRedis(t *testing.T) {
 
 	srv.Restart(t)
 	eventually(t, 30*time.Second, "the breaker did not close", func() bool {
-		return collect(t)[redisSeries(certcache.MetricBreakerOpen)] == 0
+		return collect(t)[redisSeries(otelname.MetricBreakerOpen)] == 0
 	})
-	if got := collect(t).delta(before, redisSeries(certcache.MetricBreakerClosed)); got != 1 {
+	if got := collect(t).delta(before, redisSeries(otelname.MetricBreakerClosed)); got != 1 {
 		t.Errorf("breaker closed %v times, want 1", got)
 	}
 }
@@ -406,7 +408,7 @@ func TestLeaseEventsRedis(t *testing.T) {
 	a, b := open(t, u+params), open(t, u+params)
 	before := collect(t)
 	ev := func(s snapshot, e string) float64 {
-		return s.delta(before, redisSeries(certcache.MetricLeaseEvents, certcache.AttrEvent, e))
+		return s.delta(before, redisSeries(otelname.MetricLeaseEvents, otelname.AttrEvent, e))
 	}
 
 	// Taken over: a's order ends (its context) without a certificate.
@@ -487,16 +489,16 @@ func TestLeaseEventsRedis(t *testing.T) {
 			t.Errorf("lease event %s: %v, want %v to %v", tc.event, got, tc.min, tc.max)
 		}
 	}
-	wait := redisSeries(certcache.MetricLeaseWait+"_count", certcache.AttrWait, "renewal")
+	wait := redisSeries(otelname.MetricLeaseWait+"_count", otelname.AttrWait, "renewal")
 	if got := after.delta(before, wait); got != 1 {
 		t.Errorf("renewal waits recorded: %v, want 1", got)
 	}
-	if got := after.delta(before, redisSeries(certcache.MetricLeaseWait+"_sum", certcache.AttrWait, "renewal")); got < 0.2 {
+	if got := after.delta(before, redisSeries(otelname.MetricLeaseWait+"_sum", otelname.AttrWait, "renewal")); got < 0.2 {
 		t.Errorf("the renewal waited %vs, want about 0.3s", got)
 	}
 	// The renewed certificates' expiry, as this process wrote them.
 	for key, days := range map[string]float64{"t.example": 30, "w.example": 90} {
-		got := after[redisSeries(certcache.MetricCertificateExpiry, certcache.AttrCertificate, key)]
+		got := after[redisSeries(otelname.MetricCertificateExpiry, otelname.AttrCertificate, key)]
 		if math.Abs(got-days*24*3600) > 120 {
 			t.Errorf("expiry of %s: %vs, want %v days", key, got, days)
 		}
@@ -523,15 +525,15 @@ func TestPreloadRedis(t *testing.T) {
 	}
 	after := collect(t)
 	for s, want := range map[string]float64{
-		redisSeries(certcache.MetricPreloadListed): 3, // certificate keys only
-		redisSeries(certcache.MetricPreloadLoaded): 3,
-		redisSeries(certcache.MetricPreloadErrors): 0,
+		redisSeries(otelname.MetricPreloadListed): 3, // certificate keys only
+		redisSeries(otelname.MetricPreloadLoaded): 3,
+		redisSeries(otelname.MetricPreloadErrors): 0,
 	} {
 		if got := after.delta(before, s); got != want {
 			t.Errorf("%s: %v, want %v", s, got, want)
 		}
 	}
-	if got, ok := after[redisSeries(certcache.MetricPreloadDone)]; !ok || got != 1 {
+	if got, ok := after[redisSeries(otelname.MetricPreloadDone)]; !ok || got != 1 {
 		t.Errorf("preload done gauge %v (%v), want 1", got, ok)
 	}
 }
@@ -606,7 +608,7 @@ func TestExpiryFromPebble(t *testing.T) {
 	must(t, err)
 	leaf := conn.ConnectionState().PeerCertificates[0]
 	conn.Close()
-	got, ok := collect(t)[redisSeries(certcache.MetricCertificateExpiry, certcache.AttrCertificate, domain)]
+	got, ok := collect(t)[redisSeries(otelname.MetricCertificateExpiry, otelname.AttrCertificate, domain)]
 	want := time.Until(leaf.NotAfter).Seconds()
 	if !ok || math.Abs(got-want) > 60 {
 		t.Errorf("expiry gauge for %s = %v (%v), want %v: the served certificate's", domain, got, ok, want)
