@@ -47,39 +47,9 @@ import (
 // close a breaker that a lease call opened, at once, again and again —
 // each new name costing autocert's lock a full timeout.
 //
-// At most two probes are in flight, because a probe that times out is not
-// free: a SQL driver cancels the query on a new connection and redials.
-// Overlapping short probes, one started every 250 ms whatever became of the
-// last (the first design tried here), left a frozen PostgreSQL dozens of
-// connections to accept at the thaw, and recovery took 7 to 14 s instead of
-// under one. A frozen store answers the probe in flight at the thaw; a store
-// behind a broken link fails it when the link's connections are reset, or
-// lets it time out within a second; either way the store is seen again
-// within about a second.
-//
-// The hot path of a healthy store is one atomic pointer load: the state is
-// an immutable *breakerState swapped by compare-and-swap, a new one at every
-// transition, so a failure seen by a call that started before the breaker
-// last opened or closed cannot reopen it (its CAS fails).
-//
-// Why not github.com/sony/gobreaker/v2 (v2.4.0, read for this): its
-// Execute takes a mutex and reads the clock twice per call, before and
-// after, and State() takes the same mutex, where the healthy path here must
-// cost an atomic load; its half-open state lets real calls through, which
-// is what must not happen; and it finds recovery only lazily, when a call
-// arrives after its timeout, where recovery here is found by background
-// probes within a second. What would be left of it (counting failures to a
-// threshold of one, two states) is less code than the adapter around it.
-// Measured from both CPUs of a loaded two-core machine: gobreaker's Execute
-// of an empty call 243-758 ns and its State 128-217 ns, where
-// BenchmarkBreakerAdmit, this breaker's whole cost on a healthy call, is
-// 7-9 ns with no allocation.
-
-// ErrCircuitOpen means a call was refused without reaching the store
-// because the circuit breaker is open: an earlier call found the store
-// unable to answer, and no background probe has seen it answer since. It
-// wraps ErrUnavailable, so errors.Is(err, ErrUnavailable) holds too.
-var ErrCircuitOpen = fmt.Errorf("%w: circuit open", ErrUnavailable)
+// At most two probes are in flight, and the hot path of a healthy store is
+// one atomic pointer load; docs/design/breaker.md says why, and why not
+// github.com/sony/gobreaker.
 
 // DefaultBreakerProbeInterval is how often, while the breaker is open, a
 // background probe asks the store whether it answers again, when neither

@@ -2,7 +2,6 @@ package certcache
 
 import (
 	"context"
-	"errors"
 	"iter"
 	"time"
 )
@@ -12,13 +11,6 @@ import (
 // and the Cache it returns offers them (see AcquireLease and List) with the
 // same validation, timeouts and error wrapping as Get. drivertest
 // proves each capability for every backend that has it.
-
-// ErrLeaseHeld means a lease is held by someone else and has not expired.
-var ErrLeaseHeld = errors.New("lease held by another holder")
-
-// ErrLeaseLost means the token no longer holds the lease: it expired, was
-// released, or was taken over by another holder after it expired.
-var ErrLeaseLost = errors.New("lease lost")
 
 // LeaseDriver is the optional capability of a driver to keep leases: named
 // mutual-exclusion claims with a time to live, shared by every process that
@@ -63,10 +55,6 @@ type Entry struct {
 type ListDriver interface {
 	List(ctx context.Context, prefix string) iter.Seq2[Entry, error]
 }
-
-// ErrUnsupported means a Cache's backend lacks an optional capability
-// (leases, listing). It is errors.ErrUnsupported, so either matches.
-var ErrUnsupported = errors.ErrUnsupported
 
 // DefaultLeaseTTL is the time to live of the leases that coordinate
 // issuance when neither Options.LeaseTTL nor the URL's lease_ttl says

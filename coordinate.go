@@ -40,12 +40,6 @@ import (
 // The account key: the first node to miss "acme_account+key" makes it;
 // the others wait for it to land, so the fleet registers one account.
 
-// ErrIssuing means a certificate is being ordered by another holder of its
-// order lease (another node, or another Manager in this process), or that
-// an order for it failed within the last lease TTL. It is never a miss, so
-// autocert does not order again; GetCertificate waits for the certificate.
-var ErrIssuing = errors.New("certificate is being issued elsewhere")
-
 const leasePrefix = "order:"
 
 // maxOrder is the longest autocert lets one order run: a renewal has ten
