@@ -75,6 +75,7 @@ import (
 	// Every backend and wrapper, so that any certcache URL works.
 	_ "github.com/certcache/certcache/azblob"
 	_ "github.com/certcache/certcache/encrypt"
+	_ "github.com/certcache/certcache/gs"
 	_ "github.com/certcache/certcache/layered"
 	_ "github.com/certcache/certcache/redis"
 	_ "github.com/certcache/certcache/s3"

@@ -38,6 +38,7 @@ import (
 
 	"github.com/certcache/certcache"
 	_ "github.com/certcache/certcache/azblob"
+	_ "github.com/certcache/certcache/gs"
 	_ "github.com/certcache/certcache/encrypt"
 	"github.com/certcache/certcache/internal/acmetest"
 	"github.com/certcache/certcache/internal/testenv"
@@ -99,6 +100,10 @@ var backends = []backend{
 	{"azblob", func(t *testing.T) (string, func(*testing.T, certcache.Cache)) {
 		srv, endpoint := testenv.Azurite(t)
 		return "azblob://certs/e2e?create_container=true&endpoint=" + endpoint, func(t *testing.T, _ certcache.Cache) { srv.Stop(t) }
+	}},
+	{"gs", func(t *testing.T) (string, func(*testing.T, certcache.Cache)) {
+		srv, endpoint := testenv.FakeGCS(t, "certs")
+		return "gs://certs/e2e?endpoint=" + endpoint, func(t *testing.T, _ certcache.Cache) { srv.Stop(t) }
 	}},
 }
 

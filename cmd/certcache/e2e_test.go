@@ -56,6 +56,10 @@ var migrationBackends = []struct {
 		srv.Exec(t, "mc", "mb", "local/certs")
 		return "s3://certs/migrated?use_path_style=true&endpoint=" + endpoint, srv
 	}},
+	{"gs", func(t *testing.T) (string, *testenv.Server) {
+		srv, endpoint := testenv.FakeGCSDurable(t, "certs")
+		return "gs://certs/migrated?endpoint=" + endpoint, srv
+	}},
 }
 
 // TestMigrateFromDirCache is the migration the README describes, for real:

@@ -21,11 +21,27 @@ import (
 // downloads and not as requests for a bucket named after the host.
 func FakeGCS(t testing.TB, buckets ...string) (*Server, string) {
 	t.Helper()
+	return fakeGCS(t, []string{"-backend", "memory"}, buckets)
+}
+
+// FakeGCSDurable is FakeGCS with the objects in files on the container's
+// disk, so that they survive Stop and Restart, for tests of an outage
+// that must lose nothing. That backend of fake-gcs-server falls shorter
+// of GCS than the memory one: an object name's segments are file names
+// (at most 255 bytes), and a replaced object is briefly missing to
+// readers; the conformance suite runs on FakeGCS.
+func FakeGCSDurable(t testing.TB, buckets ...string) (*Server, string) {
+	t.Helper()
+	return fakeGCS(t, []string{"-backend", "filesystem", "-filesystem-root", "/tmp/data"}, buckets)
+}
+
+func fakeGCS(t testing.TB, backend, buckets []string) (*Server, string) {
+	t.Helper()
 	s := Start(t, Spec{
 		Image: "fake-gcs",
 		Cmd: func(s *Server) []string {
-			return []string{"-scheme", "http", "-host", s.Bind, "-port", s.Port(0),
-				"-public-host", "127.0.0.1:" + s.Port(0), "-backend", "memory", "-log-level", "error"}
+			return append([]string{"-scheme", "http", "-host", s.Bind, "-port", s.Port(0),
+				"-public-host", "127.0.0.1:" + s.Port(0), "-log-level", "error"}, backend...)
 		},
 		Ready: func(ctx context.Context, s *Server) error {
 			for _, b := range buckets {
