@@ -38,8 +38,8 @@ import (
 
 	"github.com/certcache/certcache"
 	_ "github.com/certcache/certcache/azblob"
-	_ "github.com/certcache/certcache/gs"
 	_ "github.com/certcache/certcache/encrypt"
+	_ "github.com/certcache/certcache/gs"
 	"github.com/certcache/certcache/internal/acmetest"
 	"github.com/certcache/certcache/internal/testenv"
 	_ "github.com/certcache/certcache/layered"
