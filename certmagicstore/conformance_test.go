@@ -12,6 +12,7 @@ import (
 	"github.com/certcache/certcache"
 	_ "github.com/certcache/certcache/azblob"
 	_ "github.com/certcache/certcache/encrypt"
+	_ "github.com/certcache/certcache/gs"
 	"github.com/certcache/certcache/internal/conformance"
 	"github.com/certcache/certcache/internal/testenv"
 	_ "github.com/certcache/certcache/layered"
@@ -155,6 +156,17 @@ var backends = []backend{
 			BrokenIsUnavailable: true,
 			Timeout:             5 * time.Second,
 			Secrets:             []string{testenv.AzuriteDevAccount.Key},
+		}
+	}},
+	{"gs", func(t *testing.T) conformance.Harness {
+		_, endpoint := testenv.FakeGCS(t, "certs")
+		return conformance.Harness{
+			Open: opener(func(ns string) string {
+				return "gs://certs/" + ns + "?timeout=5s&endpoint=" + endpoint
+			}),
+			OpenBroken:          broken("gs://certs/broken?timeout=2s&endpoint=http://" + testenv.ClosedAddr(t)),
+			BrokenIsUnavailable: true,
+			Timeout:             5 * time.Second,
 		}
 	}},
 }

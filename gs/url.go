@@ -41,7 +41,7 @@ func parseURL(u *url.URL) (*urlParams, error) {
 		return nil, invalid("no bucket (want gs://BUCKET/PREFIX)")
 	}
 	if u.Port() != "" {
-		return nil, invalid("bucket %q has a port; name an emulator with endpoint=", u.Host)
+		return nil, invalid("bucket %q has a port; name an emulator with endpoint=", u.Hostname())
 	}
 	if u.Fragment != "" {
 		return nil, invalid("gs URLs take no fragment")
