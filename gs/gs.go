@@ -102,6 +102,7 @@
 // also ignores ifGenerationMatch on deletes; the driver's deletes also name
 // the generation (which it honours, and which GCS honours as well), so a
 // release never removes another holder's newer version there either.
+// docs/gs.md has the design and the emulator's gaps in full.
 //
 // # Listing
 //
