@@ -260,3 +260,26 @@ func TestServerErrorsRetried(t *testing.T) {
 		})
 	}
 }
+
+// TestRefreshAfterExpiry: a refresh that finds, from the time of its own
+// write, that the lease had expired gives it back and reports it lost, so
+// that another holder takes it at once.
+func TestRefreshAfterExpiry(t *testing.T) {
+	_, endpoint := fakeGCS(t)
+	ctx := context.Background()
+	a, b := open(t, cacheURL(endpoint, "late", "")), open(t, cacheURL(endpoint, "late", ""))
+	la, err := certcache.AcquireLease(ctx, a, "example.com", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if err := la.Refresh(ctx); !errors.Is(err, certcache.ErrLeaseLost) {
+		t.Fatalf("Refresh after expiry = %v; want ErrLeaseLost", err)
+	}
+	if _, err := certcache.AcquireLease(ctx, b, "example.com", time.Minute); err != nil {
+		t.Errorf("AcquireLease after the late refresh: %v", err)
+	}
+	if names := objectNames(t, rawClient(t, endpoint), "late/"); len(names) != 1 {
+		t.Errorf("objects: %q; want the one lease", names)
+	}
+}

@@ -146,6 +146,9 @@ func (d *driver) RefreshLease(ctx context.Context, name, token string, ttl time.
 		return err
 	}
 	if l.ttl <= 0 || now.Sub(written) >= l.ttl {
+		// Give back what the write took. Should the delete fail, the
+		// object holds our token for one TTL more: a lease nobody uses,
+		// which delays the next holder, never admits two.
 		d.deleteLease(ctx, obj, attrs.Generation)
 		return fmt.Errorf("%w: it expired %v after %s, by the store's clock", certcache.ErrLeaseLost,
 			l.ttl, written.UTC().Format(time.RFC3339Nano))
@@ -271,9 +274,10 @@ func (d *driver) storeNow(ctx context.Context, obj string) (time.Time, error) {
 		return time.Time{}, d.classifyWrite(fmt.Errorf("writing clock object %q: %w", clock, err))
 	}
 	attrs := w.Attrs()
-	// A clock object left behind by a failed delete is harmless: its name
-	// is no key's and no lease's, and List skips it.
-	defer d.bkt.Object(clock).Generation(attrs.Generation).Delete(context.WithoutCancel(ctx))
+	// A clock object left behind by a failed delete (or a call whose time
+	// ran out) is harmless: its name is no key's and no lease's, and List
+	// and ListLeases skip it.
+	defer d.bkt.Object(clock).Generation(attrs.Generation).Delete(ctx)
 	if d.clock.Load() == clockUnknown {
 		if err := d.learnClock(ctx, attrs); err != nil {
 			return time.Time{}, err
