@@ -111,6 +111,12 @@
 // are the objects'; times are their update times (zero from an emulator
 // that keeps none).
 //
+// # Reads
+//
+// A client built from a URL reads objects through the JSON API
+// (storage.WithJSONReads), as it makes every other call, rather than the
+// library's default XML API; a client handed to New reads as it is set up.
+//
 // # Errors
 //
 // Only a missing object is a miss, and only once a listing has shown that

@@ -37,7 +37,7 @@ func cacheURL(endpoint, prefix, extra string) string {
 // what the cache stored, for New, and for the raw benchmarks.
 func rawClient(t testing.TB, endpoint string) *storage.Client {
 	t.Helper()
-	c, err := storage.NewClient(context.Background(), option.WithEndpoint(endpoint+"/storage/v1/"), option.WithoutAuthentication())
+	c, err := storage.NewClient(context.Background(), option.WithEndpoint(endpoint+"/storage/v1/"), option.WithoutAuthentication(), storage.WithJSONReads())
 	if err != nil {
 		t.Fatal(err)
 	}

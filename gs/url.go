@@ -148,7 +148,11 @@ func (p *urlParams) newClient(ctx context.Context) (*storage.Client, func(), err
 			return nil, nil, fmt.Errorf("%w: Application Default Credentials: %w", certcache.ErrInvalidURL, err)
 		}
 	}
-	opts = append(opts, option.WithHTTPClient(&http.Client{Transport: rt}))
+	// Reads through the JSON API, as every other call: the XML API's
+	// object URLs (HOST/BUCKET/OBJECT) are routed by Host header on
+	// fake-gcs-server, and a read through a proxy or a second address
+	// there would find no object.
+	opts = append(opts, option.WithHTTPClient(&http.Client{Transport: rt}), storage.WithJSONReads())
 	client, err := storage.NewClient(ctx, opts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: building the storage client: %w", certcache.ErrInvalidURL, err)

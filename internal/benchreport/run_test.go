@@ -923,12 +923,12 @@ func startGS(t *testing.T) setup {
 		c := open(t, ctx, ou, value)
 		// The client the backend's URL produces (gs/url.go newClient): a
 		// clone of the default transport with MaxConnsPerHost =
-		// DefaultMaxConns, no authentication for an emulator.
+		// DefaultMaxConns, no authentication for an emulator, JSON reads.
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxConnsPerHost = certcache.DefaultMaxConns()
 		tr.MaxIdleConnsPerHost = certcache.DefaultMaxConns()
 		client, err := storage.NewClient(ctx, option.WithEndpoint(endpoint+"/storage/v1/"),
-			option.WithoutAuthentication(), option.WithHTTPClient(&http.Client{Transport: tr}))
+			option.WithoutAuthentication(), option.WithHTTPClient(&http.Client{Transport: tr}), storage.WithJSONReads())
 		if err != nil {
 			t.Fatal(err)
 		}
