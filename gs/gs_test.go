@@ -207,16 +207,30 @@ func TestLeaseObjectsStayHidden(t *testing.T) {
 	if _, err := a.Get(ctx, "example.com"); err != autocert.ErrCacheMiss { //nolint:errorlint
 		t.Errorf("Get of the lease's name = %v; want a miss", err)
 	}
-	names := objectNames(t, rawClient(t, endpoint), "hidden/")
+	names := leaseObjects(t, endpoint, "hidden/")
 	if want := []string{"hidden/.lease-example.com"}; !slices.Equal(names, want) {
 		t.Errorf("objects while the lease is held: %q; want %q", names, want)
 	}
 	if err := la.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if names := objectNames(t, rawClient(t, endpoint), "hidden/"); len(names) != 0 {
+	if names := leaseObjects(t, endpoint, "hidden/"); len(names) != 0 {
 		t.Errorf("objects after release: %q; want none", names)
 	}
+}
+
+// leaseObjects lists the objects under prefix but the lease of the
+// portable layer's exclusion probe, which it takes, and releases, on its
+// own schedule when a cache first takes a lease.
+func leaseObjects(t *testing.T, endpoint, prefix string) []string {
+	t.Helper()
+	var names []string
+	for _, n := range objectNames(t, rawClient(t, endpoint), prefix) {
+		if !strings.HasPrefix(n, prefix+".lease-certcache+exclusion-probe") {
+			names = append(names, n)
+		}
+	}
+	return names
 }
 
 func objectNames(t *testing.T, c *storage.Client, prefix string) []string {
@@ -279,7 +293,7 @@ func TestRefreshAfterExpiry(t *testing.T) {
 	if _, err := certcache.AcquireLease(ctx, b, "example.com", time.Minute); err != nil {
 		t.Errorf("AcquireLease after the late refresh: %v", err)
 	}
-	if names := objectNames(t, rawClient(t, endpoint), "late/"); len(names) != 1 {
+	if names := leaseObjects(t, endpoint, "late/"); !slices.Equal(names, []string{"late/.lease-example.com"}) {
 		t.Errorf("objects: %q; want the one lease", names)
 	}
 }
