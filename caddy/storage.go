@@ -76,6 +76,7 @@ import (
 	_ "github.com/certcache/certcache/azblob"
 	_ "github.com/certcache/certcache/dynamodb"
 	_ "github.com/certcache/certcache/encrypt"
+	_ "github.com/certcache/certcache/gs"
 	_ "github.com/certcache/certcache/layered"
 	_ "github.com/certcache/certcache/redis"
 	_ "github.com/certcache/certcache/s3"

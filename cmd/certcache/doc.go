@@ -15,7 +15,7 @@
 //
 // Every backend and wrapper is linked in, so any certcache URL works:
 // file:///var/lib/autocert (a directory written by autocert.DirCache),
-// redis://…, postgres://…, mysql://…, sqlite://…, s3://…, azblob://…, dynamodb://…, with
+// redis://…, postgres://…, mysql://…, sqlite://…, s3://…, azblob://…, dynamodb://…, gs://…, with
 // memory=… and encryption_key=… parameters. A memory front in a URL is
 // looked through: the command reads and writes the store itself.
 //

@@ -65,6 +65,10 @@ var migrationBackends = []struct {
 		_, endpoint := testenv.DynamoDB(t)
 		return "dynamodb://" + testenv.DynamoDBTable + "/migrated?endpoint=" + endpoint, nil
 	}},
+	{"gs", func(t *testing.T) (string, *testenv.Server) {
+		srv, endpoint := testenv.FakeGCSDurable(t, "certs")
+		return "gs://certs/migrated?endpoint=" + endpoint, srv
+	}},
 }
 
 // TestMigrateFromDirCache is the migration the README describes, for real:

@@ -46,6 +46,7 @@ import (
 	"github.com/certcache/certcache"
 	_ "github.com/certcache/certcache/azblob"  // azblob://
 	_ "github.com/certcache/certcache/encrypt" // ?encryption_key=env:NAME: values sealed at rest
+	_ "github.com/certcache/certcache/gs"      // gs://
 	_ "github.com/certcache/certcache/layered" // ?memory=true: an in-process front
 	_ "github.com/certcache/certcache/redis"   // redis://, rediss://, redis+sentinel://, redis+cluster://
 	_ "github.com/certcache/certcache/s3"      // s3://

@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/storage"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
@@ -43,11 +44,13 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 	goredis "github.com/redis/go-redis/v9"
 	"golang.org/x/crypto/acme/autocert"
+	"google.golang.org/api/option"
 	"modernc.org/sqlite"
 
 	"github.com/certcache/certcache"
 	_ "github.com/certcache/certcache/azblob"
 	"github.com/certcache/certcache/drivertest"
+	_ "github.com/certcache/certcache/gs"
 	"github.com/certcache/certcache/internal/integration/testenv"
 	_ "github.com/certcache/certcache/layered"
 	_ "github.com/certcache/certcache/redis"
@@ -163,6 +166,7 @@ func TestBenchReport(t *testing.T) {
 		{"s3", startS3},
 		{"azblob", startAzblob},
 		{"dynamodb", startDynamoDB},
+		{"gs", startGS},
 	}
 	want := map[string]bool{}
 	for _, n := range strings.Split(*flagBackends, ",") {
@@ -907,6 +911,57 @@ func startAzblob(t *testing.T) setup {
 				"Put": func(ctx context.Context) error {
 					_, err := client.UploadBuffer(ctx, container, name(keyPut), value, nil)
 					return err
+				},
+			}}
+	}
+}
+
+// gsBucket is the bucket of the gs row.
+const gsBucket = "bench"
+
+func startGS(t *testing.T) setup {
+	srv, endpoint := testenv.FakeGCS(t, gsBucket)
+	return func(t *testing.T, ctx context.Context, value []byte) *bench {
+		ou := "gs://" + gsBucket + "/bench?endpoint=" + url.QueryEscape(endpoint)
+		c := open(t, ctx, ou, value)
+		// The client the backend's URL produces (gs/url.go newClient): a
+		// clone of the default transport with MaxConnsPerHost =
+		// DefaultMaxConns, no authentication for an emulator, JSON reads.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxConnsPerHost = certcache.DefaultMaxConns()
+		tr.MaxIdleConnsPerHost = certcache.DefaultMaxConns()
+		client, err := storage.NewClient(ctx, option.WithEndpoint(endpoint+"/storage/v1/"),
+			option.WithoutAuthentication(), option.WithHTTPClient(&http.Client{Transport: tr}), storage.WithJSONReads())
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj := func(k string) *storage.ObjectHandle { return client.Bucket(gsBucket).Object("bench/" + k) }
+		return &bench{name: "gs", raw: "cloud.google.com/go/storage client", ours: c, stopped: stoppedURL(t, ou, srv.Addr(0)),
+			close: func() { client.Close(); tr.CloseIdleConnections() },
+			rawOps: map[string]Op{
+				"GetHit": func(ctx context.Context) error {
+					r, err := obj(keyHit).NewReader(ctx)
+					if err != nil {
+						return err
+					}
+					defer r.Close()
+					v, err := readSized(r, r.Attrs.Size)
+					return checkHit(v, err, len(value))
+				},
+				"GetMiss": func(ctx context.Context) error {
+					if _, err := obj(keyMiss).NewReader(ctx); !errors.Is(err, storage.ErrObjectNotExist) {
+						return fmt.Errorf("miss: %v", err)
+					}
+					return nil
+				},
+				"Put": func(ctx context.Context) error {
+					w := obj(keyPut).NewWriter(ctx)
+					w.ChunkSize = 0
+					if _, err := w.Write(value); err != nil {
+						w.Close()
+						return err
+					}
+					return w.Close()
 				},
 			}}
 	}

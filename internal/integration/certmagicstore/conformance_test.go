@@ -14,6 +14,7 @@ import (
 	"github.com/certcache/certcache/drivertest"
 	_ "github.com/certcache/certcache/dynamodb"
 	_ "github.com/certcache/certcache/encrypt"
+	_ "github.com/certcache/certcache/gs"
 	"github.com/certcache/certcache/internal/integration/certmagictest"
 	"github.com/certcache/certcache/internal/integration/testenv"
 	_ "github.com/certcache/certcache/layered"
@@ -174,6 +175,17 @@ var backends = []backend{
 			BrokenIsUnavailable: true,
 			Timeout:             5 * time.Second,
 			Secrets:             []string{testenv.AzuriteDevAccount.Key},
+		}
+	}},
+	{"gs", func(t *testing.T) drivertest.Harness {
+		_, endpoint := testenv.FakeGCS(t, "certs")
+		return drivertest.Harness{
+			Open: opener(func(ns string) string {
+				return "gs://certs/" + ns + "?timeout=5s&endpoint=" + endpoint
+			}),
+			OpenBroken:          broken("gs://certs/broken?timeout=2s&endpoint=http://" + testenv.ClosedAddr(t)),
+			BrokenIsUnavailable: true,
+			Timeout:             5 * time.Second,
 		}
 	}},
 }

@@ -40,6 +40,7 @@ import (
 	_ "github.com/certcache/certcache/azblob"
 	_ "github.com/certcache/certcache/dynamodb"
 	_ "github.com/certcache/certcache/encrypt"
+	_ "github.com/certcache/certcache/gs"
 	"github.com/certcache/certcache/internal/integration/acmetest"
 	"github.com/certcache/certcache/internal/integration/testenv"
 	_ "github.com/certcache/certcache/layered"
@@ -108,6 +109,10 @@ var backends = []backend{
 	{"azblob", func(t *testing.T) (string, func(*testing.T, certcache.Cache)) {
 		srv, endpoint := testenv.Azurite(t)
 		return "azblob://certs/e2e?create_container=true&endpoint=" + endpoint, func(t *testing.T, _ certcache.Cache) { srv.Stop(t) }
+	}},
+	{"gs", func(t *testing.T) (string, func(*testing.T, certcache.Cache)) {
+		srv, endpoint := testenv.FakeGCS(t, "certs")
+		return "gs://certs/e2e?endpoint=" + endpoint, func(t *testing.T, _ certcache.Cache) { srv.Stop(t) }
 	}},
 }
 

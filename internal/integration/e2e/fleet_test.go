@@ -87,7 +87,7 @@ func TestFleetRenewal(t *testing.T) {
 	wg.Wait()
 }
 
-var renewalRows = map[string]bool{"mem": true, "redis": true, "postgres": true, "s3": true, "dynamodb": true}
+var renewalRows = map[string]bool{"mem": true, "redis": true, "postgres": true, "s3": true, "dynamodb": true, "gs": true}
 
 // fleetSlots bounds how many rows run their busy scenarios at once.
 var fleetSlots = make(chan struct{}, 2)

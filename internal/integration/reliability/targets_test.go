@@ -6,6 +6,7 @@ import (
 
 	_ "github.com/certcache/certcache/azblob"
 	_ "github.com/certcache/certcache/dynamodb"
+	_ "github.com/certcache/certcache/gs"
 	"github.com/certcache/certcache/internal/integration/testenv"
 	_ "github.com/certcache/certcache/redis"
 	_ "github.com/certcache/certcache/s3"
@@ -51,5 +52,9 @@ var targets = []target{
 	{"azblob", func(t *testing.T) (*testenv.Server, string) {
 		srv, endpoint := testenv.Azurite(t)
 		return srv, "azblob://faults/certs?create_container=true&endpoint=" + endpoint
+	}},
+	{"gs", func(t *testing.T) (*testenv.Server, string) {
+		srv, endpoint := testenv.FakeGCSDurable(t, "faults")
+		return srv, "gs://faults/certs?endpoint=" + endpoint
 	}},
 }
