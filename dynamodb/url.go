@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -28,20 +27,12 @@ func parseURL(u *url.URL) (*urlParams, error) {
 	invalid := func(format string, args ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{certcache.ErrInvalidURL}, args...)...)
 	}
-	if u.User != nil {
-		return nil, invalid("credentials do not belong in a dynamodb URL: the AWS SDK's default chain provides them (AWS_ACCESS_KEY_ID, AWS_PROFILE, a role)")
+	table, prefix, cerr := urlquery.Container(u, "table", awsconf.CredentialsHint)
+	if cerr != nil {
+		return nil, invalid("%v", cerr)
 	}
-	if u.Opaque != "" || u.Host == "" {
-		return nil, invalid("no table (want dynamodb://TABLE/PREFIX)")
-	}
-	if u.Port() != "" {
-		return nil, invalid("table %q has a port; name the server with endpoint=", u.Host)
-	}
-	if u.Fragment != "" {
-		return nil, invalid("dynamodb URLs take no fragment")
-	}
-	p := &urlParams{table: u.Host}
-	p.opts.Prefix = strings.TrimPrefix(u.Path, "/")
+	p := &urlParams{table: table}
+	p.opts.Prefix = prefix
 
 	q := urlquery.Parse(u.RawQuery)
 	if q.Has("region") {

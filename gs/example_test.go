@@ -42,7 +42,7 @@ func Example() {
 func Example_credentialsInURL() {
 	_, err := certcache.Open(context.Background(), "gs://user:secret@my-bucket/myapp")
 	fmt.Println(err)
-	// Output: certcache/gs: open: invalid cache URL: credentials do not belong in a gs URL: Application Default Credentials provide them (GOOGLE_APPLICATION_CREDENTIALS, the metadata server)
+	// Output: certcache/gs: open: invalid cache URL: credentials do not belong in the URL: Application Default Credentials provide them (GOOGLE_APPLICATION_CREDENTIALS, the metadata server)
 }
 
 func ExampleNew() {

@@ -34,19 +34,11 @@ func parseURL(u *url.URL) (*urlParams, error) {
 	invalid := func(format string, args ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{certcache.ErrInvalidURL}, args...)...)
 	}
-	if u.User != nil {
-		return nil, invalid("credentials do not belong in a gs URL: Application Default Credentials provide them (GOOGLE_APPLICATION_CREDENTIALS, the metadata server)")
+	bucket, prefix, cerr := urlquery.Container(u, "bucket", "Application Default Credentials provide them (GOOGLE_APPLICATION_CREDENTIALS, the metadata server)")
+	if cerr != nil {
+		return nil, invalid("%v", cerr)
 	}
-	if u.Opaque != "" || u.Host == "" {
-		return nil, invalid("no bucket (want gs://BUCKET/PREFIX)")
-	}
-	if u.Port() != "" {
-		return nil, invalid("bucket %q has a port; name an emulator with endpoint=", u.Hostname())
-	}
-	if u.Fragment != "" {
-		return nil, invalid("gs URLs take no fragment")
-	}
-	p := &urlParams{bucket: u.Host, prefix: strings.TrimPrefix(u.Path, "/")}
+	p := &urlParams{bucket: bucket, prefix: prefix}
 	if err := checkBucket(p.bucket); err != nil {
 		return nil, err
 	}

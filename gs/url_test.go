@@ -15,10 +15,10 @@ func TestURLErrors(t *testing.T) {
 	for _, tc := range []struct {
 		url, want string
 	}{
-		{"gs://user:hunter2@bucket/p", "credentials do not belong in a gs URL"},
+		{"gs://user:hunter2@bucket/p", "credentials do not belong in the URL"},
 		{"gs:///prefix", "no bucket (want gs://BUCKET/PREFIX)"},
 		{"gs:bucket", "no bucket"},
-		{"gs://bucket:4443/p", `bucket "bucket" has a port; name an emulator with endpoint=`},
+		{"gs://bucket:4443/p", `bucket "bucket" has a port; name the server with endpoint=`},
 		{"gs://bucket/p#frag", "no fragment"},
 		{"gs://Bucket/p", `bucket "Bucket": want lowercase letters, digits, -, _ and .`},
 		{"gs://ab/p", `bucket "ab": want 3 to 63 characters`},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -33,20 +32,12 @@ func parseURL(u *url.URL) (*urlParams, error) {
 	invalid := func(format string, args ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{certcache.ErrInvalidURL}, args...)...)
 	}
-	if u.User != nil {
-		return nil, invalid("credentials do not belong in an s3 URL: the AWS SDK's default chain provides them (AWS_ACCESS_KEY_ID, AWS_PROFILE, a role)")
+	bucket, prefix, cerr := urlquery.Container(u, "bucket", awsconf.CredentialsHint)
+	if cerr != nil {
+		return nil, invalid("%v", cerr)
 	}
-	if u.Opaque != "" || u.Host == "" {
-		return nil, invalid("no bucket (want s3://BUCKET/PREFIX)")
-	}
-	if u.Port() != "" {
-		return nil, invalid("bucket %q has a port; name the server with endpoint=", u.Host)
-	}
-	if u.Fragment != "" {
-		return nil, invalid("s3 URLs take no fragment")
-	}
-	p := &urlParams{bucket: u.Host}
-	p.opts.Prefix = strings.TrimPrefix(u.Path, "/")
+	p := &urlParams{bucket: bucket}
+	p.opts.Prefix = prefix
 
 	q := urlquery.Parse(u.RawQuery)
 	if q.Has("anonymous") {

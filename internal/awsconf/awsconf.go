@@ -25,6 +25,10 @@ import (
 // names a region: what MinIO, dynalite and most compatible servers expect.
 const EndpointRegion = "us-east-1"
 
+// CredentialsHint says where an AWS backend's credentials come from, for
+// the error that refuses them in a URL.
+const CredentialsHint = "the AWS SDK's default chain provides them (AWS_ACCESS_KEY_ID, AWS_PROFILE, a role)"
+
 // ParseEndpoint checks the endpoint parameter and gives it a scheme: https,
 // or http with plainHTTP (disable_https), which needs an endpoint.
 func ParseEndpoint(e string, plainHTTP bool) (string, error) {

@@ -171,3 +171,22 @@ func (r *Reader) setErr(err error) {
 		r.err = err
 	}
 }
+
+// Container reads the head of an object store's URL, SCHEME://NAME/PREFIX
+// (a bucket, a table): NAME is the host and PREFIX the path without its
+// leading slash. It refuses credentials in the URL (credentials says where
+// they come from instead), a missing or opaque NAME, a port (the server is
+// named with endpoint=) and a fragment. Its errors never show the URL.
+func Container(u *url.URL, noun, credentials string) (name, prefix string, err error) {
+	switch {
+	case u.User != nil:
+		return "", "", fmt.Errorf("credentials do not belong in the URL: %s", credentials)
+	case u.Opaque != "" || u.Host == "":
+		return "", "", fmt.Errorf("no %s (want %s://%s/PREFIX)", noun, u.Scheme, strings.ToUpper(noun))
+	case u.Port() != "":
+		return "", "", fmt.Errorf("%s %q has a port; name the server with endpoint=", noun, u.Hostname())
+	case u.Fragment != "":
+		return "", "", fmt.Errorf("%s URLs take no fragment", u.Scheme)
+	}
+	return u.Host, strings.TrimPrefix(u.Path, "/"), nil
+}

@@ -24,7 +24,7 @@ func TestOpenErrors(t *testing.T) {
 		{"dynamodb://t1x/p?endpoint=http://u:" + secret + "@h", "credentials do not belong in the endpoint"},
 		{"dynamodb://t1x/p?region=eu-west-1&profile=nonexistent", `profile "nonexistent" is not in the shared configuration files`},
 		{"dynamodb://t1x/p", "no region"},
-		{"dynamodb://key:" + secret + "@t1x/p?region=eu-west-1", "credentials do not belong in a dynamodb URL"},
+		{"dynamodb://key:" + secret + "@t1x/p?region=eu-west-1", "credentials do not belong in the URL"},
 		{"dynamodb://t1x:8000/p?region=eu-west-1", "has a port"},
 		{"dynamodb:///p?region=eu-west-1", "no table"},
 		{"dynamodb:t1x?region=eu-west-1", "no table"},

@@ -40,7 +40,7 @@ func TestOpenErrors(t *testing.T) {
 		{"s3://b/p?region=eu-west-1&profile=nonexistent", `profile "nonexistent" is not in the shared configuration files`},
 		{"s3://b/p?region=eu-west-1&profile=", "profile is empty"},
 		{"s3://b/p", "no region"},
-		{"s3://key:" + secret + "@b/p?region=eu-west-1", "credentials do not belong in an s3 URL"},
+		{"s3://key:" + secret + "@b/p?region=eu-west-1", "credentials do not belong in the URL"},
 		{"s3://b:9000/p?region=eu-west-1", "has a port"},
 		{"s3:///p?region=eu-west-1", "no bucket"},
 		{"s3:b?region=eu-west-1", "no bucket"},
