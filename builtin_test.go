@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/certcache/certcache/internal/hook"
+
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/drivertest"
 	"golang.org/x/crypto/acme/autocert"
@@ -196,8 +198,8 @@ func TestRegisterPanics(t *testing.T) {
 		},
 		"no open": func() { certcache.Register("fresh-scheme", certcache.Backend{Name: "x"}) },
 		"timeout param": func() {
-			certcache.RegisterWrapper(certcache.Wrapper{Params: []string{"timeout"},
-				Wrap: func(context.Context, certcache.Cache, url.Values) (certcache.Cache, error) { return nil, nil }})
+			hook.RegisterWrapper(hook.Wrapper{Params: []string{"timeout"},
+				Wrap: func(context.Context, hook.Cache, url.Values) (hook.Cache, error) { return nil, nil }})
 		},
 	} {
 		t.Run(name, func(t *testing.T) {

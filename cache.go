@@ -50,7 +50,7 @@
 //	               TLSConfig or GetCertificate, which tell the cache
 //
 // Packages that wrap every backend (a memory front, encryption at rest) may
-// register further parameters with RegisterWrapper. A parameter no one
+// register further parameters (package layered adds memory=…, package encrypt encryption_key=…). A parameter no one
 // understands is an error that names it.
 //
 // # The contract

@@ -9,6 +9,7 @@ import (
 
 	"github.com/certcache/certcache/internal/authority"
 	"github.com/certcache/certcache/internal/certkey"
+	"github.com/certcache/certcache/internal/hook"
 	"golang.org/x/crypto/acme/autocert"
 )
 
@@ -407,13 +408,8 @@ func Uncoordinated(c Cache) Cache {
 	return c
 }
 
-// CoordinateAs puts issuance coordination over c as as has it — the same
-// leases, in the store beneath as, the same TTL and renewal threshold —
-// and returns c itself if as has none. A wrapper that builds a new Cache
-// over a Cache taken from beneath its coordination (layered.New,
-// encrypt.New) uses it to put coordination back on top, where it sees
-// values as autocert does. as must not be used after: c takes its place.
-func CoordinateAs(c, as Cache) Cache {
+// coordinateAs is hook.CoordinateAs.
+func coordinateAs(c, as hook.Cache) hook.Cache {
 	co, ok := as.(*coordinated)
 	if !ok {
 		return c

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/certcache/certcache/internal/hook"
 	"golang.org/x/crypto/acme/autocert"
 )
 
@@ -24,18 +25,6 @@ import (
 // discarded, so that no missing report can stand for a failure.
 type GetManyDriver interface {
 	GetMany(ctx context.Context, keys []string, found func(i int, value []byte)) error
-}
-
-// ManyGetter is a Cache that reads many keys at once: every Cache NewCache
-// returns, and wrappers that change values on the way (encryption) over one.
-// GetMany calls it where it finds it.
-type ManyGetter interface {
-	// GetMany returns the value of each of keys, in order: values[i] is
-	// keys[i]'s value, or nil if keys[i] does not exist (a stored empty
-	// value is an empty, non-nil slice). Each slice is the caller's own,
-	// also for a key given twice. Any failure — an invalid key, the
-	// store, the context — is an error with no values.
-	GetMany(ctx context.Context, keys []string) ([][]byte, error)
 }
 
 // getManyChunk bounds the keys of one driver GetMany call: one statement
@@ -63,11 +52,11 @@ const getManyParallel = 4
 //
 // A cache whose backend has GetManyDriver (Redis, SQL) reads up to
 // getManyChunk keys per round trip; any other cache (file, S3, Azure, a
-// wrapper that does not implement ManyGetter) is read with up to
+// wrapper that does not implement hook.ManyGetter) is read with up to
 // getManyParallel Gets at once.
 func GetMany(ctx context.Context, c Cache, keys []string) ([][]byte, error) {
 	c = Uncoordinated(c)
-	if mg, ok := c.(ManyGetter); ok {
+	if mg, ok := c.(hook.ManyGetter); ok {
 		return mg.GetMany(ctx, keys)
 	}
 	return getEach(ctx, c, keys, getManyParallel)
@@ -133,9 +122,9 @@ func getEach(ctx context.Context, c autocert.Cache, keys []string, parallel int)
 	return values, nil
 }
 
-var _ ManyGetter = (*portable)(nil)
+var _ hook.ManyGetter = (*portable)(nil)
 
-// GetMany implements ManyGetter: with the driver's GetManyDriver, chunk by
+// GetMany implements hook.ManyGetter: with the driver's GetManyDriver, chunk by
 // chunk, each under the per-call timeout and the breaker; without it, with
 // parallel Gets.
 func (c *portable) GetMany(ctx context.Context, keys []string) ([][]byte, error) {

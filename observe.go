@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/certcache/certcache/internal/certkey"
+	"github.com/certcache/certcache/internal/hook"
 	"github.com/certcache/certcache/internal/otelname"
 
 	"go.opentelemetry.io/otel"
@@ -102,30 +103,12 @@ var (
 	defaultMeterProvider  = otel.GetMeterProvider()
 )
 
-// Telemetry is where a Cache reports; see TelemetryOf.
-type Telemetry struct {
-	// Backend is the backend's name, the value of certcache.backend;
-	// empty if the Cache was not made by Open or NewCache.
-	Backend string
-	// MeterProvider and TracerProvider are the providers of
-	// Options.MeterProvider and Options.TracerProvider, or the global ones
-	// as they were when the cache was made. Never nil.
-	MeterProvider  metric.MeterProvider
-	TracerProvider trace.TracerProvider
-	// Logger is Options.Logger; nil means slog.Default() at the time of
-	// logging.
-	Logger *slog.Logger
-}
-
-// TelemetryOf returns where c reports, looking through wrappers to its
-// backend, for packages that wrap a Cache and report beside it (the memory
-// front of package layered, encryption). For a Cache not made by Open or
-// NewCache it returns the global providers and an empty Backend.
-func TelemetryOf(c Cache) Telemetry {
+// telemetryOf is hook.TelemetryOf.
+func telemetryOf(c hook.Cache) hook.Telemetry {
 	if p := findPortable(c); p != nil && p.tel != nil {
-		return Telemetry{Backend: p.backend, MeterProvider: p.tel.mp, TracerProvider: p.tel.tp, Logger: p.tel.logger}
+		return hook.Telemetry{Backend: p.backend, MeterProvider: p.tel.mp, TracerProvider: p.tel.tp, Logger: p.tel.logger}
 	}
-	return Telemetry{MeterProvider: otel.GetMeterProvider(), TracerProvider: otel.GetTracerProvider()}
+	return hook.Telemetry{MeterProvider: otel.GetMeterProvider(), TracerProvider: otel.GetTracerProvider()}
 }
 
 // providers returns the providers o asks for, or the global ones.

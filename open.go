@@ -1,6 +1,7 @@
 package certcache
 
 import (
+	"github.com/certcache/certcache/internal/hook"
 	redactpkg "github.com/certcache/certcache/internal/redact"
 
 	"context"
@@ -27,34 +28,10 @@ type Backend struct {
 	Open func(ctx context.Context, u *url.URL) (Driver, error)
 }
 
-// Wrapper adds behaviour above every backend (a memory front, encryption at
-// rest), turned on from the URL by its own query parameters; see
-// RegisterWrapper.
-type Wrapper struct {
-	// Params are the query parameters the wrapper owns. Open removes them
-	// from the URL before the backend sees it and calls Wrap when any of
-	// them is present.
-	Params []string
-
-	// Rank orders wrappers: lower ranks wrap first, nearer the backend.
-	// Encryption (RankEncryption) sits below a memory front (RankFront), so
-	// the front holds opened values and the store holds sealed ones.
-	Rank int
-
-	// Wrap wraps c. params holds only the wrapper's own parameters.
-	Wrap func(ctx context.Context, c Cache, params url.Values) (Cache, error)
-}
-
-// Ranks of the wrappers shipped with certcache.
-const (
-	RankEncryption = 100
-	RankFront      = 200
-)
-
 var registry struct {
 	mu       sync.RWMutex
 	backends map[string]Backend
-	wrappers []Wrapper
+	wrappers []hook.Wrapper
 	params   map[string]bool // every wrapper parameter
 }
 
@@ -81,12 +58,12 @@ func Register(scheme string, b Backend) {
 	registry.backends[scheme] = b
 }
 
-// RegisterWrapper makes w available to Open on every backend. It panics if
-// one of w's parameters is already taken, or is one of the parameters every
-// backend shares (timeout, get_timeout, breaker, breaker_probe).
-func RegisterWrapper(w Wrapper) {
+// registerWrapper is hook.RegisterWrapper. It panics if one of w's
+// parameters is already taken, or is one of the parameters every backend
+// shares (timeout, get_timeout, breaker, breaker_probe, …).
+func registerWrapper(w hook.Wrapper) {
 	if w.Wrap == nil || len(w.Params) == 0 {
-		panic("certcache: RegisterWrapper needs Params and a Wrap func")
+		panic("certcache: a wrapper needs Params and a Wrap func")
 	}
 	registry.mu.Lock()
 	defer registry.mu.Unlock()
@@ -95,7 +72,7 @@ func RegisterWrapper(w Wrapper) {
 	}
 	for _, p := range w.Params {
 		if registry.params[p] {
-			panic("certcache: RegisterWrapper: parameter " + p + " is already taken")
+			panic("certcache: wrapper parameter " + p + " is already taken")
 		}
 		registry.params[p] = true
 	}

@@ -182,6 +182,8 @@ import (
 	"fmt"
 	"unicode/utf8"
 
+	"github.com/certcache/certcache/internal/hook"
+
 	"github.com/certcache/certcache"
 	"golang.org/x/crypto/acme/autocert"
 )
@@ -252,7 +254,7 @@ func New(inner certcache.Cache, keyring *Keyring, o *Options) (certcache.Cache, 
 	}
 	// Coordination goes on top, where it sees opened values, as autocert
 	// does: beneath, it would see sealed bytes it cannot judge.
-	return certcache.CoordinateAs(c, inner), nil
+	return hook.CoordinateAs(c, inner), nil
 }
 
 // cache is the wrapper New returns.

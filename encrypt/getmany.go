@@ -3,12 +3,14 @@ package encrypt
 import (
 	"context"
 
+	"github.com/certcache/certcache/internal/hook"
+
 	"github.com/certcache/certcache"
 )
 
-var _ certcache.ManyGetter = (*cache)(nil)
+var _ hook.ManyGetter = (*cache)(nil)
 
-// GetMany implements certcache.ManyGetter: the sealed values are read from
+// GetMany implements hook.ManyGetter: the sealed values are read from
 // the wrapped cache in batches (certcache.GetMany) and opened one by one.
 // A value that does not open fails the whole call, as it fails Get.
 func (c *cache) GetMany(ctx context.Context, keys []string) ([][]byte, error) {

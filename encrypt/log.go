@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/certcache/certcache/internal/hook"
+
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/internal/lograte"
 )
@@ -26,7 +28,7 @@ func (l *decryptLog) failed(ctx context.Context, inner certcache.Cache, key stri
 	if !ok {
 		return
 	}
-	t := certcache.TelemetryOf(inner)
+	t := hook.TelemetryOf(inner)
 	log := t.Logger
 	if log == nil {
 		log = slog.Default()

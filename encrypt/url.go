@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/certcache/certcache/internal/hook"
+
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/internal/urlquery"
 )
@@ -18,17 +20,17 @@ const (
 )
 
 func init() {
-	certcache.RegisterWrapper(certcache.Wrapper{
+	hook.RegisterWrapper(hook.Wrapper{
 		Params: []string{paramKey, paramKeys, paramMigrate},
-		Rank:   certcache.RankEncryption,
+		Rank:   hook.RankEncryption,
 		Wrap:   wrapURL,
 	})
 }
 
-// wrapURL is the certcache.Wrapper Wrap func. certcache.Open redacts the
+// wrapURL is the hook.Wrapper Wrap func. certcache.Open redacts the
 // values of parameters named like keys from its errors; the values here are
 // references, and the messages below never quote them anyway.
-func wrapURL(_ context.Context, c certcache.Cache, params url.Values) (certcache.Cache, error) {
+func wrapURL(_ context.Context, c hook.Cache, params url.Values) (hook.Cache, error) {
 	kr, o, err := parseParams(params)
 	if err != nil {
 		return nil, err

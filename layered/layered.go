@@ -168,7 +168,7 @@
 // its tiers beneath their coordination (certcache.Uncoordinated), and New
 // does the same with tiers opened by certcache.Open, then puts the
 // authority's coordination back on top of the Stack
-// (certcache.CoordinateAs): what New returns coordinates issuance as the
+// (hook.CoordinateAs): what New returns coordinates issuance as the
 // authority tier did.
 //
 // # Counters
@@ -189,6 +189,8 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+
+	"github.com/certcache/certcache/internal/hook"
 
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/internal/authority"
@@ -258,7 +260,7 @@ func New(tiers ...certcache.Cache) (certcache.Cache, error) {
 	s.observe()
 	// Coordination, taken off the authority above, goes back on top of
 	// the stack, where it sees what autocert sees.
-	return certcache.CoordinateAs(s, tiers[len(tiers)-1]), nil
+	return hook.CoordinateAs(s, tiers[len(tiers)-1]), nil
 }
 
 // Get implements autocert.Cache; see the package documentation.

@@ -6,9 +6,10 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/certcache/certcache/internal/hook"
+
 	"github.com/certcache/certcache/internal/otelname"
 
-	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/internal/lograte"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -18,7 +19,7 @@ import (
 // The memory front's OpenTelemetry metrics and its log of stale serves.
 //
 // A Stack with a Memory tier reports, through the meter provider of its
-// authority (certcache.TelemetryOf: certcache.Options.MeterProvider, or the
+// authority (hook.TelemetryOf: certcache.Options.MeterProvider, or the
 // global provider), the observable counters certcache.memory.hits, .misses,
 // .stale_served, .evictions, the gauges .entries and .bytes, and with a
 // preload certcache.memory.preload.listed, .loaded, .errors and .done
@@ -46,7 +47,7 @@ type stackTelemetry struct {
 // observe registers the callback that reports s's counters. It needs the
 // tiers and the preload set up.
 func (s *Stack) observe() {
-	t := certcache.TelemetryOf(s.auth)
+	t := hook.TelemetryOf(s.auth)
 	st := &stackTelemetry{backend: t.Backend, logger: t.Logger}
 	for _, m := range s.mems {
 		if m != nil && m.preload.logger != nil {

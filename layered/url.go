@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/certcache/certcache/internal/hook"
+
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/internal/urlquery"
 )
@@ -21,15 +23,15 @@ const (
 )
 
 func init() {
-	certcache.RegisterWrapper(certcache.Wrapper{
+	hook.RegisterWrapper(hook.Wrapper{
 		Params: []string{paramMemory, paramTTL, paramMaxEntries, paramMaxBytes, paramPreload},
-		Rank:   certcache.RankFront,
+		Rank:   hook.RankFront,
 		Wrap:   wrapURL,
 	})
 }
 
 // wrapURL puts a Memory tier in front of c as params say.
-func wrapURL(_ context.Context, c certcache.Cache, params url.Values) (certcache.Cache, error) {
+func wrapURL(_ context.Context, c hook.Cache, params url.Values) (hook.Cache, error) {
 	o, on, err := parseParams(params)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", certcache.ErrInvalidURL, err)

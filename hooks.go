@@ -1,0 +1,10 @@
+package certcache
+
+import "github.com/certcache/certcache/internal/hook"
+
+// The hooks through which layered and encrypt reach this package.
+func init() {
+	hook.RegisterWrapper = registerWrapper
+	hook.CoordinateAs = coordinateAs
+	hook.TelemetryOf = telemetryOf
+}
