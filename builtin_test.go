@@ -20,6 +20,7 @@ func TestConformanceMem(t *testing.T) {
 		Open: func(t testing.TB, ns string) (certcache.Cache, error) {
 			return certcache.Open(context.Background(), "mem://"+ns)
 		},
+		Pushes: true,
 	})
 }
 

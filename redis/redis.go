@@ -229,12 +229,13 @@ func (d *driver) Get(ctx context.Context, key string) ([]byte, error) {
 	return v, classify(err)
 }
 
+// Put and Delete publish the key they wrote (see watch.go).
 func (d *driver) Put(ctx context.Context, key string, data []byte) error {
-	return classify(d.client.Set(ctx, d.prefix+key, data, 0).Err())
+	return d.write(ctx, key, func(p goredis.Pipeliner) goredis.Cmder { return p.Set(ctx, d.prefix+key, data, 0) })
 }
 
 func (d *driver) Delete(ctx context.Context, key string) error {
-	return classify(d.client.Del(ctx, d.prefix+key).Err())
+	return d.write(ctx, key, func(p goredis.Pipeliner) goredis.Cmder { return p.Del(ctx, d.prefix+key) })
 }
 
 func (d *driver) Close() error {

@@ -66,6 +66,10 @@ type Harness struct {
 	// the contenders report "unknown scheme" and the case fails loudly).
 	URL func(ns string) string
 
+	// Pushes says the backend's driver is a certcache.WatchDriver: a waiter
+	// must then be woken by the store's push of a change.
+	Pushes bool
+
 	// Secrets are strings that must never appear in an error message: the
 	// passwords and keys in the harness's URLs.
 	Secrets []string
@@ -107,6 +111,8 @@ func Run(t *testing.T, h Harness) {
 		{"ListStopsEarly", s.testListStop},
 		{"ListManyKeysBoundedMemory", s.testListMany},
 		{"ListBrokenBackend", s.testListBroken},
+		{"WatchWakesOnChange", s.testWatchChange},
+		{"WatchFallbackAfterOutage", s.testWatchFallback},
 		{"CoordinatedMiss", s.testCoordinatedMiss},
 		{"CoordinatedAccountKey", s.testCoordinatedAccount},
 		{"CloseLeavesNoGoroutine", s.testCloseLeaks},
