@@ -2,6 +2,7 @@ package certcache
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 )
@@ -18,7 +19,10 @@ import (
 // process, calls changed with that key soon after it completes. changed
 // with "" means that any key may have changed. Watch returns when ctx ends
 // (with ctx's error) or when the subscription fails (with why); the
-// portable layer subscribes again, and meanwhile waiters poll. A
+// portable layer subscribes again, and meanwhile waiters poll. An error
+// matching ErrUnsupported means that this store cannot push (a driver
+// shared by several kinds of store): waiters poll, and Watch is not called
+// again. A
 // notification may be lost (a connection that drops between a write and its
 // delivery): waiters still poll, more slowly, while the push is up.
 //
@@ -240,10 +244,10 @@ func (h *watchHub) run(ctx context.Context) {
 	pause := watchRetryMin
 	for ctx.Err() == nil {
 		began := time.Now()
-		h.wd.Watch(ctx, func() { h.setUp(true) }, h.changed) // why it failed changes nothing: waiters poll
+		err := h.wd.Watch(ctx, func() { h.setUp(true) }, h.changed)
 		h.setUp(false)
-		if ctx.Err() != nil {
-			return
+		if ctx.Err() != nil || errors.Is(err, ErrUnsupported) {
+			return // closed, or this store cannot push: waiters poll
 		}
 		if time.Since(began) > watchRetryMax {
 			pause = watchRetryMin

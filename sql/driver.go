@@ -43,6 +43,10 @@ type dialect struct {
 	param func(n int) string
 	entry func(scan func(dest ...any) error) (certcache.Entry, error)
 
+	// notifies: Put and Delete notify a channel that Watch listens on
+	// (see watch.go).
+	notifies bool
+
 	// noTable reports an error that says the table does not exist.
 	noTable func(error) bool
 	// createRace reports an error from a concurrent CREATE TABLE IF NOT
@@ -143,6 +147,7 @@ var (
 	_ certcache.Driver      = (*tableDriver)(nil)
 	_ certcache.LeaseDriver = (*tableDriver)(nil)
 	_ certcache.ListDriver  = (*tableDriver)(nil)
+	_ certcache.WatchDriver = (*tableDriver)(nil) // PostgreSQL's only (see watch.go)
 )
 
 func newDriver(d *dialect, c conn, table string, own bool) (*tableDriver, error) {
@@ -152,7 +157,11 @@ func newDriver(d *dialect, c conn, table string, own bool) (*tableDriver, error)
 	if err := checkTable(table); err != nil {
 		return nil, err
 	}
-	return &tableDriver{d: d, c: c, q: d.queries(table), table: table, leases: leaseTable(table), own: own}, nil
+	q := d.queries(table)
+	if d.notifies {
+		q = notifying(q, table)
+	}
+	return &tableDriver{d: d, c: c, q: q, table: table, leases: leaseTable(table), own: own}, nil
 }
 
 // do runs op on the cache table; doLeases runs op on the lease table.

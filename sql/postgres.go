@@ -29,7 +29,8 @@ var postgres = &dialect{
 	get: `SELECT %[3]s FROM %[1]s WHERE %[2]s = $1`,
 	put: `INSERT INTO %[1]s (%[2]s, %[3]s, updated_at) VALUES ($1, $2, now()) ` +
 		`ON CONFLICT (%[2]s) DO UPDATE SET %[3]s = EXCLUDED.%[3]s, updated_at = EXCLUDED.updated_at`,
-	del: `DELETE FROM %[1]s WHERE %[2]s = $1`,
+	del:      `DELETE FROM %[1]s WHERE %[2]s = $1`,
+	notifies: true,
 	// now() is the time the statement's transaction began: one value for
 	// the whole statement. RowsAffected counts the rows the statement
 	// wrote, so 0 means the WHERE clause refused.

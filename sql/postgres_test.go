@@ -35,6 +35,7 @@ func TestPostgresConformance(t *testing.T) {
 		Outage:              conformance.OutageOn(testenv.Postgres, func(u string) string { return withParam(u, "table=outage&timeout=2s") }),
 		Timeout:             20 * time.Second,
 		Secrets:             []string{testenv.PostgresPassword},
+		Pushes:              true,
 	})
 }
 

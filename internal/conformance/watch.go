@@ -64,6 +64,7 @@ func (s *suite) testWatchChange(t *testing.T) {
 		t.Logf("polled: found %v after the Put was started (the push is not claimed by the harness)", took)
 		return
 	}
+	mustPut(t, writer, "warm-up.example.com", PEMLike(10)) // a lazily created table, a first connection
 	waitPushing(t, w, 15*time.Second)
 	for i, change := range []func() error{
 		func() error { return writer.Put(ctx(t), key, PEMLike(300)) },
