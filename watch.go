@@ -32,6 +32,13 @@ type WatchDriver interface {
 	Watch(ctx context.Context, ready func(), changed func(key string)) error
 }
 
+// WatchProbe is a payload no key can be (keys hold no control
+// characters): a driver's Watch may send it through the store, as a Put
+// sends a key, and wait for it before it calls ready, so that a push that
+// subscribes but never delivers (a proxy, a pooler) leaves waiters polling.
+// Drivers pass it to no waiter.
+const WatchProbe = "\x01certcache-watch-probe"
+
 // Poll intervals of a KeyWatch. Without a push, a waiter polls from
 // pollFloor (or twice the store's round trip, whichever is longer),
 // doubling to pollCap (or ten round trips, up to maxPoll): within one

@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"time"
 
@@ -31,6 +32,9 @@ import (
 // pings the server, so that a connection that died without a word is
 // found.
 const idleCheck = 15 * time.Second
+
+// probeWithin bounds the wait for the subscription's own probe message.
+const probeWithin = 5 * time.Second
 
 var _ certcache.WatchDriver = (*driver)(nil)
 
@@ -66,6 +70,9 @@ func (d *driver) Watch(ctx context.Context, ready func(), changed func(key strin
 	if _, err := ps.Receive(ctx); err != nil { // the subscription's confirmation
 		return classify(err)
 	}
+	if err := d.probe(ctx, ps, changed); err != nil {
+		return err
+	}
 	ready()
 	for {
 		msg, err := ps.ReceiveTimeout(ctx, idleCheck)
@@ -81,8 +88,41 @@ func (d *driver) Watch(ctx context.Context, ready func(), changed func(key strin
 		case err != nil:
 			return classify(err)
 		}
-		if m, ok := msg.(*goredis.Message); ok && len(m.Payload) > 0 {
+		if m, ok := msg.(*goredis.Message); ok && len(m.Payload) > 0 && m.Payload != certcache.WatchProbe {
 			changed(m.Payload)
+		}
+	}
+}
+
+// probe publishes certcache.WatchProbe through the client, as a Put would,
+// and waits for it on the subscription: a proxy that accepts SUBSCRIBE but
+// delivers nothing (or a cluster that does not forward PUBLISH) must leave
+// waiters polling, not waiting on a push that never comes.
+func (d *driver) probe(ctx context.Context, ps *goredis.PubSub, changed func(string)) error {
+	if err := d.client.Publish(ctx, d.channel(), certcache.WatchProbe).Err(); err != nil {
+		return classify(err)
+	}
+	deadline := time.Now().Add(probeWithin)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return fmt.Errorf("a message published on the channel was not delivered within %v", probeWithin)
+		}
+		msg, err := ps.ReceiveTimeout(ctx, left)
+		var ne net.Error
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.As(err, &ne) && ne.Timeout():
+			continue
+		case err != nil:
+			return classify(err)
+		}
+		if m, ok := msg.(*goredis.Message); ok {
+			if m.Payload == certcache.WatchProbe {
+				return nil
+			}
+			changed(m.Payload) // a write while the probe was under way
 		}
 	}
 }

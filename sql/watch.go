@@ -61,6 +61,29 @@ func (dr *tableDriver) Watch(ctx context.Context, ready func(), changed func(key
 	if _, err := conn.Exec(ctx, "LISTEN "+quoteIdent(channel, '"')); err != nil {
 		return dr.d.classify(err)
 	}
+	// A notification sent from the pool, as a Put sends it, must arrive: a
+	// pooler in transaction mode accepts LISTEN and delivers nothing, and
+	// waiters must then poll rather than wait on a push that never comes.
+	if _, err := pc.pool.Exec(ctx, "SELECT pg_notify($1, $2)", channel, certcache.WatchProbe); err != nil {
+		return dr.d.classify(err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, probeWithin)
+	defer cancel()
+	for {
+		n, err := conn.WaitForNotification(pctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("a notification sent to %s was not delivered within %v: %w", channel, probeWithin, dr.d.classify(err))
+		}
+		if n.Channel == channel && n.Payload == certcache.WatchProbe {
+			break
+		}
+		if n.Channel == channel {
+			changed(n.Payload) // a write while the probe was under way
+		}
+	}
 	ready()
 	for {
 		n, err := conn.WaitForNotification(ctx)
@@ -70,8 +93,11 @@ func (dr *tableDriver) Watch(ctx context.Context, ready func(), changed func(key
 			}
 			return dr.d.classify(err)
 		}
-		if n.Channel == channel {
+		if n.Channel == channel && n.Payload != certcache.WatchProbe {
 			changed(n.Payload)
 		}
 	}
 }
+
+// probeWithin bounds the wait for Watch's own probe notification.
+const probeWithin = 5 * time.Second
