@@ -93,6 +93,16 @@
 // appear. A listing of the prefix "a" includes the keys of the nested
 // namespace "a:b", as Get through "a" reads them.
 //
+// # Changes
+//
+// The cache implements certcache.WatchDriver: Put and Delete publish the
+// key on the pub/sub channel PREFIX ":\x00changes" in the write's round
+// trip (on a cluster or a ring, just after it), and each Cache subscribes
+// once, so that waiters for a certificate another node orders wake when it
+// is stored. Pub/sub needs no server setting (keyspace notifications would
+// need CONFIG SET, which managed Redis refuses). A proxy that does not
+// deliver pub/sub is found at subscription and leaves waiters polling.
+//
 // # Unreachable servers
 //
 // A refused connection (nothing listens: the server is stopped) is reported
