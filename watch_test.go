@@ -89,3 +89,50 @@ func TestWatchFallsBackToPolling(t *testing.T) {
 		}
 	}
 }
+
+// silentPush is a mem store whose push comes up and never delivers: every
+// notification is lost.
+type silentPush struct{ *memStore }
+
+func (silentPush) Watch(ctx context.Context, ready func(), _ func(string)) error {
+	ready()
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// A waiter whose push is up but lost the notification still reads again
+// within the safety poll.
+func TestWatchLostNotification(t *testing.T) {
+	store := newMemStore()
+	waiter := NewCache("silent", silentPush{store}, nil)
+	defer waiter.Close()
+	writer := NewCache("mem", store, nil)
+	defer writer.Close()
+	w := WatchKey(waiter, "k")
+	defer w.Stop()
+	for deadline := time.Now().Add(5 * time.Second); !w.Pushing(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the push did not come up")
+		}
+	}
+	w.Wait(context.Background()) // the push coming up wakes the waiter once
+	landed := make(chan time.Time, 1)
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		writer.Put(context.Background(), "k", []byte("v"))
+		landed <- time.Now()
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		if _, err := waiter.Get(ctx, "k"); err == nil {
+			break
+		}
+		if err := w.Wait(ctx); err != nil {
+			t.Fatalf("the waiter never read the value again: %v", err)
+		}
+	}
+	if after := time.Since(<-landed); after > safetyPoll+500*time.Millisecond {
+		t.Errorf("the waiter found the value %v after it landed, want within the safety poll (%v)", after, safetyPoll)
+	}
+}
