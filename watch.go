@@ -22,9 +22,9 @@ import (
 // portable layer subscribes again, and meanwhile waiters poll. An error
 // matching ErrUnsupported means that this store cannot push (a driver
 // shared by several kinds of store): waiters poll, and Watch is not called
-// again. A
-// notification may be lost (a connection that drops between a write and its
-// delivery): waiters still poll, more slowly, while the push is up.
+// again. A notification may be lost (a connection that drops between a
+// write and its delivery): waiters still poll, more slowly, while the push
+// is up.
 //
 // The portable layer calls Watch from one goroutine per Cache, started by
 // the first waiter and ended by Close; changed and ready must not block.
