@@ -22,6 +22,7 @@ func TestConformanceMem(t *testing.T) {
 		Open: func(t testing.TB, ns string) (certcache.Cache, error) {
 			return certcache.Open(context.Background(), "mem://"+ns)
 		},
+		Pushes: true,
 	})
 }
 
@@ -32,7 +33,8 @@ func TestConformanceFile(t *testing.T) {
 			return certcache.Open(context.Background(), "file://"+filepath.Join(root, ns))
 		},
 		// Leases exclude across processes sharing the directory.
-		URL: func(ns string) string { return "file://" + filepath.Join(root, ns) },
+		URL:    func(ns string) string { return "file://" + filepath.Join(root, ns) },
+		Pushes: true,
 		// A directory path that runs through a regular file cannot be
 		// created or read: every call fails, and none may look like a miss.
 		OpenBroken: func(t testing.TB) (certcache.Cache, error) {

@@ -183,9 +183,16 @@ func (c *coordinated) await(ctx context.Context, key string, renewal bool) ([]by
 	var began time.Time // of the wait, if it waited
 	defer func() { c.tel.waited(ctx, key, began) }()
 	actx := authority.Context(ctx)
+	// The holder's Put wakes the wait where the store pushes (WatchKey);
+	// it polls otherwise. Close ends it as the caller's context does.
+	watch := WatchKey(c.p, key)
+	defer watch.Stop()
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(c.ctx, cancel)()
 	var lastErr error
 	resumed := false // this renewal holds the lease it took back: read until the store answers
-	for wait := 50 * time.Millisecond; ; wait = min(wait*2, time.Second) {
+	for {
 		// A lease this process holds is waited out as another node's
 		// would be while an order runs under it (another Manager's). A
 		// renewal may take back one whose renewal ended without a Put:
@@ -230,19 +237,15 @@ func (c *coordinated) await(ctx context.Context, key string, renewal bool) ([]by
 		if began.IsZero() {
 			began = time.Now()
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if watch.Wait(wctx) != nil {
+			if ctx.Err() == nil {
+				return nil, newError(c.p.backend, "get", key, ErrClosed)
+			}
 			why := fmt.Errorf("waiting for another node's %s: %w", what(key), ctx.Err())
 			if lastErr != nil {
 				why = fmt.Errorf("%w (last store error: %v)", why, lastErr)
 			}
 			return nil, newError(c.p.backend, "get", key, why)
-		case <-c.ctx.Done():
-			t.Stop()
-			return nil, newError(c.p.backend, "get", key, ErrClosed)
-		case <-t.C:
 		}
 	}
 }

@@ -18,11 +18,11 @@ import (
 // another node with an error matching ErrIssuing, at once, because autocert
 // reads the cache while holding a lock that every handshake of the node
 // takes. The function returned here waits outside that lock: one waiter per
-// name in the process polls the store (with backoff, from 50 ms to 1 s) for
-// the certificate to land, then hands the handshake back to
-// m.GetCertificate, which finds it. Every half lease TTL it hands over even
-// without a certificate, so that a holder that died is taken over once its
-// lease runs out. Waiting is bounded by the handshake's context and by
+// name in the process waits for the certificate to land — woken by the
+// store where it pushes changes (see WatchKey), polling it otherwise — then
+// hands the handshake back to m.GetCertificate, which finds it. Every half
+// lease TTL it hands over even without a certificate, so that a holder that
+// died is taken over once its lease runs out. Waiting is bounded by the handshake's context and by
 // autocert's own five minutes for an order; a wait that ends without a
 // certificate fails the handshake and never orders.
 //
@@ -111,16 +111,14 @@ func (w *waiter) poll(key string, p *poll) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), handBack)
 	defer cancel()
-	for wait := 50 * time.Millisecond; ; wait = min(wait*2, time.Second) {
+	watch := WatchKey(w.c, key)
+	defer watch.Stop()
+	for {
 		if _, err := w.c.Get(peek(ctx), key); err == nil || errors.Is(err, ErrClosed) {
 			return
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if watch.Wait(ctx) != nil {
 			return
-		case <-t.C:
 		}
 	}
 }

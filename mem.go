@@ -59,6 +59,8 @@ type memStore struct {
 	mu     sync.RWMutex
 	m      map[string]memValue
 	leases map[string]memLease // apart from m: a lease is never a key
+
+	watchers memWatchers // see mem_watch.go
 }
 
 type memValue struct {
@@ -90,6 +92,7 @@ func (s *memStore) Put(_ context.Context, key string, data []byte) error {
 	s.mu.Lock()
 	s.m[key] = v
 	s.mu.Unlock()
+	s.changed(key)
 	return nil
 }
 
@@ -97,6 +100,7 @@ func (s *memStore) Delete(_ context.Context, key string) error {
 	s.mu.Lock()
 	delete(s.m, key)
 	s.mu.Unlock()
+	s.changed(key)
 	return nil
 }
 

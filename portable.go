@@ -80,6 +80,9 @@ type portable struct {
 	bg     sync.WaitGroup
 	bgCtx  context.Context
 	bgStop context.CancelFunc
+
+	watchOnce sync.Once
+	watch     *watchHub // nil: the driver cannot push (see watch.go)
 }
 
 var _ Cache = (*portable)(nil)

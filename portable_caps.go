@@ -95,19 +95,11 @@ func (c *portable) releaseAbandoned(ld LeaseDriver, name, token string) {
 // here reaches the driver after Close (a lease f leaves behind runs out by
 // its TTL).
 func (c *portable) background(f func(ctx context.Context)) {
-	c.bgMu.Lock()
-	if c.closed.Load() {
-		c.bgMu.Unlock()
-		return
-	}
-	c.bg.Add(1)
-	c.bgMu.Unlock()
-	go func() {
-		defer c.bg.Done()
-		ctx, cancel := context.WithTimeout(c.bgCtx, c.timeout)
+	c.runBackground(func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 		f(ctx)
-	}()
+	})
 }
 
 func (c *portable) refreshLease(ctx context.Context, name, token string, ttl time.Duration) error {

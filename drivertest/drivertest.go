@@ -77,6 +77,10 @@ type Harness struct {
 	// links is registered.
 	URL func(ns string) string
 
+	// Pushes says the backend's driver is a certcache.WatchDriver: a waiter
+	// must then be woken by the store's push of a change.
+	Pushes bool
+
 	// Secrets are strings that must never appear in an error message: the
 	// passwords and keys in the harness's URLs.
 	Secrets []string
@@ -125,6 +129,8 @@ func Run(t *testing.T, h Harness) {
 		{"GetManyNamespacesAreIsolated", s.testGetManyNamespaces},
 		{"GetManyCancelledContext", s.testGetManyCancelled},
 		{"GetManyBrokenBackend", s.testGetManyBroken},
+		{"WatchWakesOnChange", s.testWatchChange},
+		{"WatchFallbackAfterOutage", s.testWatchFallback},
 		{"CoordinatedMiss", s.testCoordinatedMiss},
 		{"CoordinatedAccountKey", s.testCoordinatedAccount},
 		{"CloseLeavesNoGoroutine", s.testCloseLeaks},

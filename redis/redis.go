@@ -93,6 +93,16 @@
 // appear. A listing of the prefix "a" includes the keys of the nested
 // namespace "a:b", as Get through "a" reads them.
 //
+// # Changes
+//
+// The cache implements certcache.WatchDriver: Put and Delete publish the
+// key on the pub/sub channel PREFIX ":\x00changes" in the write's round
+// trip (on a cluster or a ring, just after it), and each Cache subscribes
+// once, so that waiters for a certificate another node orders wake when it
+// is stored. Pub/sub needs no server setting (keyspace notifications would
+// need CONFIG SET, which managed Redis refuses). A proxy that does not
+// deliver pub/sub is found at subscription and leaves waiters polling.
+//
 // # Unreachable servers
 //
 // A refused connection (nothing listens: the server is stopped) is reported
@@ -229,12 +239,13 @@ func (d *driver) Get(ctx context.Context, key string) ([]byte, error) {
 	return v, classify(err)
 }
 
+// Put and Delete publish the key they wrote (see watch.go).
 func (d *driver) Put(ctx context.Context, key string, data []byte) error {
-	return classify(d.client.Set(ctx, d.prefix+key, data, 0).Err())
+	return d.write(ctx, key, func(p goredis.Pipeliner) goredis.Cmder { return p.Set(ctx, d.prefix+key, data, 0) })
 }
 
 func (d *driver) Delete(ctx context.Context, key string) error {
-	return classify(d.client.Del(ctx, d.prefix+key).Err())
+	return d.write(ctx, key, func(p goredis.Pipeliner) goredis.Cmder { return p.Del(ctx, d.prefix+key) })
 }
 
 func (d *driver) Close() error {

@@ -71,6 +71,16 @@
 // computed by the server (octet_length, LENGTH, length) without sending
 // the values; ModTime is updated_at.
 //
+// # Changes
+//
+// On PostgreSQL the cache implements certcache.WatchDriver: Put and Delete
+// pg_notify the channel "certcache:TABLE" (a digest of the name if it is
+// long) with the key, in the statement that writes, and each Cache LISTENs
+// on one connection of its own, so that waiters for a certificate another
+// node orders wake when it is stored. Behind a pooler in transaction mode,
+// which delivers no notification, waiters poll. MySQL and SQLite waiters
+// poll.
+//
 // # Keys
 //
 // A key is stored as it is, in its own column: keys cannot collide or

@@ -65,8 +65,9 @@ var dialect = &core.Dialect{
 	Get: `SELECT %[3]s FROM %[1]s WHERE %[2]s = $1`,
 	Put: `INSERT INTO %[1]s (%[2]s, %[3]s, updated_at) VALUES ($1, $2, now()) ` +
 		`ON CONFLICT (%[2]s) DO UPDATE SET %[3]s = EXCLUDED.%[3]s, updated_at = EXCLUDED.updated_at`,
-	Del:    `DELETE FROM %[1]s WHERE %[2]s = $1`,
-	GetAny: `SELECT %[2]s, %[3]s FROM %[1]s WHERE %[2]s = ANY($1)`,
+	Del:      `DELETE FROM %[1]s WHERE %[2]s = $1`,
+	GetAny:   `SELECT %[2]s, %[3]s FROM %[1]s WHERE %[2]s = ANY($1)`,
+	Notifies: true,
 	// now() is the time the statement's transaction began: one value for
 	// the whole statement. RowsAffected counts the rows the statement
 	// wrote, so 0 means the WHERE clause refused.

@@ -37,6 +37,7 @@ func TestConformance(t *testing.T) {
 // other processes too) for the namespace URLs nsURL returns.
 func harness(nsURL func(ns string) string, h drivertest.Harness) drivertest.Harness {
 	h.URL = nsURL
+	h.Pushes = true
 	h.Open = func(t testing.TB, ns string) (certcache.Cache, error) {
 		return certcache.Open(context.Background(), nsURL(ns))
 	}

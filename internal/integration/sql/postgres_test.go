@@ -37,6 +37,7 @@ func TestPostgresConformance(t *testing.T) {
 		Outage:              testenv.OutageOn(testenv.Postgres, func(u string) string { return withParam(u, "table=outage&timeout=2s") }),
 		Timeout:             20 * time.Second,
 		Secrets:             []string{testenv.PostgresPassword},
+		Pushes:              true,
 	})
 }
 

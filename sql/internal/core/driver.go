@@ -48,6 +48,10 @@ type Dialect struct {
 	Param func(n int) string
 	Entry func(scan func(dest ...any) error) (certcache.Entry, error)
 
+	// Notifies: Put and Delete notify a channel that Watch listens on
+	// (see watch.go).
+	Notifies bool
+
 	// noTable reports an error that says the table does not exist.
 	NoTable func(error) bool
 	// createRace reports an error from a concurrent CREATE TABLE IF NOT
@@ -148,6 +152,7 @@ var (
 	_ certcache.Driver      = (*Driver)(nil)
 	_ certcache.LeaseDriver = (*Driver)(nil)
 	_ certcache.ListDriver  = (*Driver)(nil)
+	_ certcache.WatchDriver = (*Driver)(nil) // PostgreSQL's only (see watch.go)
 )
 
 func NewDriver(d *Dialect, c Conn, table string, own bool) (*Driver, error) {
@@ -157,7 +162,11 @@ func NewDriver(d *Dialect, c Conn, table string, own bool) (*Driver, error) {
 	if err := CheckTable(table); err != nil {
 		return nil, err
 	}
-	return &Driver{d: d, Conn: c, q: d.queries(table), table: table, leases: leaseTable(table), own: own}, nil
+	q := d.queries(table)
+	if d.Notifies {
+		q = notifying(q, table)
+	}
+	return &Driver{d: d, Conn: c, q: q, table: table, leases: leaseTable(table), own: own}, nil
 }
 
 // do runs op on the cache table; doLeases runs op on the lease table.
