@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/certcache/certcache/driver"
+
 	"golang.org/x/crypto/acme/autocert"
 )
 
@@ -99,7 +101,7 @@ type breakerState struct {
 }
 
 // getProbe is the main breaker's probe: a Get of probeKey.
-func getProbe(d Driver) func(context.Context) error {
+func getProbe(d driver.Driver) func(context.Context) error {
 	return func(ctx context.Context) error {
 		_, err := d.Get(ctx, probeKey)
 		return err

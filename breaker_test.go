@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certcache/certcache/driver"
+
 	"golang.org/x/crypto/acme/autocert"
 )
 
@@ -163,7 +165,7 @@ func (s *stubStore) leaseCall(ctx context.Context, name string, f func()) error 
 	return nil
 }
 
-var _ LeaseDriver = (*stubStore)(nil)
+var _ driver.LeaseDriver = (*stubStore)(nil)
 
 func stubCache(t testing.TB, s *stubStore, o *Options) *portable {
 	t.Helper()

@@ -121,7 +121,6 @@
 package certcache
 
 import (
-	"context"
 	"log/slog"
 	"runtime"
 	"time"
@@ -193,30 +192,6 @@ const MaxValueSize = 8 << 20
 // bound, a stuck server would collect one connection per waiting handshake;
 // with it, callers queue for a connection within their timeout.
 func DefaultMaxConns() int { return 10 * runtime.GOMAXPROCS(0) }
-
-// Driver is what a backend implements; NewCache turns it into a Cache that
-// keeps the package contract. The portable layer validates keys and sizes,
-// applies the per-call timeout, refuses calls after Close and wraps errors,
-// so a driver only moves bytes:
-//
-//   - Get returns autocert.ErrCacheMiss (wrapped or not) when the key does
-//     not exist, and a slice the caller may keep and modify.
-//   - Put must not retain data after it returns.
-//   - Delete of a missing key returns nil.
-//   - Errors need no backend or key prefix; the portable layer adds them.
-//     A driver may wrap ErrUnavailable into errors that mean the server could
-//     not be reached; network errors are classified without its help.
-//   - Close releases what the driver opened itself.
-//
-// Keys reaching a driver are already valid (see the Cache contract); a
-// driver that stores keys as names (files, objects) maps them with care so
-// that none escapes its namespace or collides with another.
-type Driver interface {
-	Get(ctx context.Context, key string) ([]byte, error)
-	Put(ctx context.Context, key string, data []byte) error
-	Delete(ctx context.Context, key string) error
-	Close() error
-}
 
 // Options configure the portable layer that NewCache puts around a Driver.
 // The zero value (or nil) gives the defaults.

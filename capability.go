@@ -4,6 +4,8 @@ import (
 	"context"
 	"iter"
 	"time"
+
+	"github.com/certcache/certcache/driver"
 )
 
 // Optional driver capabilities. A Driver may also implement LeaseDriver and
@@ -11,50 +13,6 @@ import (
 // and the Cache it returns offers them (see AcquireLease and List) with the
 // same validation, timeouts and error wrapping as Get. drivertest
 // proves each capability for every backend that has it.
-
-// LeaseDriver is the optional capability of a driver to keep leases: named
-// mutual-exclusion claims with a time to live, shared by every process that
-// opens the same store and namespace. The portable layer makes the token (a
-// random string no other holder has) and validates name like a key; ttl is at
-// least a second.
-//
-// Expiry is judged by the store's clock wherever the store has one (Redis
-// PX, the SQL server's now(), the object store's own times), so that nodes
-// whose clocks are skewed still agree. A lease's storage never collides with
-// a cache key: leases never appear to Get, Put, Delete or List.
-//
-//   - AcquireLease takes the lease for token if it is free or has expired,
-//     and returns an error wrapping ErrLeaseHeld otherwise. Acquiring a
-//     lease that token already holds extends it, as RefreshLease does.
-//   - RefreshLease extends the lease to ttl from now if token holds it and it
-//     has not expired, and returns an error wrapping ErrLeaseLost otherwise.
-//   - ReleaseLease frees the lease if token holds it, and does nothing
-//     (returns nil) otherwise.
-//
-// A store that cannot be reached returns an error, never success: an
-// acquisition that may or may not have landed is reported as failed.
-type LeaseDriver interface {
-	AcquireLease(ctx context.Context, name, token string, ttl time.Duration) error
-	RefreshLease(ctx context.Context, name, token string, ttl time.Duration) error
-	ReleaseLease(ctx context.Context, name, token string) error
-}
-
-// Entry describes one stored key in a listing.
-type Entry struct {
-	Key     string    // the key exactly as it was Put
-	Size    int64     // the stored value's size in bytes (as stored: sealed values count their overhead)
-	ModTime time.Time // when the value was last written, by the store's clock; zero if the store does not keep it
-}
-
-// ListDriver is the optional capability of a driver to list the keys of its
-// namespace. List yields every key that begins with prefix ("" for all) —
-// each exactly once, in no particular order — and never a lease or an
-// internal key. It streams: a store of 100,000 keys is read in pages, never
-// held in memory at once. It stops at the first error, which it yields with
-// a zero Entry, and when ctx ends or the caller stops ranging.
-type ListDriver interface {
-	List(ctx context.Context, prefix string) iter.Seq2[Entry, error]
-}
 
 // DefaultLeaseTTL is the time to live of the leases that coordinate
 // issuance when neither Options.LeaseTTL nor the URL's lease_ttl says
@@ -140,3 +98,6 @@ func findPortable(c Cache) *portable {
 	}
 	return nil
 }
+
+// Entry describes one stored key in a listing (see List).
+type Entry = driver.Entry

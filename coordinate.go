@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/certcache/certcache/driver"
+
 	"github.com/certcache/certcache/internal/authority"
 	"github.com/certcache/certcache/internal/certkey"
 	"github.com/certcache/certcache/internal/hook"
@@ -83,7 +85,7 @@ type coordinated struct {
 const heldRecheck = time.Second
 
 func coordinate(inner Cache, p *portable, o *Options) Cache {
-	if _, ok := p.d.(LeaseDriver); !ok || (o != nil && o.DisableCoordination) {
+	if _, ok := p.d.(driver.LeaseDriver); !ok || (o != nil && o.DisableCoordination) {
 		return inner
 	}
 	ttl := DefaultLeaseTTL

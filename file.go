@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/certcache/certcache/driver"
+
 	"github.com/certcache/certcache/internal/keyname"
 	"golang.org/x/crypto/acme/autocert"
 )
@@ -33,7 +35,7 @@ func init() {
 // is shortened (see internal/keyname), where DirCache would fail.
 const maxFileName = 255
 
-func openFile(_ context.Context, u *url.URL) (Driver, error) {
+func openFile(_ context.Context, u *url.URL) (driver.Driver, error) {
 	if u.User != nil || u.Port() != "" {
 		return nil, fmt.Errorf("%w: file:// URLs take a path, not a user or port", ErrInvalidURL)
 	}
@@ -47,12 +49,12 @@ func openFile(_ context.Context, u *url.URL) (Driver, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("%w: file:// needs a directory, e.g. file:///var/lib/certs", ErrInvalidURL)
 	}
-	return NewDirDriver(dir), nil
+	return newDirDriver(dir), nil
 }
 
-// NewDirDriver returns the file:// driver for dir, for wrappers and tests
+// newDirDriver returns the file:// driver for dir, for wrappers and tests
 // that need one without a URL. Wrap it with NewCache.
-func NewDirDriver(dir string) Driver { return &dirDriver{dir: filepath.Clean(dir)} }
+func newDirDriver(dir string) driver.Driver { return &dirDriver{dir: filepath.Clean(dir)} }
 
 type dirDriver struct{ dir string }
 

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/certcache/certcache/driver"
+
 	"github.com/certcache/certcache/internal/keyname"
 	"github.com/fsnotify/fsnotify"
 )
@@ -20,7 +22,7 @@ import (
 // notifications are not relied on: there Watch reports ErrUnsupported and
 // waiters poll.
 
-var _ WatchDriver = (*dirDriver)(nil)
+var _ driver.WatchDriver = (*dirDriver)(nil)
 
 // Watch implements WatchDriver.
 func (d *dirDriver) Watch(ctx context.Context, ready func(), changed func(key string)) error {

@@ -8,24 +8,11 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/certcache/certcache/driver"
+
 	"github.com/certcache/certcache/internal/hook"
 	"golang.org/x/crypto/acme/autocert"
 )
-
-// GetManyDriver is the optional capability of a driver to read many keys in
-// one round trip (Redis MGET, a SQL IN list), where Get takes one per key.
-// NewCache finds it as it finds LeaseDriver; GetMany uses it.
-//
-// GetMany reads keys and calls found(i, value) for each keys[i] that exists,
-// at most once per index, in any order, from one goroutine at a time, before
-// it returns; value is found's to keep. A key that does not exist is not
-// reported. The portable layer hands it at most getManyChunk distinct valid
-// keys per call, under the per-call timeout. A store that fails returns an
-// error, never a partial answer: what found was told before is then
-// discarded, so that no missing report can stand for a failure.
-type GetManyDriver interface {
-	GetMany(ctx context.Context, keys []string, found func(i int, value []byte)) error
-}
 
 // getManyChunk bounds the keys of one driver GetMany call: one statement
 // or command of a few MiB at most (a certificate with its key is 1–5 KiB),
@@ -62,17 +49,17 @@ func GetMany(ctx context.Context, c Cache, keys []string) ([][]byte, error) {
 	return getEach(ctx, c, keys, getManyParallel)
 }
 
-// ReadsInBatches reports whether GetMany reads c's keys in batches, a few
+// readsInBatches (hook.ReadsInBatches) reports whether GetMany reads c's keys in batches, a few
 // hundred per round trip: whether the driver beneath c (looking through
 // wrappers, as List does) has GetManyDriver. A caller that reads keys one
 // batch at a time can then size its batches: over a backend without it,
 // GetMany of one key is a Get.
-func ReadsInBatches(c Cache) bool {
+func readsInBatches(c hook.Cache) bool {
 	p := findPortable(c)
 	if p == nil {
 		return false
 	}
-	_, ok := p.d.(GetManyDriver)
+	_, ok := p.d.(driver.GetManyDriver)
 	return ok
 }
 
@@ -139,7 +126,7 @@ func (c *portable) GetMany(ctx context.Context, keys []string) ([][]byte, error)
 	if err := ctx.Err(); err != nil {
 		return nil, newError(c.backend, "get many", "", err)
 	}
-	gd, ok := c.d.(GetManyDriver)
+	gd, ok := c.d.(driver.GetManyDriver)
 	if !ok {
 		parallel := getManyParallel
 		if c.neverBlocks {
@@ -182,7 +169,7 @@ func (c *portable) GetMany(ctx context.Context, keys []string) ([][]byte, error)
 }
 
 // getChunk reads chunk with gd into values (values[i] for chunk[i]).
-func (c *portable) getChunk(ctx context.Context, gd GetManyDriver, chunk []string, values [][]byte) error {
+func (c *portable) getChunk(ctx context.Context, gd driver.GetManyDriver, chunk []string, values [][]byte) error {
 	st, err := c.brk.admit("get many", "")
 	if err != nil {
 		return err

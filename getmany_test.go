@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/certcache/certcache/driver"
+
 	"golang.org/x/crypto/acme/autocert"
 )
 
@@ -101,11 +103,11 @@ func TestGetManyPortable(t *testing.T) {
 				d := &batchDriver{plainStore: plainStore{data: data}}
 				if tc.driver != nil {
 					if !batched && tc.name != "refused" {
-						t.Skip("a driver without GetManyDriver has no batch to misbehave")
+						t.Skip("a driver without driver.GetManyDriver has no batch to misbehave")
 					}
 					tc.driver(d)
 				}
-				var drv Driver = d
+				var drv driver.Driver = d
 				if !batched {
 					drv = &d.plainStore
 					if tc.name == "refused" {
@@ -114,7 +116,7 @@ func TestGetManyPortable(t *testing.T) {
 				}
 				c := NewCache("test", drv, &Options{DisableBreaker: true})
 				defer c.Close()
-				if got := ReadsInBatches(c); got != batched {
+				if got := readsInBatches(c); got != batched {
 					t.Errorf("ReadsInBatches = %v, want %v", got, batched)
 				}
 				ctx, cancel := context.WithCancel(context.Background())

@@ -7,4 +7,5 @@ func init() {
 	hook.RegisterWrapper = registerWrapper
 	hook.CoordinateAs = coordinateAs
 	hook.TelemetryOf = telemetryOf
+	hook.ReadsInBatches = readsInBatches
 }

@@ -3,39 +3,9 @@ package certcache
 import (
 	"context"
 	"iter"
-	"time"
+
+	"github.com/certcache/certcache/driver"
 )
-
-// LeaseInfo describes one lease in a listing of leases.
-type LeaseInfo struct {
-	Name   string // the lease's name
-	Holder string // the holder's token
-	// Expires is when the lease runs out, as the store judges it (its
-	// remaining time by the store's clock, added to this machine's clock
-	// at the listing): before now for a lease that has expired but is
-	// still stored. Zero if the lease never expires (a Redis key without
-	// an expiry, written by something other than certcache).
-	Expires time.Time
-}
-
-// LeaseAdminDriver is the optional capability of a driver to show and
-// break the leases of its namespace, for an operator facing a stuck lock
-// (certcache leases, certcache unlock). Expiry is judged as AcquireLease
-// judges it, by the store's clock.
-//
-//   - ListLeases yields every lease whose name begins with prefix ("" for
-//     all) and that its holder has not released, expired ones included
-//     where the store keeps them, each once and in no particular order. It
-//     never yields a cache key. It stops at the first error, which it
-//     yields with a zero LeaseInfo, and when ctx ends or the caller stops.
-//   - BreakLease frees the lease called name whoever holds it. Without
-//     force it frees only a lease that has expired, and returns an error
-//     wrapping ErrLeaseHeld for one that has not. Breaking a lease that
-//     does not exist (or was released) does nothing and returns nil.
-type LeaseAdminDriver interface {
-	ListLeases(ctx context.Context, prefix string) iter.Seq2[LeaseInfo, error]
-	BreakLease(ctx context.Context, name string, force bool) error
-}
 
 // ListLeases yields the leases of c's store whose names begin with prefix;
 // see LeaseAdminDriver. Wrappers are looked through. If c's backend cannot
@@ -77,3 +47,6 @@ func yieldLeases(ctx context.Context, ls []LeaseInfo, yield func(LeaseInfo, erro
 		}
 	}
 }
+
+// LeaseInfo describes one lease in a listing (see ListLeases).
+type LeaseInfo = driver.LeaseInfo

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certcache/certcache/driver"
+
 	"golang.org/x/crypto/acme/autocert"
 )
 
@@ -109,7 +111,7 @@ func (s *leaseStore) ReleaseLease(ctx context.Context, name, token string) error
 	return nil
 }
 
-var _ LeaseDriver = (*leaseStore)(nil)
+var _ driver.LeaseDriver = (*leaseStore)(nil)
 
 func leaseCache(t testing.TB, s *leaseStore, o *Options) *portable {
 	t.Helper()

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/certcache/certcache/driver"
 )
 
 // releaseDriver fails every acquisition without an answer, so that the
@@ -75,7 +77,7 @@ func TestCloseEndsBackgroundRelease(t *testing.T) {
 // directory that has none (never made, or removed since) creates nothing.
 func TestFileLeaseReleaseWritesNothing(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "certs")
-	ld := NewDirDriver(dir).(LeaseDriver)
+	ld := newDirDriver(dir).(driver.LeaseDriver)
 	ctx := context.Background()
 	if err := ld.ReleaseLease(ctx, "name", "token"); err != nil {
 		t.Errorf("ReleaseLease with no lease directory = %v, want nil", err)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/certcache/certcache/driver"
 )
 
 // The lease probes: what the portable layer asks of a store's leases on
@@ -42,7 +44,7 @@ func reservedLease(name string) error {
 // acquisition's answer is what the breaker waits for). A probe that timed
 // out is not released: its lease, if it landed, runs out within a second,
 // and a release would be one more write waiting on a store that hangs.
-func (c *portable) leaseProbe(ld LeaseDriver) func(context.Context) error {
+func (c *portable) leaseProbe(ld driver.LeaseDriver) func(context.Context) error {
 	return func(ctx context.Context) error {
 		token := newToken()
 		err := ld.AcquireLease(ctx, leaseProbeName, token, minLeaseTTL)
@@ -92,7 +94,7 @@ func (c *portable) exclusionProbeTTL() time.Duration {
 // checkExclusion runs the exclusion probe before the acquisition of name,
 // unless it passed already; cctx bounds it and the acquisition together.
 // Its error is the acquisition's.
-func (c *portable) checkExclusion(ctx, cctx context.Context, ld LeaseDriver, name string, timeout time.Duration) error {
+func (c *portable) checkExclusion(ctx, cctx context.Context, ld driver.LeaseDriver, name string, timeout time.Duration) error {
 	if c.excl.passed.Load() {
 		return nil
 	}
@@ -128,7 +130,7 @@ func (c *portable) checkExclusion(ctx, cctx context.Context, ld LeaseDriver, nam
 // background: a few writes, once per cache. Finding the lease held at the
 // first acquisition (another node is probing, or one that stopped
 // mid-probe left it to run out) is exclusion seen too.
-func (c *portable) probeExclusion(ctx context.Context, ld LeaseDriver) error {
+func (c *portable) probeExclusion(ctx context.Context, ld driver.LeaseDriver) error {
 	name := exclusionProbeName
 	a, b := newToken(), newToken()
 	ttl := c.exclusionProbeTTL()

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/certcache/certcache/driver"
+
 	"golang.org/x/crypto/acme/autocert"
 )
 
@@ -29,7 +31,7 @@ var namedMem struct {
 	stores map[string]*memStore
 }
 
-func openMem(_ context.Context, u *url.URL) (Driver, error) {
+func openMem(_ context.Context, u *url.URL) (driver.Driver, error) {
 	if u.Opaque != "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.Port() != "" {
 		return nil, fmt.Errorf("%w: want mem:// or mem://NAME", ErrInvalidURL)
 	}

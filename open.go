@@ -1,6 +1,7 @@
 package certcache
 
 import (
+	"github.com/certcache/certcache/driver"
 	"github.com/certcache/certcache/internal/hook"
 	redactpkg "github.com/certcache/certcache/internal/redact"
 
@@ -25,7 +26,7 @@ type Backend struct {
 	// Open must reject any parameter it does not know. Open should not
 	// contact the server: a process must be able to start while its backend
 	// is down, and the first call reports the outage.
-	Open func(ctx context.Context, u *url.URL) (Driver, error)
+	Open func(ctx context.Context, u *url.URL) (driver.Driver, error)
 }
 
 var registry struct {

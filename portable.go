@@ -9,6 +9,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/certcache/certcache/driver"
+
 	"golang.org/x/crypto/acme/autocert"
 )
 
@@ -16,14 +18,14 @@ import (
 // backend names the backend in error messages ("certcache/<backend>: …").
 // Backend packages call it from their New and URL opener; most users never
 // do. A nil o means the defaults.
-func NewCache(backend string, d Driver, o *Options) Cache {
+func NewCache(backend string, d driver.Driver, o *Options) Cache {
 	p := newPortable(backend, d, o, nil)
 	return coordinate(p, p, o)
 }
 
 // newPortable is NewCache with the secrets of the URL the cache was opened
 // with, which no error may show.
-func newPortable(backend string, d Driver, o *Options, secrets []string) *portable {
+func newPortable(backend string, d driver.Driver, o *Options, secrets []string) *portable {
 	c := &portable{backend: backend, d: d, timeout: DefaultTimeout, getTimeout: DefaultGetTimeout, secrets: secrets}
 	c.bgCtx, c.bgStop = context.WithCancel(context.Background())
 	c.excl.sem = make(chan struct{}, 1)
@@ -45,7 +47,7 @@ func newPortable(backend string, d Driver, o *Options, secrets []string) *portab
 	// mem:// never blocks and never fails for want of an answer: no breaker.
 	if !c.neverBlocks && (o == nil || !o.DisableBreaker) {
 		c.brk = newBreaker(backend, getProbe(d), probe, c.getTimeout)
-		if ld, ok := d.(LeaseDriver); ok {
+		if ld, ok := d.(driver.LeaseDriver); ok {
 			c.lbrk = newBreaker(backend, c.leaseProbe(ld), probe, c.getTimeout)
 		}
 	}
@@ -57,7 +59,7 @@ func newPortable(backend string, d Driver, o *Options, secrets []string) *portab
 // portable is the Cache every backend is wrapped in.
 type portable struct {
 	backend    string
-	d          Driver
+	d          driver.Driver
 	timeout    time.Duration // Put, Delete, leases, each listed entry
 	getTimeout time.Duration // Get, under autocert's lock
 	secrets    []string
@@ -201,7 +203,7 @@ func (c *portable) Close() error {
 
 // Unwrap returns the driver, for tests and for wrappers that need to reach
 // backend-specific behaviour.
-func (c *portable) Unwrap() Driver { return c.d }
+func (c *portable) Unwrap() driver.Driver { return c.d }
 
 // check refuses calls that must not reach the driver.
 func (c *portable) check(ctx context.Context, op, key string) error {

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"iter"
 	"time"
+
+	"github.com/certcache/certcache/driver"
 )
 
 // minLeaseTTL is the shortest lease time to live: below a second, the
@@ -23,8 +25,8 @@ func newToken() string {
 }
 
 // leases returns the driver's LeaseDriver, or an error for op.
-func (c *portable) leases(ctx context.Context, op, name string) (LeaseDriver, error) {
-	ld, ok := c.d.(LeaseDriver)
+func (c *portable) leases(ctx context.Context, op, name string) (driver.LeaseDriver, error) {
+	ld, ok := c.d.(driver.LeaseDriver)
 	if !ok {
 		return nil, newError(c.backend, op, name, fmt.Errorf("%w: %s has no leases", ErrUnsupported, c.backend))
 	}
@@ -86,7 +88,7 @@ func (c *portable) acquire(ctx context.Context, name string, ttl, timeout time.D
 // releaseAbandoned releases, in the background and at most once, a lease
 // no caller will release: one whose acquisition failed without an answer,
 // or a probe's.
-func (c *portable) releaseAbandoned(ld LeaseDriver, name, token string) {
+func (c *portable) releaseAbandoned(ld driver.LeaseDriver, name, token string) {
 	c.background(func(ctx context.Context) { ld.ReleaseLease(ctx, name, token) })
 }
 
@@ -176,7 +178,7 @@ func (c *portable) list(ctx context.Context, prefix string) iter.Seq2[Entry, err
 
 // listing streams the driver's listing of keys (see stream).
 func (c *portable) listing(ctx context.Context, prefix string) iter.Seq2[Entry, error] {
-	ld, ok := c.d.(ListDriver)
+	ld, ok := c.d.(driver.ListDriver)
 	if !ok {
 		return func(yield func(Entry, error) bool) {
 			yield(Entry{}, newError(c.backend, "list", prefix, fmt.Errorf("%w: %s cannot list", ErrUnsupported, c.backend)))

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"iter"
 	"strings"
+
+	"github.com/certcache/certcache/driver"
 )
 
 // leaseAdmin returns the driver's LeaseAdminDriver, or an error for op.
-func (c *portable) leaseAdmin(op, name string) (LeaseAdminDriver, error) {
-	la, ok := c.d.(LeaseAdminDriver)
+func (c *portable) leaseAdmin(op, name string) (driver.LeaseAdminDriver, error) {
+	la, ok := c.d.(driver.LeaseAdminDriver)
 	if !ok {
 		return nil, newError(c.backend, op, name, fmt.Errorf("%w: %s cannot list or break leases", ErrUnsupported, c.backend))
 	}

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/certcache/certcache/driver"
 )
 
 func TestURLSecrets(t *testing.T) {
@@ -60,7 +62,7 @@ func (d secretDriver) err() error                                           { re
 
 func TestCallErrorsAreRedacted(t *testing.T) {
 	const raw = "leaky://admin:hunter2@db.internal/x?api_key=K3Y"
-	Register("leaky", Backend{Name: "leaky", Open: func(_ context.Context, u *url.URL) (Driver, error) {
+	Register("leaky", Backend{Name: "leaky", Open: func(_ context.Context, u *url.URL) (driver.Driver, error) {
 		return secretDriver{u: raw}, nil
 	}})
 	c, err := Open(context.Background(), raw)

@@ -1,6 +1,10 @@
 package certcache
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/certcache/certcache/driver"
+)
 
 // Replica reads. Coordination reads a key again after taking its order
 // lease, to find a certificate another node stored and let go of between
@@ -19,11 +23,11 @@ import "fmt"
 
 // refusesCoordination returns an error wrapping ErrInvalidURL if d reads
 // from replicas and would coordinate issuance with o.
-func refusesCoordination(d Driver, o *Options) error {
+func refusesCoordination(d driver.Driver, o *Options) error {
 	if o != nil && o.DisableCoordination {
 		return nil
 	}
-	if _, ok := d.(LeaseDriver); !ok {
+	if _, ok := d.(driver.LeaseDriver); !ok {
 		return nil // no leases: no coordination
 	}
 	r, ok := d.(interface{ ReplicaReads() string })

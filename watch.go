@@ -5,39 +5,9 @@ import (
 	"errors"
 	"sync"
 	"time"
+
+	"github.com/certcache/certcache/driver"
 )
-
-// WatchDriver is the optional capability of a driver to tell when keys
-// change: a store that pushes (Redis pub/sub, PostgreSQL LISTEN/NOTIFY,
-// inotify, process memory). Waiters for a key another node is writing (the
-// certificate of an order, the account key) wake on the push instead of
-// polling; see WatchKey.
-//
-// Watch subscribes to the changes of the driver's namespace and calls ready
-// once the subscription is in place: every Put or Delete of a key that
-// completes after ready, through any Cache on the same store in any
-// process, calls changed with that key soon after it completes. changed
-// with "" means that any key may have changed. Watch returns when ctx ends
-// (with ctx's error) or when the subscription fails (with why); the
-// portable layer subscribes again, and meanwhile waiters poll. An error
-// matching ErrUnsupported means that this store cannot push (a driver
-// shared by several kinds of store): waiters poll, and Watch is not called
-// again. A notification may be lost (a connection that drops between a
-// write and its delivery): waiters still poll, more slowly, while the push
-// is up.
-//
-// The portable layer calls Watch from one goroutine per Cache, started by
-// the first waiter and ended by Close; changed and ready must not block.
-type WatchDriver interface {
-	Watch(ctx context.Context, ready func(), changed func(key string)) error
-}
-
-// WatchProbe is a payload no key can be (keys hold no control
-// characters): a driver's Watch may send it through the store, as a Put
-// sends a key, and wait for it before it calls ready, so that a push that
-// subscribes but never delivers (a proxy, a pooler) leaves waiters polling.
-// Drivers pass it to no waiter.
-const WatchProbe = "\x01certcache-watch-probe"
 
 // Poll intervals of a KeyWatch. Without a push, a waiter polls from
 // pollFloor (or twice the store's round trip, whichever is longer),
@@ -148,7 +118,7 @@ func (w *KeyWatch) Stop() {
 // key.
 type watchHub struct {
 	p  *portable
-	wd WatchDriver
+	wd driver.WatchDriver
 
 	mu      sync.Mutex
 	started bool
@@ -166,7 +136,7 @@ type keyWaiters struct {
 // watchHub returns c's hub, or nil if its driver cannot push.
 func (c *portable) watchHub() *watchHub {
 	c.watchOnce.Do(func() {
-		if wd, ok := c.d.(WatchDriver); ok {
+		if wd, ok := c.d.(driver.WatchDriver); ok {
 			c.watch = &watchHub{p: c, wd: wd, keys: map[string]*keyWaiters{}}
 		}
 	})

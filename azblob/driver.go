@@ -6,11 +6,12 @@ import (
 	"sync"
 	"time"
 
+	ccdriver "github.com/certcache/certcache/driver"
+
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
-	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/internal/keyname"
 	"github.com/certcache/certcache/internal/readall"
 	"golang.org/x/crypto/acme/autocert"
@@ -20,7 +21,7 @@ import (
 // are ASCII, so bytes.
 const maxBlobName = 1024
 
-// driver is the certcache.Driver over an azblob client and one container.
+// driver is the driver.Driver over an azblob client and one container.
 type driver struct {
 	client    *azblob.Client
 	cc        *container.Client // client's client for container
@@ -44,9 +45,9 @@ type driver struct {
 }
 
 var (
-	_ certcache.Driver      = (*driver)(nil)
-	_ certcache.LeaseDriver = (*driver)(nil)
-	_ certcache.ListDriver  = (*driver)(nil)
+	_ ccdriver.Driver      = (*driver)(nil)
+	_ ccdriver.LeaseDriver = (*driver)(nil)
+	_ ccdriver.ListDriver  = (*driver)(nil)
 )
 
 func newDriver(client *azblob.Client, container, prefix string, create bool) *driver {

@@ -3,6 +3,7 @@ package azblob
 import (
 	"context"
 	"fmt"
+	ccdriver "github.com/certcache/certcache/driver"
 	"iter"
 	"strings"
 	"time"
@@ -14,9 +15,9 @@ import (
 	"github.com/certcache/certcache/internal/keyname"
 )
 
-var _ certcache.LeaseAdminDriver = (*driver)(nil)
+var _ ccdriver.LeaseAdminDriver = (*driver)(nil)
 
-// ListLeases implements certcache.LeaseAdminDriver: it lists the lease
+// ListLeases implements driver.LeaseAdminDriver: it lists the lease
 // blobs under PREFIX/~lease/ and reads each, as AcquireLease does, for its
 // holder and the store's times. Expiry is the blob's Last-Modified plus its
 // TTL against the Date of the answer that read it: whole seconds, so the
@@ -91,7 +92,7 @@ func (d *driver) leaseOf(bn string) (string, bool) {
 	return name, true
 }
 
-// BreakLease implements certcache.LeaseAdminDriver as ReleaseLease does,
+// BreakLease implements driver.LeaseAdminDriver as ReleaseLease does,
 // for any holder: it deletes the lease blob, with its snapshots, on the
 // condition that nobody wrote it since it was read, after judging expiry
 // as AcquireLease does unless force is set.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	ccdriver "github.com/certcache/certcache/driver"
 	"net/url"
 	"os"
 	"sort"
@@ -30,7 +31,7 @@ type config struct {
 }
 
 // openURL is the certcache.Backend Open func.
-func openURL(_ context.Context, u *url.URL) (certcache.Driver, error) {
+func openURL(_ context.Context, u *url.URL) (ccdriver.Driver, error) {
 	cfg, err := parseURL(u)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", certcache.ErrInvalidURL, err)

@@ -77,7 +77,7 @@ type Harness struct {
 	// links is registered.
 	URL func(ns string) string
 
-	// Pushes says the backend's driver is a certcache.WatchDriver: a waiter
+	// Pushes says the backend's driver is a driver.WatchDriver: a waiter
 	// must then be woken by the store's push of a change.
 	Pushes bool
 

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certcache/certcache/internal/hook"
+
 	"github.com/certcache/certcache"
 )
 
@@ -159,7 +161,7 @@ func (s *suite) testGetManyChunks(t *testing.T) {
 	}
 	putAll(t, c, want)
 	checkValues(t, keys, getMany(t, c, keys), want)
-	t.Logf("reads in batches: %v", certcache.ReadsInBatches(c))
+	t.Logf("reads in batches: %v", hook.ReadsInBatches(c))
 }
 
 // testGetManyNamespaces: a cache reads only its own namespace's keys.

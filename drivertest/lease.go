@@ -16,7 +16,7 @@ import (
 	"github.com/certcache/certcache"
 )
 
-// The lease cases check certcache.LeaseDriver through certcache.AcquireLease.
+// The lease cases check driver.LeaseDriver through certcache.AcquireLease.
 // Every backend has leases; a backend without them fails these cases rather
 // than skipping them.
 

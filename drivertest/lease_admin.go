@@ -10,7 +10,7 @@ import (
 	"github.com/certcache/certcache"
 )
 
-// The lease administration cases check certcache.LeaseAdminDriver through
+// The lease administration cases check driver.LeaseAdminDriver through
 // certcache.ListLeases and certcache.BreakLease. Every backend has it; one
 // without it fails these cases rather than skipping them.
 

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	ccdriver "github.com/certcache/certcache/driver"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -71,7 +72,7 @@ const (
 // tableName is DynamoDB's rule for table names.
 var tableName = regexp.MustCompile(`^[A-Za-z0-9_.-]{3,255}$`)
 
-// driver is the certcache.Driver over a DynamoDB client.
+// driver is the driver.Driver over a DynamoDB client.
 type driver struct {
 	client *dynamodb.Client
 	table  string
@@ -88,7 +89,7 @@ type driver struct {
 	mine    map[string]held
 }
 
-var _ certcache.Driver = (*driver)(nil)
+var _ ccdriver.Driver = (*driver)(nil)
 
 func newDriver(client *dynamodb.Client, table string, o Options) (*driver, error) {
 	if !tableName.MatchString(table) {

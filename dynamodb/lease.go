@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	ccdriver "github.com/certcache/certcache/driver"
 	"strconv"
 	"time"
 
@@ -65,7 +66,7 @@ type lease struct {
 	seen        time.Time
 }
 
-var _ certcache.LeaseDriver = (*driver)(nil)
+var _ ccdriver.LeaseDriver = (*driver)(nil)
 
 // readLease reads the lease item sk, or nil if there is none.
 func (d *driver) readLease(ctx context.Context, sk string) (*lease, error) {

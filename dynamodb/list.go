@@ -3,6 +3,7 @@ package dynamodb
 import (
 	"context"
 	"fmt"
+	ccdriver "github.com/certcache/certcache/driver"
 	"iter"
 	"math"
 	"strconv"
@@ -17,8 +18,8 @@ import (
 )
 
 var (
-	_ certcache.ListDriver       = (*driver)(nil)
-	_ certcache.LeaseAdminDriver = (*driver)(nil)
+	_ ccdriver.ListDriver       = (*driver)(nil)
+	_ ccdriver.LeaseAdminDriver = (*driver)(nil)
 )
 
 // query yields the items of this namespace whose sort keys begin with mark
@@ -119,7 +120,7 @@ func (d *driver) List(ctx context.Context, prefix string) iter.Seq2[certcache.En
 	}
 }
 
-// ListLeases implements certcache.LeaseAdminDriver. The store keeps no
+// ListLeases implements driver.LeaseAdminDriver. The store keeps no
 // expiry (see lease.go), so a lease's Expires is this node's estimate: its
 // own write plus the TTL for a lease it holds, and for another holder's,
 // a TTL after it first saw the lease's current rvn, as AcquireLease would
@@ -160,7 +161,7 @@ func (d *driver) leaseLeft(sk string, l *lease) time.Duration {
 	return d.watchLeft(sk, l)
 }
 
-// BreakLease implements certcache.LeaseAdminDriver: it deletes the lease
+// BreakLease implements driver.LeaseAdminDriver: it deletes the lease
 // item on condition that its rvn is the one read. Without force it breaks
 // only a lease this node has watched unrefreshed for its TTL, as
 // AcquireLease would take it over; an operator's first look starts that

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	ccdriver "github.com/certcache/certcache/driver"
 	"hash/crc32"
 	"net/http"
 	"strings"
@@ -30,7 +31,7 @@ const (
 // whose name was shortened, in unpadded base64url, for List.
 const keyMeta = "certcache-key"
 
-// driver is the certcache.Driver over a GCS client and one bucket.
+// driver is the driver.Driver over a GCS client and one bucket.
 type driver struct {
 	client *storage.Client
 	bkt    *storage.BucketHandle
@@ -48,9 +49,9 @@ type driver struct {
 }
 
 var (
-	_ certcache.Driver      = (*driver)(nil)
-	_ certcache.LeaseDriver = (*driver)(nil)
-	_ certcache.ListDriver  = (*driver)(nil)
+	_ ccdriver.Driver      = (*driver)(nil)
+	_ ccdriver.LeaseDriver = (*driver)(nil)
+	_ ccdriver.ListDriver  = (*driver)(nil)
 )
 
 func newDriver(client *storage.Client, bucket, prefix string) (*driver, error) {

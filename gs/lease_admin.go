@@ -3,6 +3,7 @@ package gs
 import (
 	"context"
 	"fmt"
+	ccdriver "github.com/certcache/certcache/driver"
 	"iter"
 	"math"
 	"strings"
@@ -12,9 +13,9 @@ import (
 	"github.com/certcache/certcache/internal/keyname"
 )
 
-var _ certcache.LeaseAdminDriver = (*driver)(nil)
+var _ ccdriver.LeaseAdminDriver = (*driver)(nil)
 
-// ListLeases implements certcache.LeaseAdminDriver: it lists the lease
+// ListLeases implements driver.LeaseAdminDriver: it lists the lease
 // objects of the namespace, whose listed attributes hold the holder, the
 // TTL and the version's time, and reads the store's time once, from a
 // clock object, to tell each lease's time left. Clock objects and leases
@@ -74,7 +75,7 @@ func (d *driver) leaseOf(obj string) (string, bool) {
 	return name, true
 }
 
-// BreakLease implements certcache.LeaseAdminDriver as ReleaseLease does,
+// BreakLease implements driver.LeaseAdminDriver as ReleaseLease does,
 // for any holder: it deletes the generation of the lease object it read,
 // after judging expiry as AcquireLease does unless force is set.
 func (d *driver) BreakLease(ctx context.Context, name string, force bool) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	ccdriver "github.com/certcache/certcache/driver"
 	"net/http"
 	"net/url"
 	"os"
@@ -93,7 +94,7 @@ func parseEndpoint(e string) (string, error) {
 }
 
 // openURL is the certcache.Backend Open func for gs://.
-func openURL(ctx context.Context, u *url.URL) (certcache.Driver, error) {
+func openURL(ctx context.Context, u *url.URL) (ccdriver.Driver, error) {
 	p, err := parseURL(u)
 	if err != nil {
 		return nil, err

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/certcache/certcache/internal/hook"
+
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/internal/certkey"
 	"golang.org/x/crypto/acme/autocert"
@@ -105,7 +107,7 @@ func (s *Stack) preload(ctx context.Context, p *preloader) {
 	// Gets past their timeout, and a timeout opens the circuit breaker for
 	// the node's handshakes too.
 	size, workers := 1, p.concurrency
-	if certcache.ReadsInBatches(auth) {
+	if hook.ReadsInBatches(auth) {
 		size, workers = preloadBatch, min(workers, preloadWorkers)
 	}
 	batches := make(chan []string, 1)

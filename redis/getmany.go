@@ -3,13 +3,14 @@ package redis
 import (
 	"context"
 
-	"github.com/certcache/certcache"
+	ccdriver "github.com/certcache/certcache/driver"
+
 	goredis "github.com/redis/go-redis/v9"
 )
 
-var _ certcache.GetManyDriver = (*driver)(nil)
+var _ ccdriver.GetManyDriver = (*driver)(nil)
 
-// GetMany implements certcache.GetManyDriver with MGET: one command on a
+// GetMany implements driver.GetManyDriver with MGET: one command on a
 // single server or through Sentinel. A cluster answers MGET only for keys
 // of one hash slot, so there the keys are grouped by slot, one MGET per
 // slot, all in one pipeline (go-redis sends each node its slots' commands

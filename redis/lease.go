@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	ccdriver "github.com/certcache/certcache/driver"
 	"time"
 
 	"github.com/certcache/certcache"
@@ -20,7 +21,7 @@ import (
 // NUL makes it an invalid key.
 const leaseSep = "\x00lease:"
 
-var _ certcache.LeaseDriver = (*driver)(nil)
+var _ ccdriver.LeaseDriver = (*driver)(nil)
 
 // Each script touches the lease key alone, which it receives as KEYS[1], so
 // that Redis Cluster routes it to the one node that owns the key's slot.
@@ -68,7 +69,7 @@ func (d *driver) leaseKey(name string) string {
 	return d.prefix[:len(d.prefix)-1] + leaseSep + name
 }
 
-// AcquireLease implements certcache.LeaseDriver.
+// AcquireLease implements driver.LeaseDriver.
 func (d *driver) AcquireLease(ctx context.Context, name, token string, ttl time.Duration) error {
 	v, err := acquireScript.Run(ctx, d.client, []string{d.leaseKey(name)}, token, millis(ttl)).Int64Slice()
 	if err != nil {
@@ -90,7 +91,7 @@ func (d *driver) AcquireLease(ctx context.Context, name, token string, ttl time.
 	}
 }
 
-// RefreshLease implements certcache.LeaseDriver.
+// RefreshLease implements driver.LeaseDriver.
 func (d *driver) RefreshLease(ctx context.Context, name, token string, ttl time.Duration) error {
 	n, err := refreshScript.Run(ctx, d.client, []string{d.leaseKey(name)}, token, millis(ttl)).Int64()
 	if err != nil {
@@ -102,7 +103,7 @@ func (d *driver) RefreshLease(ctx context.Context, name, token string, ttl time.
 	return nil
 }
 
-// ReleaseLease implements certcache.LeaseDriver.
+// ReleaseLease implements driver.LeaseDriver.
 func (d *driver) ReleaseLease(ctx context.Context, name, token string) error {
 	return classify(releaseScript.Run(ctx, d.client, []string{d.leaseKey(name)}, token).Err())
 }

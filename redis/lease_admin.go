@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	ccdriver "github.com/certcache/certcache/driver"
 	"iter"
 	"time"
 
@@ -11,9 +12,9 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 )
 
-var _ certcache.LeaseAdminDriver = (*driver)(nil)
+var _ ccdriver.LeaseAdminDriver = (*driver)(nil)
 
-// ListLeases implements certcache.LeaseAdminDriver with SCAN … MATCH on
+// ListLeases implements driver.LeaseAdminDriver with SCAN … MATCH on
 // the lease keys of the namespace (PREFIX "\x00lease:" NAME), on every node
 // as List does, and a pipelined GET and PTTL per page. Redis deletes a
 // lease when it expires, so no expired lease is listed.
@@ -93,7 +94,7 @@ func (d *driver) leaseInfos(ctx context.Context, base string, keys []string) ([]
 	return ls, nil
 }
 
-// BreakLease implements certcache.LeaseAdminDriver. Redis deletes a lease
+// BreakLease implements driver.LeaseAdminDriver. Redis deletes a lease
 // when it expires, so a lease that exists has not expired: without force,
 // BreakLease deletes nothing and reports the lease held; with force it
 // deletes the lease key.

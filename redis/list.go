@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	ccdriver "github.com/certcache/certcache/driver"
 	"iter"
 	"strings"
 	"sync"
@@ -19,14 +20,14 @@ import (
 // its time in the listing with a thousand (twelve pages for 11,000 keys).
 const scanCount = 5000
 
-var _ certcache.ListDriver = (*driver)(nil)
+var _ ccdriver.ListDriver = (*driver)(nil)
 
 // scanner is what List needs of a node: *goredis.Client has it.
 type scanner interface {
 	ScanType(ctx context.Context, cursor uint64, match string, count int64, keyType string) *goredis.ScanCmd
 }
 
-// List implements certcache.ListDriver with SCAN ... MATCH PREFIX:* TYPE
+// List implements driver.ListDriver with SCAN ... MATCH PREFIX:* TYPE
 // string on every node that holds keys (each master of a cluster, each shard
 // of a ring), one node after the other so that one page is in memory at a
 // time. Sizes come from a pipelined STRLEN per page. Redis keeps no write

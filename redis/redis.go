@@ -58,7 +58,7 @@
 //
 // # Leases
 //
-// The cache implements certcache.LeaseDriver. The lease called NAME is the
+// The cache implements driver.LeaseDriver. The lease called NAME is the
 // string key
 //
 //	PREFIX "\x00lease:" NAME
@@ -81,7 +81,7 @@
 //
 // # Listing
 //
-// The cache implements certcache.ListDriver with SCAN … MATCH PREFIX:* TYPE
+// The cache implements driver.ListDriver with SCAN … MATCH PREFIX:* TYPE
 // string, about 1,000 keys a page, on every master of a cluster (or shard of
 // a ring) in turn, and a pipelined STRLEN per page for the sizes; it needs
 // Redis 6.0 or later (SCAN's TYPE). Glob characters (* ? [ ] \) in the
@@ -95,7 +95,7 @@
 //
 // # Changes
 //
-// The cache implements certcache.WatchDriver: Put and Delete publish the
+// The cache implements driver.WatchDriver: Put and Delete publish the
 // key on the pub/sub channel PREFIX ":\x00changes" in the write's round
 // trip (on a cluster or a ring, just after it), and each Cache subscribes
 // once, so that waiters for a certificate another node orders wake when it
@@ -127,6 +127,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	ccdriver "github.com/certcache/certcache/driver"
 	"net/url"
 	"os"
 	"strings"
@@ -200,7 +201,7 @@ func New(client goredis.UniversalClient, o *Options) (certcache.Cache, error) {
 	return certcache.NewCache("redis", d, &co), nil
 }
 
-// driver is the certcache.Driver over a go-redis client.
+// driver is the driver.Driver over a go-redis client.
 type driver struct {
 	client    goredis.UniversalClient
 	prefix    string // with the trailing colon
@@ -209,7 +210,7 @@ type driver struct {
 	replicaReads string // see ReplicaReads
 }
 
-var _ certcache.Driver = (*driver)(nil)
+var _ ccdriver.Driver = (*driver)(nil)
 
 func newDriver(client goredis.UniversalClient, prefix string, own bool) (*driver, error) {
 	if prefix == "" {
@@ -265,7 +266,7 @@ func classify(err error) error {
 }
 
 // openURL is the certcache.Backend Open func for every scheme.
-func openURL(_ context.Context, u *url.URL) (certcache.Driver, error) {
+func openURL(_ context.Context, u *url.URL) (ccdriver.Driver, error) {
 	q := urlquery.Parse(u.RawQuery)
 	prefix := DefaultPrefix
 	if q.Has("prefix") {

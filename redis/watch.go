@@ -7,11 +7,12 @@ import (
 	"net"
 	"time"
 
-	"github.com/certcache/certcache"
+	ccdriver "github.com/certcache/certcache/driver"
+
 	goredis "github.com/redis/go-redis/v9"
 )
 
-// The cache implements certcache.WatchDriver with a pub/sub channel of its
+// The cache implements driver.WatchDriver with a pub/sub channel of its
 // namespace,
 //
 //	PREFIX ":\x00changes"
@@ -36,7 +37,7 @@ const idleCheck = 15 * time.Second
 // probeWithin bounds the wait for the subscription's own probe message.
 const probeWithin = 5 * time.Second
 
-var _ certcache.WatchDriver = (*driver)(nil)
+var _ ccdriver.WatchDriver = (*driver)(nil)
 
 func (d *driver) channel() string { return d.prefix + "\x00changes" }
 
@@ -61,7 +62,7 @@ func (d *driver) write(ctx context.Context, key string, set func(goredis.Pipelin
 	return nil
 }
 
-// Watch implements certcache.WatchDriver.
+// Watch implements driver.WatchDriver.
 func (d *driver) Watch(ctx context.Context, ready func(), changed func(key string)) error {
 	ps := d.client.Subscribe(ctx, d.channel())
 	defer ps.Close()
@@ -88,18 +89,18 @@ func (d *driver) Watch(ctx context.Context, ready func(), changed func(key strin
 		case err != nil:
 			return classify(err)
 		}
-		if m, ok := msg.(*goredis.Message); ok && len(m.Payload) > 0 && m.Payload != certcache.WatchProbe {
+		if m, ok := msg.(*goredis.Message); ok && len(m.Payload) > 0 && m.Payload != ccdriver.WatchProbe {
 			changed(m.Payload)
 		}
 	}
 }
 
-// probe publishes certcache.WatchProbe through the client, as a Put would,
+// probe publishes ccdriver.WatchProbe through the client, as a Put would,
 // and waits for it on the subscription: a proxy that accepts SUBSCRIBE but
 // delivers nothing (or a cluster that does not forward PUBLISH) must leave
 // waiters polling, not waiting on a push that never comes.
 func (d *driver) probe(ctx context.Context, ps *goredis.PubSub, changed func(string)) error {
-	if err := d.client.Publish(ctx, d.channel(), certcache.WatchProbe).Err(); err != nil {
+	if err := d.client.Publish(ctx, d.channel(), ccdriver.WatchProbe).Err(); err != nil {
 		return classify(err)
 	}
 	deadline := time.Now().Add(probeWithin)
@@ -119,7 +120,7 @@ func (d *driver) probe(ctx context.Context, ps *goredis.PubSub, changed func(str
 			return classify(err)
 		}
 		if m, ok := msg.(*goredis.Message); ok {
-			if m.Payload == certcache.WatchProbe {
+			if m.Payload == ccdriver.WatchProbe {
 				return nil
 			}
 			changed(m.Payload) // a write while the probe was under way

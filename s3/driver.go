@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	ccdriver "github.com/certcache/certcache/driver"
 	"net/http"
 	"strings"
 	"sync"
@@ -30,7 +31,7 @@ const (
 	maxPrefixLen = 512
 )
 
-// driver is the certcache.Driver over an S3 client.
+// driver is the driver.Driver over an S3 client.
 type driver struct {
 	client *s3.Client
 	bucket string
@@ -49,7 +50,7 @@ type driver struct {
 	fast     *fastGetter
 }
 
-var _ certcache.Driver = (*driver)(nil)
+var _ ccdriver.Driver = (*driver)(nil)
 
 func newDriver(client *s3.Client, bucket string, o Options) (*driver, error) {
 	if bucket == "" {

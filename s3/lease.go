@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	ccdriver "github.com/certcache/certcache/driver"
 	"io"
 	"net/http"
 	"strings"
@@ -58,7 +59,7 @@ const dateResolution = time.Second
 // so a clock object's name is never a lease's.
 const clockSuffixLen = 1 + 16
 
-var _ certcache.LeaseDriver = (*driver)(nil)
+var _ ccdriver.LeaseDriver = (*driver)(nil)
 
 // leaseBody is what a lease object holds; Token and TTLms are zero in a
 // lease that was released.

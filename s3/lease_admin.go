@@ -3,6 +3,7 @@ package s3
 import (
 	"context"
 	"fmt"
+	ccdriver "github.com/certcache/certcache/driver"
 	"iter"
 	"math"
 	"strings"
@@ -14,9 +15,9 @@ import (
 	"github.com/certcache/certcache/internal/keyname"
 )
 
-var _ certcache.LeaseAdminDriver = (*driver)(nil)
+var _ ccdriver.LeaseAdminDriver = (*driver)(nil)
 
-// ListLeases implements certcache.LeaseAdminDriver: it lists the lease
+// ListLeases implements driver.LeaseAdminDriver: it lists the lease
 // objects of the namespace and reads each, as AcquireLease does, for its
 // holder and the store's times. Expiry is the lease's Last-Modified plus
 // its TTL, against the Date of the answer that read it: whole seconds, so
@@ -78,7 +79,7 @@ func (d *driver) leaseOf(obj string) (string, bool) {
 	return name, true
 }
 
-// BreakLease implements certcache.LeaseAdminDriver as ReleaseLease does,
+// BreakLease implements driver.LeaseAdminDriver as ReleaseLease does,
 // for any holder: it marks the lease object free with a write conditional
 // on the version read, after judging expiry as AcquireLease does unless
 // force is set. A few rounds cover a lease changed between our reading and

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	ccdriver "github.com/certcache/certcache/driver"
 	"iter"
 	"math"
 	"strings"
@@ -36,7 +37,7 @@ func (d *driver) shortenedKeep() int { return d.segMax - keyname.MinMax }
 
 func encodeKeyMeta(key string) string { return base64.RawURLEncoding.EncodeToString([]byte(key)) }
 
-var _ certcache.ListDriver = (*driver)(nil)
+var _ ccdriver.ListDriver = (*driver)(nil)
 
 // List lists the namespace one ListObjectsV2 page at a time. The delimiter
 // "/" keeps it inside the namespace: a key's name never holds a "/", so

@@ -3,6 +3,7 @@ package s3
 import (
 	"context"
 	"fmt"
+	ccdriver "github.com/certcache/certcache/driver"
 	"net/url"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -85,7 +86,7 @@ func parseURL(u *url.URL) (*urlParams, error) {
 }
 
 // openURL is the certcache.Backend Open func for s3://.
-func openURL(ctx context.Context, u *url.URL) (certcache.Driver, error) {
+func openURL(ctx context.Context, u *url.URL) (ccdriver.Driver, error) {
 	p, err := parseURL(u)
 	if err != nil {
 		return nil, err

@@ -73,7 +73,7 @@
 //
 // # Changes
 //
-// On PostgreSQL the cache implements certcache.WatchDriver: Put and Delete
+// On PostgreSQL the cache implements driver.WatchDriver: Put and Delete
 // pg_notify the channel "certcache:TABLE" (a digest of the name if it is
 // long) with the key, in the statement that writes, and each Cache LISTENs
 // on one connection of its own, so that waiters for a certificate another

@@ -78,6 +78,10 @@ type Telemetry struct {
 // providers and an empty Backend.
 var TelemetryOf func(c Cache) Telemetry
 
+// ReadsInBatches reports whether certcache.GetMany reads c's keys in
+// batches, a few round trips for many keys, rather than one key at a time.
+var ReadsInBatches func(c Cache) bool
+
 // ManyGetter is a Cache that reads many keys at once: every Cache NewCache
 // returns, and wrappers that change values on the way (encryption) over one.
 // certcache.GetMany calls it where it finds it.

@@ -46,6 +46,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	ccdriver "github.com/certcache/certcache/driver"
 	"net/url"
 	"sort"
 	"strconv"
@@ -167,7 +168,7 @@ func New(db *sql.DB, o *sqlcache.Options) (certcache.Cache, error) {
 }
 
 // open opens mysql:// URLs.
-func open(_ context.Context, u *url.URL) (certcache.Driver, error) {
+func open(_ context.Context, u *url.URL) (ccdriver.Driver, error) {
 	q := urlquery.Parse(u.RawQuery)
 	table := core.ReadTable(q)
 	pool := core.ReadPool(q)

@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/driver"
+
 	"github.com/jackc/pgx/v5"
 )
 
@@ -25,7 +26,7 @@ func (c pgConn) Listen(ctx context.Context, channel string, ready func(), notifi
 	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
 		return err
 	}
-	if _, err := c.pool.Exec(ctx, "SELECT pg_notify($1, $2)", channel, certcache.WatchProbe); err != nil {
+	if _, err := c.pool.Exec(ctx, "SELECT pg_notify($1, $2)", channel, driver.WatchProbe); err != nil {
 		return err
 	}
 	pctx, cancel := context.WithTimeout(ctx, probeWithin)
@@ -41,7 +42,7 @@ func (c pgConn) Listen(ctx context.Context, channel string, ready func(), notifi
 		if n.Channel != channel {
 			continue
 		}
-		if n.Payload == certcache.WatchProbe {
+		if n.Payload == driver.WatchProbe {
 			break
 		}
 		notified(n.Payload) // a write while the probe was under way

@@ -38,6 +38,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/certcache/certcache/driver"
 	"math"
 	"net/url"
 	"sort"
@@ -180,7 +181,7 @@ func (c pgConn) Close() error {
 }
 
 // open opens postgres:// and postgresql:// URLs.
-func open(_ context.Context, u *url.URL) (certcache.Driver, error) {
+func open(_ context.Context, u *url.URL) (driver.Driver, error) {
 	q := urlquery.Parse(u.RawQuery)
 	table := core.ReadTable(q)
 	if err := q.ReadErr(); err != nil {

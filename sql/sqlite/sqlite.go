@@ -38,6 +38,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	ccdriver "github.com/certcache/certcache/driver"
 	"io/fs"
 	"net/url"
 	"os"
@@ -142,7 +143,7 @@ func New(db *sql.DB, o *sqlcache.Options) (certcache.Cache, error) {
 }
 
 // open opens sqlite:// URLs.
-func open(_ context.Context, u *url.URL) (certcache.Driver, error) {
+func open(_ context.Context, u *url.URL) (ccdriver.Driver, error) {
 	q := urlquery.Parse(u.RawQuery)
 	table := core.ReadTable(q)
 	pool := core.ReadPool(q)

@@ -13,6 +13,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/certcache/certcache/driver"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -198,8 +199,8 @@ func checkSealed(t *testing.T, rawURL, key string) {
 
 // leaseDriver is a driver with leases, as coordination needs.
 type leaseDriver interface {
-	certcache.Driver
-	certcache.LeaseDriver
+	driver.Driver
+	driver.LeaseDriver
 }
 
 // refuseOnce is a driver that fails the first Put of key (for every node
@@ -225,7 +226,7 @@ func (d refuseOnce) Put(ctx context.Context, key string, data []byte) error {
 // driverOf returns the driver under a cache opened from a URL.
 func driverOf(t *testing.T, c certcache.Cache) leaseDriver {
 	t.Helper()
-	u, ok := certcache.Uncoordinated(c).(interface{ Unwrap() certcache.Driver })
+	u, ok := certcache.Uncoordinated(c).(interface{ Unwrap() driver.Driver })
 	if !ok {
 		t.Fatalf("%T has no driver to unwrap", certcache.Uncoordinated(c))
 	}

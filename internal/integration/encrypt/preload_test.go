@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certcache/certcache/internal/hook"
+
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/layered"
 	_ "github.com/certcache/certcache/sql/mysql"
@@ -48,7 +50,7 @@ func TestPreloadThroughEncryption(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if !certcache.ReadsInBatches(c) {
+	if !hook.ReadsInBatches(c) {
 		t.Fatal("ReadsInBatches = false over SQLite through encryption")
 	}
 	stack := certcache.Uncoordinated(c).(*layered.Stack)

@@ -19,7 +19,7 @@ import (
 	"golang.org/x/crypto/acme/autocert"
 )
 
-// fakeStore is a certcache.Driver with listing and leases whose Gets can be
+// fakeStore is a driver.Driver with listing and leases whose Gets can be
 // held, failed or made to miss per key, so that the tests can put a
 // preload in any state. certcache.NewCache wraps it in the portable layer
 // and issuance coordination, as every backend is.

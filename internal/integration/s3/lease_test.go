@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/certcache/certcache/driver"
 	"net/http"
 	"strings"
 	"sync"
@@ -23,12 +24,12 @@ import (
 // leaseDriver returns the LeaseDriver under c (beneath issuance
 // coordination), so that tests choose the tokens that certcache.AcquireLease
 // would make at random.
-func leaseDriver(t testing.TB, c certcache.Cache) certcache.LeaseDriver {
+func leaseDriver(t testing.TB, c certcache.Cache) driver.LeaseDriver {
 	t.Helper()
 	for range 4 {
 		switch w := c.(type) {
-		case interface{ Unwrap() certcache.Driver }:
-			ld, ok := w.Unwrap().(certcache.LeaseDriver)
+		case interface{ Unwrap() driver.Driver }:
+			ld, ok := w.Unwrap().(driver.LeaseDriver)
 			if !ok {
 				t.Fatalf("the s3 driver %T has no leases", w.Unwrap())
 			}

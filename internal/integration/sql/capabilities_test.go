@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/certcache/certcache/driver"
 	"net/url"
 	"path/filepath"
 	"runtime"
@@ -101,12 +102,12 @@ func leaseLifecycle(t *testing.T, u string) {
 // leaseDriver returns c's driver, to re-acquire a lease with the token
 // that holds it, which the public API never does. Wrappers that Open adds
 // are looked through.
-func leaseDriver(t *testing.T, c certcache.Cache) certcache.LeaseDriver {
+func leaseDriver(t *testing.T, c certcache.Cache) driver.LeaseDriver {
 	t.Helper()
 	for range 16 {
 		switch w := c.(type) {
-		case interface{ Unwrap() certcache.Driver }:
-			ld, ok := w.Unwrap().(certcache.LeaseDriver)
+		case interface{ Unwrap() driver.Driver }:
+			ld, ok := w.Unwrap().(driver.LeaseDriver)
 			if !ok {
 				t.Fatalf("%T is no LeaseDriver", w.Unwrap())
 			}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/certcache/certcache/driver"
+
 	"github.com/certcache/certcache"
 	sqlcache "github.com/certcache/certcache/sql"
 	"golang.org/x/crypto/acme/autocert"
@@ -138,7 +140,7 @@ type TxConn interface {
 	Tx(ctx context.Context, f func(Stmts) error) error
 }
 
-// Driver is the certcache.Driver for every dialect.
+// Driver is the driver.Driver for every dialect.
 type Driver struct {
 	d      *Dialect
 	Conn   Conn
@@ -149,10 +151,10 @@ type Driver struct {
 }
 
 var (
-	_ certcache.Driver      = (*Driver)(nil)
-	_ certcache.LeaseDriver = (*Driver)(nil)
-	_ certcache.ListDriver  = (*Driver)(nil)
-	_ certcache.WatchDriver = (*Driver)(nil) // PostgreSQL's only (see watch.go)
+	_ driver.Driver      = (*Driver)(nil)
+	_ driver.LeaseDriver = (*Driver)(nil)
+	_ driver.ListDriver  = (*Driver)(nil)
+	_ driver.WatchDriver = (*Driver)(nil) // PostgreSQL's only (see watch.go)
 )
 
 func NewDriver(d *Dialect, c Conn, table string, own bool) (*Driver, error) {

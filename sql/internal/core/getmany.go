@@ -5,16 +5,16 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/driver"
 )
 
-var _ certcache.GetManyDriver = (*Driver)(nil)
+var _ driver.GetManyDriver = (*Driver)(nil)
 
 // inListChunk bounds the placeholders of one IN list (MySQL, SQLite):
 // SQLite before 3.32 allowed 999 parameters per statement.
 const inListChunk = 500
 
-// GetMany implements certcache.GetManyDriver with one statement per chunk
+// GetMany implements driver.GetManyDriver with one statement per chunk
 // of keys: "key" = ANY($1) with a text array on PostgreSQL (one prepared
 // statement for any number of keys), "key" IN (?, …) in chunks of
 // inListChunk on MySQL and SQLite. Both are served by the primary key's

@@ -7,17 +7,19 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certcache/certcache/driver"
+
 	"github.com/certcache/certcache"
 )
 
-var _ certcache.LeaseAdminDriver = (*Driver)(nil)
+var _ driver.LeaseAdminDriver = (*Driver)(nil)
 
 // The lease table is read and changed by the server's clock, as the lease
 // statements judge it: a lease's time left is computed by the server, and
 // an unforced break deletes the row only WHERE it has expired. Neither
 // creates the lease table: where there is none, no lease was ever taken.
 
-// ListLeases implements certcache.LeaseAdminDriver in one statement:
+// ListLeases implements driver.LeaseAdminDriver in one statement:
 // a table holds a row per lease name ever taken and not released, few
 // enough to read at once.
 func (dr *Driver) ListLeases(ctx context.Context, prefix string) iter.Seq2[certcache.LeaseInfo, error] {
@@ -62,7 +64,7 @@ func scanLease(scan func(...any) error) (certcache.LeaseInfo, error) {
 	return l, nil
 }
 
-// BreakLease implements certcache.LeaseAdminDriver. Without force, the
+// BreakLease implements driver.LeaseAdminDriver. Without force, the
 // delete's WHERE clause refuses an unexpired lease; when it deleted
 // nothing, the row is read to tell a live lease from none, and a lease
 // that expired in between is deleted in another round.

@@ -6,10 +6,12 @@ import (
 	"encoding/hex"
 	"fmt"
 
+	"github.com/certcache/certcache/driver"
+
 	"github.com/certcache/certcache"
 )
 
-// PostgreSQL implements certcache.WatchDriver with LISTEN/NOTIFY. Put and
+// PostgreSQL implements driver.WatchDriver with LISTEN/NOTIFY. Put and
 // Delete notify the channel of the table, with the key as the payload, in
 // the statement that writes (pg_notify over the write's RETURNING): the
 // notification goes out when, and only if, the write commits. Each Cache
@@ -41,7 +43,7 @@ func notifying(q queries, table string) queries {
 }
 
 // Listener is a Conn that can listen on a notification channel: the
-// PostgreSQL dialect's. Listen sends itself certcache.WatchProbe on channel
+// PostgreSQL dialect's. Listen sends itself driver.WatchProbe on channel
 // through the pool, as a Put would, and calls ready once it has arrived (a
 // pooler in transaction mode accepts LISTEN and delivers nothing, and
 // waiters must then poll rather than wait on a push that never comes);
@@ -51,7 +53,7 @@ type Listener interface {
 	Listen(ctx context.Context, channel string, ready func(), notified func(payload string)) error
 }
 
-// Watch implements certcache.WatchDriver where the dialect notifies and
+// Watch implements driver.WatchDriver where the dialect notifies and
 // the Conn listens: PostgreSQL's.
 func (dr *Driver) Watch(ctx context.Context, ready func(), changed func(key string)) error {
 	l, ok := dr.Conn.(Listener)
@@ -59,7 +61,7 @@ func (dr *Driver) Watch(ctx context.Context, ready func(), changed func(key stri
 		return fmt.Errorf("%w: %s cannot push changes", certcache.ErrUnsupported, dr.d.Name)
 	}
 	err := l.Listen(ctx, notifyChannel(dr.table), ready, func(payload string) {
-		if payload != certcache.WatchProbe {
+		if payload != driver.WatchProbe {
 			changed(payload)
 		}
 	})
