@@ -32,7 +32,7 @@ const (
 	storeGatedRefuse                  // waits for gate, then refused
 )
 
-// stubStore is a Driver whose behaviour a test switches at run time. It
+// stubStore is a driver.Driver whose behaviour a test switches at run time. It
 // counts real calls and probes apart, and the calls in flight.
 type stubStore struct {
 	mu      sync.Mutex

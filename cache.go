@@ -110,8 +110,8 @@
 // # Optional capabilities
 //
 // Every backend also keeps leases (AcquireLease) and lists its keys (List);
-// see LeaseDriver and ListDriver. GetMany reads many keys at once: a few
-// hundred per round trip where the driver has GetManyDriver (Redis, SQL),
+// see driver.LeaseDriver and driver.ListDriver. GetMany reads many keys at once: a few
+// hundred per round trip where the driver has driver.GetManyDriver (Redis, SQL),
 // parallel Gets elsewhere. The certcache command lists, inspects and
 // copies stores with them.
 //
@@ -193,7 +193,7 @@ const MaxValueSize = 8 << 20
 // with it, callers queue for a connection within their timeout.
 func DefaultMaxConns() int { return 10 * runtime.GOMAXPROCS(0) }
 
-// Options configure the portable layer that NewCache puts around a Driver.
+// Options configure the portable layer that NewCache puts around a driver.Driver.
 // The zero value (or nil) gives the defaults.
 type Options struct {
 	// Timeout bounds each Put, Delete and lease call, on top of the

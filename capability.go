@@ -8,8 +8,8 @@ import (
 	"github.com/certcache/certcache/driver"
 )
 
-// Optional driver capabilities. A Driver may also implement LeaseDriver and
-// ListDriver; NewCache finds them once, the way io.Copy finds io.WriterTo,
+// Optional driver capabilities. A driver.Driver may also implement driver.LeaseDriver and
+// driver.ListDriver; NewCache finds them once, the way io.Copy finds io.WriterTo,
 // and the Cache it returns offers them (see AcquireLease and List) with the
 // same validation, timeouts and error wrapping as Get. drivertest
 // proves each capability for every backend that has it.
@@ -63,7 +63,7 @@ func AcquireLease(ctx context.Context, c Cache, name string, ttl time.Duration) 
 }
 
 // List yields the keys of c's namespace that begin with prefix, with their
-// sizes and modification times, streaming from the store; see ListDriver.
+// sizes and modification times, streaming from the store; see driver.ListDriver.
 // Wrappers are looked through. If c's backend cannot list, List yields one
 // error matching ErrUnsupported.
 func List(ctx context.Context, c Cache, prefix string) iter.Seq2[Entry, error] {

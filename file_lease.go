@@ -28,7 +28,7 @@ func (d *dirDriver) leasePath(name string) string {
 	return filepath.Join(d.dir, ".lease-"+keyname.Encode(name, maxFileName-len(".lease-")))
 }
 
-// AcquireLease implements LeaseDriver.
+// AcquireLease implements driver.LeaseDriver.
 func (d *dirDriver) AcquireLease(ctx context.Context, name, token string, ttl time.Duration) error {
 	return d.withLeases(ctx, true, func(now time.Time) error {
 		holder, expires, err := d.readLease(name)
@@ -42,7 +42,7 @@ func (d *dirDriver) AcquireLease(ctx context.Context, name, token string, ttl ti
 	})
 }
 
-// RefreshLease implements LeaseDriver.
+// RefreshLease implements driver.LeaseDriver.
 func (d *dirDriver) RefreshLease(ctx context.Context, name, token string, ttl time.Duration) error {
 	err := d.withLeases(ctx, false, func(now time.Time) error {
 		holder, expires, err := d.readLease(name)
@@ -60,7 +60,7 @@ func (d *dirDriver) RefreshLease(ctx context.Context, name, token string, ttl ti
 	return err
 }
 
-// ReleaseLease implements LeaseDriver.
+// ReleaseLease implements driver.LeaseDriver.
 func (d *dirDriver) ReleaseLease(ctx context.Context, name, token string) error {
 	err := d.withLeases(ctx, false, func(time.Time) error {
 		holder, _, err := d.readLease(name)
@@ -144,7 +144,7 @@ func (d *dirDriver) withLeases(ctx context.Context, create bool, f func(now time
 	return err
 }
 
-// ListLeases implements LeaseAdminDriver: the lease files are read under
+// ListLeases implements driver.LeaseAdminDriver: the lease files are read under
 // the lease lock, with the file system's time to judge them by. A lease
 // whose name was too long for a file name (stored under a shortened name)
 // cannot be named, and is left out.
@@ -187,7 +187,7 @@ func (d *dirDriver) ListLeases(ctx context.Context, prefix string) iter.Seq2[Lea
 	}
 }
 
-// BreakLease implements LeaseAdminDriver, judging expiry as AcquireLease
+// BreakLease implements driver.LeaseAdminDriver, judging expiry as AcquireLease
 // does.
 func (d *dirDriver) BreakLease(ctx context.Context, name string, force bool) error {
 	err := d.withLeases(ctx, false, func(now time.Time) error {

@@ -32,7 +32,7 @@ func (d *dirDriver) fullKeyPath(name string) string {
 // listPage is how many directory entries List reads at a time.
 const listPage = 1000
 
-// List implements ListDriver: the directory is read a page at a time, and
+// List implements driver.ListDriver: the directory is read a page at a time, and
 // names that are not encoded keys (temporary files, leases, the side files
 // of long keys, anything a person left there) are passed over.
 func (d *dirDriver) List(ctx context.Context, prefix string) iter.Seq2[Entry, error] {

@@ -14,7 +14,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-// file:// implements WatchDriver with fsnotify (inotify) on a local file
+// file:// implements driver.WatchDriver with fsnotify (inotify) on a local file
 // system on Linux: a Put renames its value into place, which the watch of
 // the directory sees, as it sees a Delete's removal, whichever process on
 // the machine wrote. A network file system (NFS, SMB, FUSE and the like)
@@ -24,7 +24,7 @@ import (
 
 var _ driver.WatchDriver = (*dirDriver)(nil)
 
-// Watch implements WatchDriver.
+// Watch implements driver.WatchDriver.
 func (d *dirDriver) Watch(ctx context.Context, ready func(), changed func(key string)) error {
 	if local, err := localFS(d.dir); err != nil {
 		return err // the directory is not made yet: try again later

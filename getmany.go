@@ -22,7 +22,7 @@ import (
 const getManyChunk = 500
 
 // getManyParallel bounds the Gets in flight for one GetMany of a cache
-// whose driver has no GetManyDriver (file, S3, Azure). A memory front's
+// whose driver has no driver.GetManyDriver (file, S3, Azure). A memory front's
 // preload runs up to four GetMany at once: sixteen Gets, its concurrency
 // before batches, below the connection pools (DefaultMaxConns) so that
 // handshakes still find a connection.
@@ -37,7 +37,7 @@ const getManyParallel = 4
 // same circuit breaker; any failure is an error and no values, never a
 // key reported missing.
 //
-// A cache whose backend has GetManyDriver (Redis, SQL) reads up to
+// A cache whose backend has driver.GetManyDriver (Redis, SQL) reads up to
 // getManyChunk keys per round trip; any other cache (file, S3, Azure, a
 // wrapper that does not implement hook.ManyGetter) is read with up to
 // getManyParallel Gets at once.
@@ -51,7 +51,7 @@ func GetMany(ctx context.Context, c Cache, keys []string) ([][]byte, error) {
 
 // readsInBatches (hook.ReadsInBatches) reports whether GetMany reads c's keys in batches, a few
 // hundred per round trip: whether the driver beneath c (looking through
-// wrappers, as List does) has GetManyDriver. A caller that reads keys one
+// wrappers, as List does) has driver.GetManyDriver. A caller that reads keys one
 // batch at a time can then size its batches: over a backend without it,
 // GetMany of one key is a Get.
 func readsInBatches(c hook.Cache) bool {
@@ -111,7 +111,7 @@ func getEach(ctx context.Context, c autocert.Cache, keys []string, parallel int)
 
 var _ hook.ManyGetter = (*portable)(nil)
 
-// GetMany implements hook.ManyGetter: with the driver's GetManyDriver, chunk by
+// GetMany implements hook.ManyGetter: with the driver's driver.GetManyDriver, chunk by
 // chunk, each under the per-call timeout and the breaker; without it, with
 // parallel Gets.
 func (c *portable) GetMany(ctx context.Context, keys []string) ([][]byte, error) {

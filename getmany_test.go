@@ -14,7 +14,7 @@ import (
 	"golang.org/x/crypto/acme/autocert"
 )
 
-// batchDriver is a Driver with GetManyDriver over a map, whose GetMany a
+// batchDriver is a driver.Driver with driver.GetManyDriver over a map, whose GetMany a
 // test can make misbehave.
 type batchDriver struct {
 	plainStore
@@ -24,7 +24,7 @@ type batchDriver struct {
 	during func()
 }
 
-// plainStore is a map Driver without optional capabilities.
+// plainStore is a map driver.Driver without optional capabilities.
 type plainStore struct{ data map[string][]byte }
 
 func (s *plainStore) Get(_ context.Context, key string) ([]byte, error) {
@@ -65,7 +65,7 @@ func (d *batchDriver) GetMany(_ context.Context, keys []string, found func(int, 
 }
 
 // TestGetManyPortable checks the portable layer's GetMany over a driver
-// with GetManyDriver and over one without.
+// with driver.GetManyDriver and over one without.
 func TestGetManyPortable(t *testing.T) {
 	data := map[string][]byte{"empty": {}}
 	var many []string

@@ -8,7 +8,7 @@ import (
 )
 
 // ListLeases yields the leases of c's store whose names begin with prefix;
-// see LeaseAdminDriver. Wrappers are looked through. If c's backend cannot
+// see driver.LeaseAdminDriver. Wrappers are looked through. If c's backend cannot
 // list its leases, ListLeases yields one error matching ErrUnsupported.
 func ListLeases(ctx context.Context, c Cache, prefix string) iter.Seq2[LeaseInfo, error] {
 	p := findPortable(c)

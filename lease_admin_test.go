@@ -21,7 +21,7 @@ func (plainDriver) Close() error                                { return nil }
 type foreignCache struct{ plainDriver }
 
 // TestLeaseAdminUnsupported checks that a backend without
-// LeaseAdminDriver, or a cache with no portable layer, says so.
+// driver.LeaseAdminDriver, or a cache with no portable layer, says so.
 func TestLeaseAdminUnsupported(t *testing.T) {
 	for _, tc := range []struct {
 		name string

@@ -14,7 +14,7 @@ import (
 	"golang.org/x/crypto/acme/autocert"
 )
 
-// leaseStore is a Driver whose reads always answer and whose lease calls
+// leaseStore is a driver.Driver whose reads always answer and whose lease calls
 // hang (wait for their context) while hang is set: a lease table under a
 // held lock. Otherwise its leases exclude, unless careless is set (a store
 // that ignores conditional writes: every acquisition succeeds). It counts

@@ -138,7 +138,7 @@ func (s *memStore) List(ctx context.Context, prefix string) iter.Seq2[Entry, err
 	}
 }
 
-// AcquireLease implements LeaseDriver on the process's clock, which is the
+// AcquireLease implements driver.LeaseDriver on the process's clock, which is the
 // store's clock here.
 func (s *memStore) AcquireLease(_ context.Context, name, token string, ttl time.Duration) error {
 	now := time.Now()
@@ -151,7 +151,7 @@ func (s *memStore) AcquireLease(_ context.Context, name, token string, ttl time.
 	return nil
 }
 
-// RefreshLease implements LeaseDriver.
+// RefreshLease implements driver.LeaseDriver.
 func (s *memStore) RefreshLease(_ context.Context, name, token string, ttl time.Duration) error {
 	now := time.Now()
 	s.mu.Lock()
@@ -163,7 +163,7 @@ func (s *memStore) RefreshLease(_ context.Context, name, token string, ttl time.
 	return nil
 }
 
-// ReleaseLease implements LeaseDriver.
+// ReleaseLease implements driver.LeaseDriver.
 func (s *memStore) ReleaseLease(_ context.Context, name, token string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -173,7 +173,7 @@ func (s *memStore) ReleaseLease(_ context.Context, name, token string) error {
 	return nil
 }
 
-// ListLeases implements LeaseAdminDriver. The leases are copied out under
+// ListLeases implements driver.LeaseAdminDriver. The leases are copied out under
 // the lock and yielded after it.
 func (s *memStore) ListLeases(ctx context.Context, prefix string) iter.Seq2[LeaseInfo, error] {
 	return func(yield func(LeaseInfo, error) bool) {
@@ -189,7 +189,7 @@ func (s *memStore) ListLeases(ctx context.Context, prefix string) iter.Seq2[Leas
 	}
 }
 
-// BreakLease implements LeaseAdminDriver.
+// BreakLease implements driver.LeaseAdminDriver.
 func (s *memStore) BreakLease(_ context.Context, name string, force bool) error {
 	now := time.Now()
 	s.mu.Lock()

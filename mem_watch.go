@@ -14,7 +14,7 @@ type memWatchers struct {
 
 type memSub struct{ changed func(string) }
 
-// Watch implements WatchDriver: a Put or Delete calls changed before it
+// Watch implements driver.WatchDriver: a Put or Delete calls changed before it
 // returns.
 func (s *memStore) Watch(ctx context.Context, ready func(), changed func(key string)) error {
 	sub := &memSub{changed}

@@ -24,7 +24,7 @@ func newToken() string {
 	return hex.EncodeToString(b[:])
 }
 
-// leases returns the driver's LeaseDriver, or an error for op.
+// leases returns the driver's driver.LeaseDriver, or an error for op.
 func (c *portable) leases(ctx context.Context, op, name string) (driver.LeaseDriver, error) {
 	ld, ok := c.d.(driver.LeaseDriver)
 	if !ok {

@@ -9,7 +9,7 @@ import (
 	"github.com/certcache/certcache/driver"
 )
 
-// leaseAdmin returns the driver's LeaseAdminDriver, or an error for op.
+// leaseAdmin returns the driver's driver.LeaseAdminDriver, or an error for op.
 func (c *portable) leaseAdmin(op, name string) (driver.LeaseAdminDriver, error) {
 	la, ok := c.d.(driver.LeaseAdminDriver)
 	if !ok {

@@ -16,7 +16,7 @@ import (
 //
 // returning the setting that sends its reads to replicas (a URL parameter,
 // "read_only=true"), or "" when it reads from the primary. Open finds it
-// with a type assertion, as it finds LeaseDriver, and refuses the URL
+// with a type assertion, as it finds driver.LeaseDriver, and refuses the URL
 // unless coordination is off. It is a method and not an exported
 // interface: it concerns only drivers opened from a URL, and the one
 // backend that has it (redis) documents its parameters.

@@ -30,7 +30,7 @@ const (
 
 // KeyWatch waits for changes of one key of a Cache's store, for callers
 // that read a key until another node has written it. Without a push from
-// the store (the backend has no WatchDriver, or its subscription is down)
+// the store (the backend has no driver.WatchDriver, or its subscription is down)
 // it polls, with a backoff tuned to the store's round trip.
 //
 //	w := certcache.WatchKey(c, key)
@@ -55,7 +55,7 @@ type KeyWatch struct {
 
 // WatchKey returns a KeyWatch of key on c's store, looking through
 // wrappers to the backend. The first KeyWatch of a Cache whose backend
-// has a WatchDriver subscribes, once for the Cache however many keys are
+// has a driver.WatchDriver subscribes, once for the Cache however many keys are
 // watched; Close ends the subscription. Stop the KeyWatch when done.
 func WatchKey(c Cache, key string) *KeyWatch {
 	w := &KeyWatch{key: key, wait: pollFloor, since: time.Now()}
