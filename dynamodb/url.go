@@ -3,8 +3,9 @@ package dynamodb
 import (
 	"context"
 	"fmt"
-	ccdriver "github.com/certcache/certcache/driver"
 	"net/url"
+
+	ccdriver "github.com/certcache/certcache/driver"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -48,14 +49,8 @@ func parseURL(u *url.URL) (*urlParams, error) {
 			q.Fail("profile is empty")
 		}
 	}
-	if p.maxConns = q.Int("max_conns", certcache.DefaultMaxConns()); p.maxConns == 0 {
-		q.Fail("max_conns=0: want at least 1")
-	}
-	if err := q.Err(); err != nil {
-		return nil, fmt.Errorf("%w: %w", certcache.ErrInvalidURL, err)
-	}
 	var err error
-	if p.endpoint, err = awsconf.ParseEndpoint(endpoint, plainHTTP); err != nil {
+	if p.maxConns, p.endpoint, err = awsconf.Finish(q, endpoint, plainHTTP); err != nil {
 		return nil, err
 	}
 	return p, nil

@@ -46,12 +46,13 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	ccdriver "github.com/certcache/certcache/driver"
 	"net/url"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	ccdriver "github.com/certcache/certcache/driver"
 
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/internal/urlquery"
@@ -161,10 +162,7 @@ func init() {
 // MariaDB database db connects to (with github.com/go-sql-driver/mysql).
 // Close does not close db: it belongs to the caller.
 func New(db *sql.DB, o *sqlcache.Options) (certcache.Cache, error) {
-	if db == nil {
-		return nil, errors.New("certcache/mysql: New: nil db")
-	}
-	return core.NewCache(dialect, core.DBConn{DB: db}, o)
+	return core.NewDB(dialect, db, o)
 }
 
 // open opens mysql:// URLs.

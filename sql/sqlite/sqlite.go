@@ -38,7 +38,6 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	ccdriver "github.com/certcache/certcache/driver"
 	"io/fs"
 	"net/url"
 	"os"
@@ -46,6 +45,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	ccdriver "github.com/certcache/certcache/driver"
 
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/internal/urlquery"
@@ -136,10 +137,7 @@ func init() {
 // close db: it belongs to the caller. Open db in WAL mode with a busy
 // timeout (the URL opener does) if several processes share the file.
 func New(db *sql.DB, o *sqlcache.Options) (certcache.Cache, error) {
-	if db == nil {
-		return nil, errors.New("certcache/sqlite: New: nil db")
-	}
-	return core.NewCache(dialect, core.DBConn{DB: db}, o)
+	return core.NewDB(dialect, db, o)
 }
 
 // open opens sqlite:// URLs.

@@ -14,6 +14,14 @@ import (
 	sqlcache "github.com/certcache/certcache/sql"
 )
 
+// NewDB is the New of a dialect whose connection is a database/sql DB.
+func NewDB(d *Dialect, db *sql.DB, o *sqlcache.Options) (certcache.Cache, error) {
+	if db == nil {
+		return nil, fmt.Errorf("certcache/%s: New: nil db", d.Name)
+	}
+	return NewCache(d, DBConn{DB: db}, o)
+}
+
 // NewCache is the end of each dialect's New.
 func NewCache(d *Dialect, c Conn, o *sqlcache.Options) (certcache.Cache, error) {
 	var opts sqlcache.Options
