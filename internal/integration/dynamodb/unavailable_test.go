@@ -3,12 +3,12 @@ package dynamodb_test
 import (
 	"context"
 	"errors"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/integration/testenv"
 	"golang.org/x/crypto/acme/autocert"
 )
 
@@ -26,38 +26,7 @@ func TestStoppedServerFailsFast(t *testing.T) {
 	if err := c.Put(ctx, "example.com", []byte("v")); err != nil {
 		t.Fatal(err)
 	}
-	srv.Stop(t)
-
-	var took []time.Duration
-	for range 5 {
-		start := time.Now()
-		_, err := c.Get(ctx, "example.com")
-		took = append(took, time.Since(start))
-		switch {
-		case err == nil:
-			t.Fatal("Get from a stopped server succeeded")
-		case errors.Is(err, autocert.ErrCacheMiss):
-			t.Fatalf("Get from a stopped server = %v: a failure reported as a miss", err)
-		case !errors.Is(err, certcache.ErrUnavailable):
-			t.Fatalf("Get from a stopped server = %v; want an error matching certcache.ErrUnavailable", err)
-		}
-	}
-	slices.Sort(took)
-	median := took[len(took)/2]
-	t.Logf("Get from a stopped server: median %v of %v", median, took)
-	if median >= 100*time.Millisecond {
-		t.Errorf("Get from a stopped server takes %v (median of 5); want under 100 ms", median)
-	}
-	if _, err := certcache.AcquireLease(ctx, c, "example.com", time.Minute); !errors.Is(err, certcache.ErrUnavailable) {
-		t.Errorf("AcquireLease on a stopped server = %v; want certcache.ErrUnavailable", err)
-	}
-	var err error
-	for _, err = range certcache.List(ctx, c, "") {
-		break
-	}
-	if !errors.Is(err, certcache.ErrUnavailable) {
-		t.Errorf("List on a stopped server = %v; want certcache.ErrUnavailable", err)
-	}
+	testenv.StoppedServerFailsFast(t, c, srv, "example.com", 100*time.Millisecond, true)
 }
 
 // TestMissingTable: a table that does not exist is an error on every call,
