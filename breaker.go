@@ -53,14 +53,6 @@ import (
 // one atomic pointer load; docs/design/breaker.md says why, and why not
 // github.com/sony/gobreaker.
 
-// DefaultBreakerProbeInterval is how often, while the breaker is open, a
-// background probe asks the store whether it answers again, when neither
-// Options.BreakerProbeInterval nor the URL's breaker_probe says otherwise.
-// A store that refuses connections costs four small reads a second and is
-// used again within this interval of coming back; one that does not answer
-// at all has at most two probes waiting on it.
-const DefaultBreakerProbeInterval = 250 * time.Millisecond
-
 // breakerProbeTimeout bounds the short probes. A probe is a Get of one
 // small key; a store that answers it within a second is found within about
 // a second of coming back, whatever became of the probe in flight. (Long

@@ -14,15 +14,6 @@ import (
 // same validation, timeouts and error wrapping as Get. drivertest
 // proves each capability for every backend that has it.
 
-// DefaultLeaseTTL is the time to live of the leases that coordinate
-// issuance when neither Options.LeaseTTL nor the URL's lease_ttl says
-// otherwise. It matches autocert's own pause after a failed order
-// (createCertRetryAfter, one minute): a fleet whose order failed, or whose
-// ordering node died, tries again after about the time one node alone would
-// have. A holder refreshes its lease every third of the TTL while its order
-// runs, so a slow order keeps it.
-const DefaultLeaseTTL = time.Minute
-
 // Lease is a lease held through a Cache; see AcquireLease.
 type Lease struct {
 	Name  string // the lease's name

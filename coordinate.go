@@ -185,9 +185,9 @@ func (c *coordinated) await(ctx context.Context, key string, renewal bool) ([]by
 	var began time.Time // of the wait, if it waited
 	defer func() { c.tel.waited(ctx, key, began) }()
 	actx := authority.Context(ctx)
-	// The holder's Put wakes the wait where the store pushes (WatchKey);
+	// The holder's Put wakes the wait where the store pushes (watchKey);
 	// it polls otherwise. Close ends it as the caller's context does.
-	watch := WatchKey(c.p, key)
+	watch := watchKey(c.p, key)
 	defer watch.Stop()
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()

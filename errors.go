@@ -33,30 +33,30 @@ var (
 	// parse, names no registered scheme, or carries an unknown, repeated or
 	// malformed parameter.
 	ErrInvalidURL = errors.New("invalid cache URL")
+
+	// ErrCircuitOpen means a call was refused without reaching the store
+	// because the circuit breaker is open: an earlier call found the store
+	// unable to answer, and no background probe has seen it answer since. It
+	// wraps ErrUnavailable, so errors.Is(err, ErrUnavailable) holds too.
+	ErrCircuitOpen = fmt.Errorf("%w: circuit open", ErrUnavailable)
+
+	// ErrIssuing means a certificate is being ordered by another holder of its
+	// order lease (another node, or another Manager in this process), or that
+	// an order for it failed within the last lease TTL. It is never a miss, so
+	// autocert does not order again; GetCertificate waits for the certificate.
+	ErrIssuing = errors.New("certificate is being issued elsewhere")
+
+	// ErrLeaseHeld means a lease is held by someone else and has not expired.
+	ErrLeaseHeld = errors.New("lease held by another holder")
+
+	// ErrLeaseLost means the token no longer holds the lease: it expired, was
+	// released, or was taken over by another holder after it expired.
+	ErrLeaseLost = errors.New("lease lost")
+
+	// ErrUnsupported means a Cache's backend lacks an optional capability
+	// (leases, listing). It is errors.ErrUnsupported, so either matches.
+	ErrUnsupported = errors.ErrUnsupported
 )
-
-// ErrCircuitOpen means a call was refused without reaching the store
-// because the circuit breaker is open: an earlier call found the store
-// unable to answer, and no background probe has seen it answer since. It
-// wraps ErrUnavailable, so errors.Is(err, ErrUnavailable) holds too.
-var ErrCircuitOpen = fmt.Errorf("%w: circuit open", ErrUnavailable)
-
-// ErrIssuing means a certificate is being ordered by another holder of its
-// order lease (another node, or another Manager in this process), or that
-// an order for it failed within the last lease TTL. It is never a miss, so
-// autocert does not order again; GetCertificate waits for the certificate.
-var ErrIssuing = errors.New("certificate is being issued elsewhere")
-
-// ErrLeaseHeld means a lease is held by someone else and has not expired.
-var ErrLeaseHeld = errors.New("lease held by another holder")
-
-// ErrLeaseLost means the token no longer holds the lease: it expired, was
-// released, or was taken over by another holder after it expired.
-var ErrLeaseLost = errors.New("lease lost")
-
-// ErrUnsupported means a Cache's backend lacks an optional capability
-// (leases, listing). It is errors.ErrUnsupported, so either matches.
-var ErrUnsupported = errors.ErrUnsupported
 
 // Error is the error of a failed Cache call or Open. Its message names the
 // backend, the operation and the key, e.g.

@@ -19,7 +19,7 @@ import (
 // reads the cache while holding a lock that every handshake of the node
 // takes. The function returned here waits outside that lock: one waiter per
 // name in the process waits for the certificate to land — woken by the
-// store where it pushes changes (see WatchKey), polling it otherwise — then
+// store where it pushes changes (see watchKey), polling it otherwise — then
 // hands the handshake back to m.GetCertificate, which finds it. Every half
 // lease TTL it hands over even without a certificate, so that a holder that
 // died is taken over once its lease runs out. Waiting is bounded by the handshake's context and by
@@ -111,7 +111,7 @@ func (w *waiter) poll(key string, p *poll) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), handBack)
 	defer cancel()
-	watch := WatchKey(w.c, key)
+	watch := watchKey(w.c, key)
 	defer watch.Stop()
 	for {
 		if _, err := w.c.Get(peek(ctx), key); err == nil || errors.Is(err, ErrClosed) {

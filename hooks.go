@@ -8,4 +8,5 @@ func init() {
 	hook.CoordinateAs = coordinateAs
 	hook.TelemetryOf = telemetryOf
 	hook.ReadsInBatches = readsInBatches
+	hook.WatchKey = func(c hook.Cache, key string) hook.KeyWatch { return watchKey(c, key) }
 }

@@ -78,14 +78,6 @@ import (
 // certcache_call_duration_seconds, and the attribute certcache.backend is
 // the label certcache_backend.
 
-// MaxExpiryCertificates bounds the certificate names whose expiry one Cache
-// reports. When a certificate not yet reported is read or written with
-// that many reported, the one read or written least recently is dropped
-// from the gauge: a process that keeps serving the same names keeps
-// reporting all of them, and names it stopped serving go first. A Delete
-// drops its name at once.
-const MaxExpiryCertificates = 1000
-
 // instrumentationScope names the OpenTelemetry meter and tracer.
 const instrumentationScope = "github.com/certcache/certcache"
 

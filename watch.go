@@ -9,7 +9,7 @@ import (
 	"github.com/certcache/certcache/driver"
 )
 
-// Poll intervals of a KeyWatch. Without a push, a waiter polls from
+// Poll intervals of a keyWatch. Without a push, a waiter polls from
 // pollFloor (or twice the store's round trip, whichever is longer),
 // doubling to pollCap (or ten round trips, up to maxPoll): within one
 // interval of the value landing. With a push, it reads again every
@@ -28,12 +28,12 @@ const (
 	watchRetryMax = 5 * time.Second
 )
 
-// KeyWatch waits for changes of one key of a Cache's store, for callers
+// keyWatch waits for changes of one key of a Cache's store, for callers
 // that read a key until another node has written it. Without a push from
 // the store (the backend has no driver.WatchDriver, or its subscription is down)
 // it polls, with a backoff tuned to the store's round trip.
 //
-//	w := certcache.WatchKey(c, key)
+//	w := certcache.watchKey(c, key)
 //	defer w.Stop()
 //	for {
 //		v, err := c.Get(ctx, key)
@@ -41,9 +41,9 @@ const (
 //		if err := w.Wait(ctx); err != nil { return err }
 //	}
 //
-// The watch is armed from WatchKey on, and again whenever Wait returns, so
+// The watch is armed from watchKey on, and again whenever Wait returns, so
 // a change between a read and the next Wait is never missed.
-type KeyWatch struct {
+type keyWatch struct {
 	hub *watchHub // nil: the Cache has no portable layer or no push
 	key string
 
@@ -53,12 +53,12 @@ type KeyWatch struct {
 	since  time.Time     // when Wait last returned
 }
 
-// WatchKey returns a KeyWatch of key on c's store, looking through
-// wrappers to the backend. The first KeyWatch of a Cache whose backend
+// watchKey returns a keyWatch of key on c's store, looking through
+// wrappers to the backend. The first keyWatch of a Cache whose backend
 // has a driver.WatchDriver subscribes, once for the Cache however many keys are
-// watched; Close ends the subscription. Stop the KeyWatch when done.
-func WatchKey(c Cache, key string) *KeyWatch {
-	w := &KeyWatch{key: key, wait: pollFloor, since: time.Now()}
+// watched; Close ends the subscription. Stop the keyWatch when done.
+func watchKey(c Cache, key string) *keyWatch {
+	w := &keyWatch{key: key, wait: pollFloor, since: time.Now()}
 	if p := findPortable(c); p != nil {
 		w.hub = p.watchHub()
 	}
@@ -69,12 +69,12 @@ func WatchKey(c Cache, key string) *KeyWatch {
 }
 
 // Pushing reports whether the store's push reaches this process now.
-func (w *KeyWatch) Pushing() bool { return w.hub != nil && w.hub.isUp() }
+func (w *keyWatch) Pushing() bool { return w.hub != nil && w.hub.isUp() }
 
-// Wait returns nil when key may have changed since WatchKey or the last
+// Wait returns nil when key may have changed since watchKey or the last
 // Wait — a push for it, the push going down or coming back — or when it
 // is time to poll, and ctx's error if ctx ends first.
-func (w *KeyWatch) Wait(ctx context.Context) error {
+func (w *keyWatch) Wait(ctx context.Context) error {
 	w.lastRT = time.Since(w.since)
 	interval := safetyPoll
 	if !w.Pushing() {
@@ -99,15 +99,15 @@ func (w *KeyWatch) Wait(ctx context.Context) error {
 // caller's read, at least pollFloor, doubling to ten reads, at least
 // pollCap and at most maxPoll. A store 1 ms away is read about every
 // 250 ms once the wait is long; one 50 ms away every 500 ms.
-func (w *KeyWatch) pollInterval() time.Duration {
+func (w *keyWatch) pollInterval() time.Duration {
 	ceil := min(max(pollCap, 10*w.lastRT), maxPoll)
 	d := min(max(w.wait, 2*w.lastRT), ceil)
 	w.wait = min(2*d, ceil)
 	return d
 }
 
-// Stop ends the KeyWatch.
-func (w *KeyWatch) Stop() {
+// Stop ends the keyWatch.
+func (w *keyWatch) Stop() {
 	if w.hub != nil && w.armed != nil {
 		w.hub.disarm(w.key)
 		w.armed = nil

@@ -21,7 +21,7 @@ func TestPollInterval(t *testing.T) {
 		{"a read that timed out", 10 * time.Second, []time.Duration{time.Second, time.Second}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w := &KeyWatch{wait: pollFloor, lastRT: tc.rt}
+			w := &keyWatch{wait: pollFloor, lastRT: tc.rt}
 			for i, want := range tc.want {
 				if got := w.pollInterval(); got != want {
 					t.Errorf("interval %d = %v, want %v", i, got, want)
@@ -55,7 +55,7 @@ func TestWatchFallsBackToPolling(t *testing.T) {
 		d := &deadPush{memStore: store, unsupported: unsupported}
 		waiter := NewCache("dead", d, nil)
 		writer := NewCache("mem", store, nil)
-		w := WatchKey(waiter, "k")
+		w := watchKey(waiter, "k")
 		done := make(chan time.Duration, 1)
 		go func() {
 			start := time.Now()
@@ -108,7 +108,7 @@ func TestWatchLostNotification(t *testing.T) {
 	defer waiter.Close()
 	writer := NewCache("mem", store, nil)
 	defer writer.Close()
-	w := WatchKey(waiter, "k")
+	w := watchKey(waiter, "k")
 	defer w.Stop()
 	for deadline := time.Now().Add(5 * time.Second); !w.Pushing(); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {

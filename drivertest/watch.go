@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certcache/certcache/internal/hook"
+
 	"github.com/certcache/certcache"
 )
 
@@ -22,7 +24,7 @@ const pushedWithin = time.Second
 
 // waitPushing waits until w's push is up, and fails the test if it does
 // not come up.
-func waitPushing(t testing.TB, w *certcache.KeyWatch, within time.Duration) {
+func waitPushing(t testing.TB, w hook.KeyWatch, within time.Duration) {
 	t.Helper()
 	for deadline := time.Now().Add(within); !w.Pushing(); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -33,7 +35,7 @@ func waitPushing(t testing.TB, w *certcache.KeyWatch, within time.Duration) {
 
 // awaitValue reads key from c until it holds want, waiting on w between
 // reads, and returns how long that took, or an error after limit.
-func awaitValue(ctx context.Context, c certcache.Cache, w *certcache.KeyWatch, key string, want []byte, limit time.Duration) (time.Duration, error) {
+func awaitValue(ctx context.Context, c certcache.Cache, w hook.KeyWatch, key string, want []byte, limit time.Duration) (time.Duration, error) {
 	start := time.Now()
 	wctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
@@ -52,7 +54,7 @@ func (s *suite) testWatchChange(t *testing.T) {
 	ns := s.ns()
 	waiterCache, writer := s.open(t, ns), s.open(t, ns)
 	const key = "watched.example.com"
-	w := certcache.WatchKey(waiterCache, key)
+	w := hook.WatchKey(waiterCache, key)
 	defer w.Stop()
 	if !s.h.Pushes {
 		// Polling: a wait ends within a poll, and the value is found.
@@ -72,7 +74,7 @@ func (s *suite) testWatchChange(t *testing.T) {
 		func() error { return writer.Delete(ctx(t), key) },
 	} {
 		w.Stop()
-		w = certcache.WatchKey(waiterCache, key) // armed now that the push is up
+		w = hook.WatchKey(waiterCache, key) // armed now that the push is up
 		woke := make(chan time.Time, 1)
 		go func() {
 			if w.Wait(ctx(t)) == nil {
@@ -102,7 +104,7 @@ func (s *suite) testWatchFallback(t *testing.T) {
 	defer coordinated.Close()
 	c := certcache.Uncoordinated(coordinated)
 	key := "fallback-" + s.ns() + ".example.com"
-	w := certcache.WatchKey(c, key)
+	w := hook.WatchKey(c, key)
 	defer w.Stop()
 	waitPushing(t, w, 15*time.Second)
 	stop()

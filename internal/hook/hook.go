@@ -82,6 +82,24 @@ var TelemetryOf func(c Cache) Telemetry
 // batches, a few round trips for many keys, rather than one key at a time.
 var ReadsInBatches func(c Cache) bool
 
+// KeyWatch tells a waiter when a key may have changed: at once where the
+// store pushes changes, at a poll interval otherwise.
+type KeyWatch interface {
+	// Wait returns nil when the key may have changed since the watch began
+	// or the last Wait (a push for it, the push going down or coming
+	// back) or when it is time to poll, and ctx's error if ctx ends first.
+	Wait(ctx context.Context) error
+	// Pushing reports whether the store's push reaches this process now.
+	Pushing() bool
+	// Stop ends the watch.
+	Stop()
+}
+
+// WatchKey returns a KeyWatch of key on c's store, looking through
+// wrappers to the backend: one subscription per Cache however many keys
+// are watched, which Close ends.
+var WatchKey func(c Cache, key string) KeyWatch
+
 // ManyGetter is a Cache that reads many keys at once: every Cache NewCache
 // returns, and wrappers that change values on the way (encryption) over one.
 // certcache.GetMany calls it where it finds it.

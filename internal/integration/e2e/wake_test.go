@@ -16,7 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/hook"
+
 	"github.com/certcache/certcache/internal/integration/testenv"
 	"github.com/jackc/pgx/v5"
 )
@@ -117,7 +118,7 @@ func testPushKilled(t *testing.T, rawURL, domain string, kill func(t *testing.T)
 			if e.node(i).orders.Load() > 0 {
 				continue
 			}
-			w := certcache.WatchKey(e.node(i).cache, domain)
+			w := hook.WatchKey(e.node(i).cache, domain)
 			for deadline := time.Now().Add(30 * time.Second); !w.Pushing(); time.Sleep(20 * time.Millisecond) {
 				if time.Now().After(deadline) {
 					t.Errorf("node %d: the store's push is not up %s", i, when)
