@@ -128,6 +128,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certcache/certcache/internal/backendopts"
+
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/certcache/certcache"
 )
@@ -181,9 +183,5 @@ func New(client *azblob.Client, container string, o *Options) (certcache.Cache, 
 		return nil, fmt.Errorf("certcache/azblob: New: %w", err)
 	}
 	d := newDriver(client, container, opts.Prefix, opts.CreateContainer)
-	co := opts.Cache // a copy: the caller's Options are never changed
-	if opts.Timeout > 0 {
-		co.Timeout = opts.Timeout
-	}
-	return certcache.NewCache("azblob", d, &co), nil
+	return certcache.NewCache("azblob", d, backendopts.Cache(opts.Cache, opts.Timeout)), nil
 }

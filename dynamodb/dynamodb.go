@@ -116,6 +116,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/certcache/certcache/internal/backendopts"
+
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/certcache/certcache"
 )
@@ -159,9 +161,5 @@ func New(client *dynamodb.Client, table string, o *Options) (certcache.Cache, er
 	if err != nil {
 		return nil, fmt.Errorf("certcache/dynamodb: New: %w", err)
 	}
-	co := opts.Cache // a copy: the caller's Options are never changed
-	if opts.Timeout > 0 {
-		co.Timeout = opts.Timeout
-	}
-	return certcache.NewCache("dynamodb", d, &co), nil
+	return certcache.NewCache("dynamodb", d, backendopts.Cache(opts.Cache, opts.Timeout)), nil
 }

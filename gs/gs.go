@@ -137,6 +137,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/certcache/certcache/internal/backendopts"
+
 	"cloud.google.com/go/storage"
 	"github.com/certcache/certcache"
 )
@@ -181,9 +183,5 @@ func New(client *storage.Client, bucket string, o *Options) (certcache.Cache, er
 	if err != nil {
 		return nil, fmt.Errorf("certcache/gs: New: %w", err)
 	}
-	co := opts.Cache // a copy: the caller's Options are never changed
-	if opts.Timeout > 0 {
-		co.Timeout = opts.Timeout
-	}
-	return certcache.NewCache("gs", d, &co), nil
+	return certcache.NewCache("gs", d, backendopts.Cache(opts.Cache, opts.Timeout)), nil
 }

@@ -178,6 +178,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/certcache/certcache/internal/backendopts"
+
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/certcache/certcache"
@@ -233,9 +235,5 @@ func New(client *s3.Client, bucket string, o *Options) (certcache.Cache, error) 
 	if err != nil {
 		return nil, fmt.Errorf("certcache/s3: New: %w", err)
 	}
-	co := opts.Cache // a copy: the caller's Options are never changed
-	if opts.Timeout > 0 {
-		co.Timeout = opts.Timeout
-	}
-	return certcache.NewCache("s3", d, &co), nil
+	return certcache.NewCache("s3", d, backendopts.Cache(opts.Cache, opts.Timeout)), nil
 }

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/certcache/certcache/internal/backendopts"
+
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/internal/urlquery"
 	sqlcache "github.com/certcache/certcache/sql"
@@ -32,11 +34,7 @@ func NewCache(d *Dialect, c Conn, o *sqlcache.Options) (certcache.Cache, error) 
 	if err != nil {
 		return nil, fmt.Errorf("certcache/%s: %w", d.Name, err)
 	}
-	co := opts.Cache // a copy: the caller's Options are never changed
-	if opts.Timeout > 0 {
-		co.Timeout = opts.Timeout
-	}
-	return certcache.NewCache(d.Name, dr, &co), nil
+	return certcache.NewCache(d.Name, dr, backendopts.Cache(opts.Cache, opts.Timeout)), nil
 }
 
 // ReadTable reads the table parameter; an empty one is an error.
