@@ -21,9 +21,11 @@ if [ "$rc" -ne 0 ]; then
 	echo
 	echo "=== go test failed (exit $rc) in $(pwd); whole output: $log"
 	echo "=== failures, and what the tests reported:"
-	# Test files' own messages look like "    name_test.go:123: text";
-	# helpers that forward server logs report from log.go and are left out.
-	grep -E -- '^\s*--- FAIL|^\s+[A-Za-z0-9_]+_test\.go:[0-9]+: |^FAIL\s|^panic:|WARNING: DATA RACE|race detected during execution|test timed out' "$log" |
+	# Tests report as "    file.go:123: text", from test files and from
+	# the helpers they call (testenv's Pause, say); helpers that forward
+	# server logs report from log.go and are left out.
+	grep -E -- '^\s*--- FAIL|^\s+[A-Za-z0-9_]+\.go:[0-9]+: |^FAIL\s|^panic:|WARNING: DATA RACE|race detected during execution|test timed out' "$log" |
+		grep -Ev -- '^\s+log\.go:[0-9]+: ' |
 		cut -c1-600 | tail -n 200
 fi
 exit "$rc"

@@ -441,7 +441,10 @@ func testRenewalPath(t *testing.T, rawURL, domain, row string, v renewalVariant,
 				case <-stopPauses:
 					return
 				}
-				resume := srv.Pause(t)
+				resume, ok := srv.Pause(t)
+				if !ok {
+					return
+				}
 				faults.Add(1)
 				time.Sleep(time.Until(to))
 				resume()

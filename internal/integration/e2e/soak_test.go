@@ -75,7 +75,10 @@ func testSoak(t *testing.T, rawURL, row string, srv *testenv.Server, d time.Dura
 			case <-time.After(2*time.Second + rand.N(8*time.Second)):
 			}
 			p := 500*time.Millisecond + rand.N(2500*time.Millisecond)
-			resume := srv.Pause(t)
+			resume, ok := srv.Pause(t)
+			if !ok {
+				continue
+			}
 			faults.Add(1)
 			paused.Add(int64(p))
 			time.Sleep(p)
