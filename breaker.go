@@ -249,41 +249,22 @@ func (b *breaker) shutdown() {
 }
 
 // BreakerStats is a snapshot of a Cache's circuit breakers, for logs and
-// metrics: the fields describe the breaker of Get, Put and Delete, and
-// Lease the breaker of lease calls. It is a plain struct, so expvar can
-// publish it:
-//
-//	expvar.Publish("certcache_breaker", expvar.Func(func() any { s, _ := certcache.BreakerStatsOf(cache); return s }))
+// metrics: the breaker of Get, Put and Delete, and Lease that of leases.
 type BreakerStats struct {
-	// Open says the breaker is open now: Get, Put and Delete fail at once
-	// with ErrCircuitOpen.
-	Open bool
-	// OpenSince is when it opened; zero while closed.
-	OpenSince time.Time
-	// Cause is the failure that opened it ("get \"example.com\": backend
-	// unavailable: no answer within 3s: …"); empty while closed.
-	Cause string
+	Open       bool      // open now: calls fail at once with ErrCircuitOpen
+	OpenSince  time.Time // when it opened; zero while closed
+	Cause      string    // the failure that opened it; empty while closed
+	Opened     uint64    // times it opened
+	Closed     uint64    // times a probe found the store answering and closed it
+	FastFailed uint64    // calls refused at once while open
+	Probes     uint64    // probes sent while open
 
-	// Opened counts the times the breaker opened.
-	Opened uint64
-	// Closed counts the times a probe found the store answering and closed it.
-	Closed uint64
-	// FastFailed counts the calls refused at once while it was open.
-	FastFailed uint64
-	// Probes counts the probes sent while it was open.
-	Probes uint64
-
-	// Lease describes the breaker of lease calls (acquire, refresh,
-	// release), which lease calls alone open and a lease probe closes; nil
-	// when the backend has no leases. Its own Lease is nil.
+	// Lease is the breaker of lease calls; nil without leases.
 	Lease *BreakerStats
 }
 
-// BreakerStatsOf returns the counters of c's breakers, looking through
-// wrappers (a memory front, encryption) to the backend's portable layer.
-// ok is false when c has no breaker: it was turned off (breaker=false,
-// Options.DisableBreaker), the backend is mem://, which never blocks, or c
-// was not made by Open or NewCache.
+// BreakerStatsOf returns the counters of c's breakers. ok is false when c
+// has none: breaker=false, mem://, or a Cache not made by Open or NewCache.
 func BreakerStatsOf(c Cache) (stats BreakerStats, ok bool) {
 	p := findPortable(c)
 	if p == nil || p.brk == nil {

@@ -28,8 +28,7 @@ func (l *Lease) Token() string { return l.token }
 // TTL returns the time to live the lease is acquired and refreshed with.
 func (l *Lease) TTL() time.Duration { return l.ttl }
 
-// Refresh extends the lease to its TTL from now. It fails with an error
-// matching ErrLeaseLost if the lease expired or was taken over.
+// Refresh extends the lease to its TTL from now, or fails with ErrLeaseLost.
 func (l *Lease) Refresh(ctx context.Context) error {
 	return l.c.refreshLease(ctx, l.Name, l.token, l.ttl)
 }
@@ -39,12 +38,10 @@ func (l *Lease) Release(ctx context.Context) error {
 	return l.c.releaseLease(ctx, l.Name, l.token)
 }
 
-// AcquireLease acquires the lease called name on c's store for ttl, for
-// callers that coordinate work across a fleet (the certmagic adapter's
-// locks, for one). It fails with an error matching ErrLeaseHeld while
-// another holder's lease runs, and with ErrUnsupported if c's backend has no
-// leases. Wrappers (a memory front, encryption) are looked through: leases
-// live in the backend.
+// AcquireLease acquires the lease called name in c's store for ttl, for
+// work a fleet coordinates (the certmagic adapter's locks). It fails with
+// ErrLeaseHeld while another holder's lease runs, and with ErrUnsupported
+// if the backend has no leases.
 func AcquireLease(ctx context.Context, c Cache, name string, ttl time.Duration) (*Lease, error) {
 	p := findPortable(c)
 	if p == nil {
@@ -54,9 +51,8 @@ func AcquireLease(ctx context.Context, c Cache, name string, ttl time.Duration) 
 }
 
 // List yields the keys of c's namespace that begin with prefix, with their
-// sizes and modification times, streaming from the store; see driver.ListDriver.
-// Wrappers are looked through. If c's backend cannot list, List yields one
-// error matching ErrUnsupported.
+// sizes and times, streaming from the store (driver.ListDriver); a backend
+// that cannot list yields one ErrUnsupported.
 func List(ctx context.Context, c Cache, prefix string) iter.Seq2[Entry, error] {
 	p := findPortable(c)
 	if p == nil {

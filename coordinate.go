@@ -402,10 +402,9 @@ func renewing(ctx context.Context) bool {
 	return ok && left > 6*time.Minute && left <= maxOrder
 }
 
-// Uncoordinated returns the Cache beneath c's issuance coordination, or c
-// if it has none. Tools that read or copy the store without taking part in
-// issuance (listing, inspecting, migrating) use it, so that a Get of a
-// missing certificate is a plain miss and takes no order lease.
+// Uncoordinated returns the Cache beneath c's issuance coordination, or c.
+// Tools that read or copy a store (list, inspect, migrate) use it, so that
+// a missing certificate is a plain miss and takes no order lease.
 func Uncoordinated(c Cache) Cache {
 	if co, ok := c.(*coordinated); ok {
 		return co.inner

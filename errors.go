@@ -10,51 +10,32 @@ import (
 	"syscall"
 )
 
-// Sentinels that classify an *Error; test them with errors.Is. None of them
-// is ever returned for a miss: a miss is autocert.ErrCacheMiss alone.
+// Sentinels that classify an *Error, for errors.Is. None is ever a miss:
+// a miss is autocert.ErrCacheMiss alone.
 var (
-	// ErrUnavailable means the backend could not be reached or did not
-	// answer within the timeout: a network error, a refused or reset
-	// connection, a server that is shutting down. Retrying later may work.
+	// ErrUnavailable: the store could not be reached or did not answer in
+	// time (network error, refused or reset connection, shutdown). Retrying
+	// later may work.
 	ErrUnavailable = errors.New("backend unavailable")
 
-	// ErrInvalidKey means the key cannot be stored (see MaxKeyLen and the
-	// Cache contract). Nothing was sent to the backend.
-	ErrInvalidKey = errors.New("invalid key")
-
-	// ErrTooLarge means a Put value exceeds MaxValueSize. Nothing was sent to
-	// the backend.
-	ErrTooLarge = errors.New("value too large")
-
-	// ErrClosed means the Cache was used after Close.
-	ErrClosed = errors.New("cache is closed")
-
-	// ErrInvalidURL means Open was given a URL it cannot use: it does not
-	// parse, names no registered scheme, or carries an unknown, repeated or
-	// malformed parameter.
-	ErrInvalidURL = errors.New("invalid cache URL")
-
-	// ErrCircuitOpen means a call was refused without reaching the store
-	// because the circuit breaker is open: an earlier call found the store
-	// unable to answer, and no background probe has seen it answer since. It
-	// wraps ErrUnavailable, so errors.Is(err, ErrUnavailable) holds too.
+	// ErrCircuitOpen: the breaker refused the call without asking the store,
+	// which an earlier call found unable to answer. It wraps ErrUnavailable.
 	ErrCircuitOpen = fmt.Errorf("%w: circuit open", ErrUnavailable)
 
-	// ErrIssuing means a certificate is being ordered by another holder of its
-	// order lease (another node, or another Manager in this process), or that
-	// an order for it failed within the last lease TTL. It is never a miss, so
-	// autocert does not order again; GetCertificate waits for the certificate.
+	// ErrIssuing: another holder of the order lease (another node, or
+	// another Manager in this process) is ordering the certificate, or an
+	// order for it failed within the last lease TTL. GetCertificate waits.
 	ErrIssuing = errors.New("certificate is being issued elsewhere")
 
-	// ErrLeaseHeld means a lease is held by someone else and has not expired.
-	ErrLeaseHeld = errors.New("lease held by another holder")
+	ErrInvalidKey = errors.New("invalid key")                  // the key cannot be stored; nothing was sent
+	ErrTooLarge   = errors.New("value too large")              // a Put over MaxValueSize; nothing was sent
+	ErrClosed     = errors.New("cache is closed")              // a call after Close
+	ErrInvalidURL = errors.New("invalid cache URL")            // Open cannot use the URL (it names the part)
+	ErrLeaseHeld  = errors.New("lease held by another holder") // another holder's lease runs
+	ErrLeaseLost  = errors.New("lease lost")                   // the lease expired, was released or taken over
 
-	// ErrLeaseLost means the token no longer holds the lease: it expired, was
-	// released, or was taken over by another holder after it expired.
-	ErrLeaseLost = errors.New("lease lost")
-
-	// ErrUnsupported means a Cache's backend lacks an optional capability
-	// (leases, listing). It is errors.ErrUnsupported, so either matches.
+	// ErrUnsupported: the backend lacks an optional capability (leases,
+	// listing). It is errors.ErrUnsupported.
 	ErrUnsupported = errors.ErrUnsupported
 )
 
@@ -96,9 +77,8 @@ func (e *Error) Error() string {
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Is reports whether target is the sentinel that classifies e, so that
-// errors.Is(err, certcache.ErrUnavailable) holds for an unreachable backend
-// even when the cause is a plain network error.
+// Is reports whether target is the sentinel that classifies e, whatever
+// the cause (a plain network error matches ErrUnavailable).
 func (e *Error) Is(target error) bool { return target != nil && target == e.kind }
 
 // newError builds an *Error, classifying cause.

@@ -24,23 +24,14 @@ const getManyChunk = 500
 // getManyParallel bounds the Gets in flight for one GetMany of a cache
 // whose driver has no driver.GetManyDriver (file, S3, Azure). A memory front's
 // preload runs up to four GetMany at once: sixteen Gets, its concurrency
-// before batches, below the connection pools (DefaultMaxConns) so that
+// before batches, below the connection pools (ten per CPU) so that
 // handshakes still find a connection.
 const getManyParallel = 4
 
 // GetMany reads keys from c in as few round trips as its backend allows:
-// values[i] is the value of keys[i], or nil if it does not exist (a stored
-// empty value is an empty, non-nil slice). It is for bulk reads (a memory
-// front's preload, the certcache command's cp), never autocert's path, so
-// it takes no order lease: a missing key is only reported missing. Keys
-// are validated and every read bounded and wrapped as Get does, with the
-// same circuit breaker; any failure is an error and no values, never a
-// key reported missing.
-//
-// A cache whose backend has driver.GetManyDriver (Redis, SQL) reads up to
-// getManyChunk keys per round trip; any other cache (file, S3, Azure, a
-// wrapper that does not implement hook.ManyGetter) is read with up to
-// getManyParallel Gets at once.
+// values[i] is keys[i]'s value, or nil if it does not exist. It is for bulk
+// reads (a preload, cp) and takes no order lease; a failure is an error,
+// never a key reported missing.
 func GetMany(ctx context.Context, c Cache, keys []string) ([][]byte, error) {
 	c = Uncoordinated(c)
 	if mg, ok := c.(hook.ManyGetter); ok {

@@ -11,23 +11,10 @@ import (
 )
 
 // GetCertificate returns a tls.Config.GetCertificate for m, whose Cache is c
-// (or wraps c), that waits for a certificate another node is ordering
-// instead of failing the handshake.
-//
-// m.GetCertificate alone fails a handshake for a name whose order runs on
-// another node with an error matching ErrIssuing, at once, because autocert
-// reads the cache while holding a lock that every handshake of the node
-// takes. The function returned here waits outside that lock: one waiter per
-// name in the process waits for the certificate to land — woken by the
-// store where it pushes changes (see watchKey), polling it otherwise — then
-// hands the handshake back to m.GetCertificate, which finds it. Every half
-// lease TTL it hands over even without a certificate, so that a holder that
-// died is taken over once its lease runs out. Waiting is bounded by the handshake's context and by
-// autocert's own five minutes for an order; a wait that ends without a
-// certificate fails the handshake and never orders.
-//
-// It also tells c's renewal coordination m's RenewBefore, so that c knows
-// when m renews (see Options.RenewBefore).
+// (or wraps c), that waits outside autocert's lock for a certificate
+// another node is ordering, instead of failing the handshake with
+// ErrIssuing; a wait that ends without one fails the handshake and never
+// orders. It also tells c m's RenewBefore.
 func GetCertificate(m *autocert.Manager, c Cache) func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	w := &waiter{m: m, c: c, polls: map[string]*poll{}}
 	if co := findCoordinated(c); co != nil {

@@ -7,9 +7,8 @@ import (
 	"github.com/certcache/certcache/driver"
 )
 
-// ListLeases yields the leases of c's store whose names begin with prefix;
-// see driver.LeaseAdminDriver. Wrappers are looked through. If c's backend cannot
-// list its leases, ListLeases yields one error matching ErrUnsupported.
+// ListLeases yields the leases of c's store whose names begin with prefix
+// (driver.LeaseAdminDriver), or one ErrUnsupported.
 func ListLeases(ctx context.Context, c Cache, prefix string) iter.Seq2[LeaseInfo, error] {
 	p := findPortable(c)
 	if p == nil {
@@ -20,12 +19,9 @@ func ListLeases(ctx context.Context, c Cache, prefix string) iter.Seq2[LeaseInfo
 	return p.listLeases(ctx, prefix)
 }
 
-// BreakLease frees the lease called name on c's store, whoever holds it.
-// Without force it refuses, with an error matching ErrLeaseHeld, a lease
-// that has not expired; breaking a lease that does not exist returns nil.
-// The holder of a broken lease learns it at its next refresh
-// (ErrLeaseLost), so work it guards may briefly run twice. Wrappers are
-// looked through; a backend without the capability gives ErrUnsupported.
+// BreakLease frees the lease called name, whoever holds it. Without force
+// it refuses (ErrLeaseHeld) a lease that has not expired; the holder of a
+// broken lease learns it at its next refresh (ErrLeaseLost).
 func BreakLease(ctx context.Context, c Cache, name string, force bool) error {
 	p := findPortable(c)
 	if p == nil {

@@ -42,7 +42,7 @@ import (
 // watches certificate expiry; the memory front of package layered reports
 // its counters (see that package). Attribute values come from small fixed
 // sets, except certcache.certificate, which is bounded by
-// MaxExpiryCertificates; no metric carries a cache key.
+// maxExpiryCertificates; no metric carries a cache key.
 //
 // Spans: one span per call of the portable layer, named "certcache.get",
 // "certcache.put", "certcache.delete", "certcache.lease_acquire",
@@ -613,7 +613,7 @@ func (t *coordTelemetry) certificate(key string, data []byte) {
 	}
 	e = t.certs[key]
 	if e == nil {
-		if len(t.certs) >= MaxExpiryCertificates {
+		if len(t.certs) >= maxExpiryCertificates {
 			t.dropOldest()
 		}
 		e = &certExpiry{opt: metric.WithAttributeSet(attribute.NewSet(

@@ -260,7 +260,7 @@ func TestExplicitProviders(t *testing.T) {
 
 // TestExpiryGauge: the coordinated layer reports each certificate it reads
 // or writes, follows a Put of a renewed certificate, forgets a deleted one,
-// and keeps at most MaxExpiryCertificates, dropping the least recently seen.
+// and keeps at most maxExpiryCertificates, dropping the least recently seen.
 func TestExpiryGauge(t *testing.T) {
 	ctx := context.Background()
 	ob := newObserved(t, Options{})
@@ -292,10 +292,10 @@ func TestExpiryGauge(t *testing.T) {
 
 	co := ob.Cache.(*coordinated)
 	first := "n0.example"
-	for i := range MaxExpiryCertificates + 1 {
+	for i := range maxExpiryCertificates + 1 {
 		key := fmt.Sprintf("n%d.example", i)
 		co.tel.certificate(key, value)
-		if i == MaxExpiryCertificates/2 {
+		if i == maxExpiryCertificates/2 {
 			co.tel.certificate(first, value) // seen again: not the oldest any more
 		}
 	}
@@ -306,8 +306,8 @@ func TestExpiryGauge(t *testing.T) {
 			n++
 		}
 	}
-	if n != MaxExpiryCertificates {
-		t.Errorf("%d certificates reported, want the cap, %d", n, MaxExpiryCertificates)
+	if n != maxExpiryCertificates {
+		t.Errorf("%d certificates reported, want the cap, %d", n, maxExpiryCertificates)
 	}
 	if _, ok := got[series(otelname.MetricCertificateExpiry, otelname.AttrBackend, "memtest", otelname.AttrCertificate, first)]; !ok {
 		t.Error("the certificate seen again was dropped")

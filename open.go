@@ -21,11 +21,9 @@ type Backend struct {
 	// Name is the backend's name in error messages ("certcache/<Name>: …").
 	Name string
 
-	// Open opens a driver for u. The query parameters this package handles
-	// itself (timeout, and those of registered wrappers) are already removed;
-	// Open must reject any parameter it does not know. Open should not
-	// contact the server: a process must be able to start while its backend
-	// is down, and the first call reports the outage.
+	// Open opens a driver for u, whose query holds only the backend's own
+	// parameters; it must reject one it does not know, and should not
+	// contact the server.
 	Open func(ctx context.Context, u *url.URL) (driver.Driver, error)
 }
 
@@ -36,13 +34,9 @@ var registry struct {
 	params   map[string]bool // every wrapper parameter
 }
 
-// Register makes a backend available to Open under scheme. Backend packages
-// call it from init, so importing one is enough:
-//
-//	import _ "github.com/certcache/certcache/redis"
-//
-// Register panics if scheme is already registered, or if b has no Name or
-// Open, as database/sql.Register does: both are programming errors.
+// Register makes a backend available to Open under scheme; backend
+// packages call it from init. It panics, as database/sql.Register does, if
+// scheme is taken or b lacks Name or Open.
 func Register(scheme string, b Backend) {
 	scheme = strings.ToLower(scheme)
 	if scheme == "" || b.Name == "" || b.Open == nil {
@@ -121,11 +115,9 @@ const (
 	paramRenewBefore  = "renew_before"
 )
 
-// Open opens the cache that rawURL names; see the package documentation for
-// the URL forms. Open checks the URL and builds the client but does not
-// contact the server, so an application can start while its backend is down.
-// Errors wrap ErrInvalidURL for a URL Open cannot use and never quote a
-// password.
+// Open opens the cache that rawURL names. It checks the URL and builds the
+// client but does not contact the server, so an application can start while
+// its store is down. Its errors wrap ErrInvalidURL and never quote a password.
 func Open(ctx context.Context, rawURL string) (Cache, error) {
 	u, err := parseURL(rawURL)
 	if err != nil {

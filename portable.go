@@ -14,10 +14,8 @@ import (
 	"golang.org/x/crypto/acme/autocert"
 )
 
-// NewCache returns a Cache that keeps the package contract on top of d.
-// backend names the backend in error messages ("certcache/<backend>: …").
-// Backend packages call it from their New and URL opener; most users never
-// do. A nil o means the defaults.
+// NewCache returns a Cache that keeps the package contract on top of d, for
+// backend packages' New and URL openers; backend names it in errors.
 func NewCache(backend string, d driver.Driver, o *Options) Cache {
 	p := newPortable(backend, d, o, nil)
 	return coordinate(p, p, o)
@@ -266,10 +264,8 @@ func (c *portable) failWithin(ctx, cctx context.Context, op, key string, err err
 	return newError(c.backend, op, key, err)
 }
 
-// ValidateKey reports whether every backend can store key; the error wraps
-// ErrInvalidKey. Keys must be 1 to MaxKeyLen bytes of UTF-8 without control
-// characters. autocert's keys (domain names in punycode, "+rsa", "+token",
-// "+http-01" suffixes and "acme_account+key") always pass.
+// ValidateKey reports whether every backend can store key: 1 to MaxKeyLen
+// bytes of UTF-8 without control characters. The error wraps ErrInvalidKey.
 func ValidateKey(key string) error {
 	switch {
 	case key == "":

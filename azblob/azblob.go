@@ -31,7 +31,7 @@
 //	                  missing (needs the right to create containers);
 //	                  default false, and a missing container is an error
 //	max_conns         the most connections open to the service at once;
-//	                  default certcache.DefaultMaxConns() (ten per CPU)
+//	                  default ten per CPU
 //	timeout           the per-call timeout (handled by certcache.Open); default 10s
 //
 // An unknown or repeated parameter is an error that names it. Open does not

@@ -15,6 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/backendopts"
 	"github.com/certcache/certcache/internal/redact"
 )
 
@@ -42,7 +43,7 @@ func newClient(cfg *config, getenv func(string) string) (*client, error) {
 	// A stuck service must not collect a connection per waiting caller.
 	tr.MaxConnsPerHost = cfg.maxConns
 	if tr.MaxConnsPerHost == 0 {
-		tr.MaxConnsPerHost = certcache.DefaultMaxConns()
+		tr.MaxConnsPerHost = backendopts.MaxConns()
 	}
 	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	opts := &azblob.ClientOptions{ClientOptions: azcore.ClientOptions{

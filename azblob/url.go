@@ -4,13 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	ccdriver "github.com/certcache/certcache/driver"
 	"net/url"
 	"os"
 	"sort"
 	"strings"
 
+	ccdriver "github.com/certcache/certcache/driver"
+
 	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/backendopts"
 	"github.com/certcache/certcache/internal/urlquery"
 )
 
@@ -84,7 +86,7 @@ func parseURL(u *url.URL) (*config, error) {
 	cfg.domain = r.String("domain")
 	cfg.protocol = r.Choice("protocol", "", "https", "http")
 	cfg.create = r.Bool("create_container", false)
-	cfg.maxConns = r.Int("max_conns", certcache.DefaultMaxConns())
+	cfg.maxConns = r.Int("max_conns", backendopts.MaxConns())
 	if cfg.maxConns == 0 {
 		r.Fail("max_conns=0: want at least 1")
 	}

@@ -21,7 +21,7 @@
 //	disable_https  true: reach endpoint over plain HTTP when it names no scheme
 //	profile        the shared configuration profile (~/.aws/config) to use
 //	max_conns      the most connections open to the server at once; default
-//	               certcache.DefaultMaxConns() (ten per CPU)
+//	               ten per CPU
 //	timeout        the per-call timeout (handled by certcache.Open); default 10s
 //
 // An unknown or repeated parameter is an error that names it.

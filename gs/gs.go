@@ -21,7 +21,7 @@
 //	           STORAGE_EMULATOR_HOST; an https:// URL names a private endpoint,
 //	           spoken to with Application Default Credentials
 //	max_conns  the most connections open to the service at once; default
-//	           certcache.DefaultMaxConns() (ten per CPU)
+//	           ten per CPU
 //	timeout    the per-call timeout (handled by certcache.Open); default 10s
 //
 // An unknown or repeated parameter is an error that names it, and so is a

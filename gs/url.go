@@ -4,15 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	ccdriver "github.com/certcache/certcache/driver"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"syscall"
 
+	ccdriver "github.com/certcache/certcache/driver"
+
 	"cloud.google.com/go/storage"
 	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/backendopts"
 	"github.com/certcache/certcache/internal/urlquery"
 	"google.golang.org/api/option"
 	htransport "google.golang.org/api/transport/http"
@@ -48,7 +50,7 @@ func parseURL(u *url.URL) (*urlParams, error) {
 	}
 	q := urlquery.Parse(u.RawQuery)
 	endpoint := q.String("endpoint")
-	if p.maxConns = q.Int("max_conns", certcache.DefaultMaxConns()); p.maxConns == 0 {
+	if p.maxConns = q.Int("max_conns", backendopts.MaxConns()); p.maxConns == 0 {
 		q.Fail("max_conns=0: want at least 1")
 	}
 	if err := q.Err(); err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/backendopts"
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"golang.org/x/crypto/acme/autocert"
 )
@@ -77,11 +78,11 @@ type MemoryOptions struct {
 
 // DefaultPreloadConcurrency is the PreloadConcurrency used when
 // MemoryOptions does not set one: 16, but at most the connections a
-// backend's default pool (certcache.DefaultMaxConns, ten per CPU) has left
+// backend's default pool (ten per CPU) has left
 // after four for the node's own calls. autocert makes one Get at a time
 // under its lock, so four leave room for handshakes, Puts and leases.
 func DefaultPreloadConcurrency() int {
-	return max(1, min(16, certcache.DefaultMaxConns()-4))
+	return max(1, min(16, backendopts.MaxConns()-4))
 }
 
 // Memory is a bounded, least-recently-used cache in process memory whose

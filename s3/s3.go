@@ -32,7 +32,7 @@
 //	                every upload) or when_required, for servers that reject those checksums
 //	response_checksum_validation  when_supported (default) or when_required
 //	max_conns       the most connections open to the server at once; default
-//	                certcache.DefaultMaxConns() (ten per CPU)
+//	                ten per CPU
 //	timeout         the per-call timeout (handled by certcache.Open); default 10s
 //
 // Everything else is configured the SDK's way, in the environment or the

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/backendopts"
 	"github.com/certcache/certcache/internal/urlquery"
 )
 
@@ -30,11 +31,11 @@ const EndpointRegion = "us-east-1"
 // the error that refuses them in a URL.
 const CredentialsHint = "the AWS SDK's default chain provides them (AWS_ACCESS_KEY_ID, AWS_PROFILE, a role)"
 
-// Finish reads max_conns (default certcache.DefaultMaxConns(), at least
+// Finish reads max_conns (default ten per CPU, at least
 // 1), ends q, and checks the endpoint: the last steps of reading an AWS
 // backend's URL.
 func Finish(q *urlquery.Reader, endpoint string, plainHTTP bool) (maxConns int, ep string, err error) {
-	if maxConns = q.Int("max_conns", certcache.DefaultMaxConns()); maxConns == 0 {
+	if maxConns = q.Int("max_conns", backendopts.MaxConns()); maxConns == 0 {
 		q.Fail("max_conns=0: want at least 1")
 	}
 	if err := q.Err(); err != nil {

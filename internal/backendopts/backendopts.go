@@ -1,8 +1,9 @@
-// Package backendopts holds what the backends' New functions share in
-// reading their Options.
+// Package backendopts holds what the backends share in reading their
+// Options and URLs.
 package backendopts
 
 import (
+	"runtime"
 	"time"
 
 	"github.com/certcache/certcache"
@@ -18,3 +19,10 @@ func Cache(co certcache.Options, timeout time.Duration) *certcache.Options {
 	}
 	return &co
 }
+
+// MaxConns is the bound on connections to one server that a backend
+// building its own client sets when its URL does not say (max_conns, or the
+// SDK's own pool parameter): ten per CPU, as go-redis's pool. Without a
+// bound, a stuck server would collect one connection per waiting handshake;
+// with it, callers queue for a connection within their timeout.
+func MaxConns() int { return 10 * runtime.GOMAXPROCS(0) }

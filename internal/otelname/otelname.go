@@ -73,7 +73,7 @@ const (
 	// "example.com", or "example.com+rsa" for autocert's RSA fallback). It
 	// is kept by issuance coordination, which sees values as autocert does
 	// (after decryption), so a cache opened with coordinate=false reports
-	// none. At most MaxExpiryCertificates names are reported; see there.
+	// none. At most 1,000 names are reported, the least recently read or written dropped first.
 	MetricCertificateExpiry = "certcache.certificate.expiry"
 
 	// The memory front's metrics are reported by package layered; the

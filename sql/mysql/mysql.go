@@ -33,7 +33,7 @@
 // MySQL 8's (64M) are enough, older defaults (4M) are not.
 //
 // The database/sql pool settings max_open_conns (default
-// certcache.DefaultMaxConns(), ten per CPU, so that a stuck server does not
+// ten per CPU, so that a stuck server does not
 // collect a connection per waiting caller; 0 means no bound),
 // max_idle_conns (default 2), conn_max_lifetime and conn_max_idle_time
 // (durations) apply too. An unknown or repeated parameter is an error that

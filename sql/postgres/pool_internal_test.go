@@ -5,19 +5,19 @@ import (
 	"net/url"
 	"testing"
 
-	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/backendopts"
 	"github.com/certcache/certcache/sql/internal/core"
 )
 
 // TestPostgresPoolSize: a postgres:// URL's pool holds up to
-// certcache.DefaultMaxConns() connections, as the other backends' do,
+// ten connections per CPU, as the other backends' do,
 // unless pool_max_conns says otherwise. Opening dials nothing.
 func TestPostgresPoolSize(t *testing.T) {
 	for _, tc := range []struct {
 		query string
 		want  int32
 	}{
-		{"", int32(certcache.DefaultMaxConns())},
+		{"", int32(backendopts.MaxConns())},
 		{"?pool_max_conns=3", 3},
 		{"?pool_max_conns=500&table=t", 500},
 	} {

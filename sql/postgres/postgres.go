@@ -28,7 +28,7 @@
 // idle_in_transaction_session_timeout, timezone, options. Environment
 // variables (PGPASSWORD, PGSSLMODE, …) and ~/.pgpass apply as in libpq. The
 // database must use the UTF8 encoding. pool_max_conns defaults to
-// certcache.DefaultMaxConns() rather than pgxpool's own max(4, NumCPU),
+// ten per CPU rather than pgxpool's own max(4, NumCPU),
 // under which a burst of callers would queue for connections the other
 // backends give them (a pool handed to New keeps its own setting). An
 // unknown or repeated parameter is an error that names it.
@@ -38,7 +38,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/certcache/certcache/driver"
 	"math"
 	"net/url"
 	"sort"
@@ -46,7 +45,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certcache/certcache/driver"
+
 	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/backendopts"
 	"github.com/certcache/certcache/internal/urlquery"
 	sqlcache "github.com/certcache/certcache/sql"
 	"github.com/certcache/certcache/sql/internal/core"
@@ -213,7 +215,7 @@ func open(_ context.Context, u *url.URL) (driver.Driver, error) {
 		// pgxpool's own default, max(4, NumCPU), is far below the other
 		// backends' bound; a burst of callers would queue for connections
 		// that MySQL or SQLite would have given them.
-		cfg.MaxConns = int32(min(certcache.DefaultMaxConns(), math.MaxInt32))
+		cfg.MaxConns = int32(min(backendopts.MaxConns(), math.MaxInt32))
 	}
 	// NewWithConfig dials nothing unless pool_min_conns asks for idle
 	// connections, and then in the background.

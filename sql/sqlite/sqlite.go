@@ -26,7 +26,7 @@
 // one file; it must be on a local file system (WAL needs shared memory).
 // Keep busy_timeout within timeout, as SQLite may not notice the end of a
 // call's context while it waits. The database/sql pool settings
-// max_open_conns (default certcache.DefaultMaxConns(); 0 means no bound),
+// max_open_conns (default ten per CPU; 0 means no bound),
 // max_idle_conns (default 2), conn_max_lifetime and conn_max_idle_time
 // (durations) apply too. An unknown or repeated parameter is an error that
 // names it.

@@ -14,8 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	awsddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/certcache/certcache"
 	_ "github.com/certcache/certcache/dynamodb"
+	"github.com/certcache/certcache/internal/backendopts"
 	"github.com/certcache/certcache/internal/integration/testenv"
 )
 
@@ -31,7 +31,7 @@ func startDynamoDB(t *testing.T) setup {
 		t.Setenv("AWS_SECRET_ACCESS_KEY", testenv.DynamoDBSecret)
 		t.Setenv("AWS_CA_BUNDLE", "")
 		tr := awshttp.NewBuildableClient().GetTransport()
-		tr.MaxConnsPerHost = certcache.DefaultMaxConns()
+		tr.MaxConnsPerHost = backendopts.MaxConns()
 		hc := &http.Client{Transport: tr}
 		cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion("us-east-1"), config.WithHTTPClient(hc),
 			func(o *config.LoadOptions) error {

@@ -51,6 +51,7 @@ import (
 	_ "github.com/certcache/certcache/azblob"
 	"github.com/certcache/certcache/drivertest"
 	_ "github.com/certcache/certcache/gs"
+	"github.com/certcache/certcache/internal/backendopts"
 	"github.com/certcache/certcache/internal/integration/testenv"
 	_ "github.com/certcache/certcache/layered"
 	_ "github.com/certcache/certcache/redis"
@@ -563,7 +564,7 @@ func sqlOps(db *sql.DB, get, put string, value []byte) map[string]Op {
 // applyDefaultPool sets what the sql backend's URL opener sets when the
 // URL names no pool parameter (sql/sql.go readPool).
 func applyDefaultPool(db *sql.DB) {
-	db.SetMaxOpenConns(certcache.DefaultMaxConns())
+	db.SetMaxOpenConns(backendopts.MaxConns())
 	db.SetMaxIdleConns(2)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
@@ -622,14 +623,14 @@ func startPostgres(t *testing.T) setup {
 		ou := withParam(u, "table=bench")
 		c := open(t, ctx, ou, value)
 		// The pool the backend's URL produces: pgxpool.ParseConfig of the
-		// same URL, with MaxConns certcache.DefaultMaxConns() when the URL
+		// same URL, with MaxConns ten per CPU when the URL
 		// sets no pool_max_conns (sql/postgres.go openPostgres).
 		pc, err := pgxpool.ParseConfig(u)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !strings.Contains(u, "pool_max_conns=") {
-			pc.MaxConns = int32(certcache.DefaultMaxConns())
+			pc.MaxConns = int32(backendopts.MaxConns())
 		}
 		pool, err := pgxpool.NewWithConfig(ctx, pc)
 		if err != nil {
@@ -710,11 +711,11 @@ func startS3(t *testing.T) setup {
 		// neither side uses it.
 		t.Setenv("AWS_CA_BUNDLE", "")
 		// The client the backend's URL produces (s3/url.go newClient: the
-		// SDK's default transport, MaxConnsPerHost = DefaultMaxConns), on
+		// SDK's default transport, MaxConnsPerHost = ten per CPU), on
 		// an HTTP client of our own so that closing can drop its idle
 		// connections.
 		tr := awshttp.NewBuildableClient().GetTransport()
-		tr.MaxConnsPerHost = certcache.DefaultMaxConns()
+		tr.MaxConnsPerHost = backendopts.MaxConns()
 		hc := &http.Client{Transport: tr}
 		cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion("us-east-1"), config.WithHTTPClient(hc),
 			func(o *config.LoadOptions) error {
@@ -785,7 +786,7 @@ func s3Floor(t *testing.T, ctx context.Context, cfg aws.Config, endpoint string,
 		t.Fatal(err)
 	}
 	tr := awshttp.NewBuildableClient().GetTransport()
-	tr.MaxConnsPerHost = certcache.DefaultMaxConns()
+	tr.MaxConnsPerHost = backendopts.MaxConns()
 	hc := &http.Client{Transport: tr}
 	signer := v4.NewSigner()
 	get := func(ctx context.Context, key string) (*http.Response, error) {
@@ -868,7 +869,7 @@ func startAzblob(t *testing.T) setup {
 		// newClient): the same transport settings and telemetry policy.
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = 64
-		tr.MaxConnsPerHost = certcache.DefaultMaxConns()
+		tr.MaxConnsPerHost = backendopts.MaxConns()
 		cred, err := azblob.NewSharedKeyCredential(acct.Name, acct.Key)
 		if err != nil {
 			t.Fatal(err)
@@ -926,10 +927,10 @@ func startGS(t *testing.T) setup {
 		c := open(t, ctx, ou, value)
 		// The client the backend's URL produces (gs/url.go newClient): a
 		// clone of the default transport with MaxConnsPerHost =
-		// DefaultMaxConns, no authentication for an emulator, JSON reads.
+		// ten connections per CPU, no authentication for an emulator, JSON reads.
 		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxConnsPerHost = certcache.DefaultMaxConns()
-		tr.MaxIdleConnsPerHost = certcache.DefaultMaxConns()
+		tr.MaxConnsPerHost = backendopts.MaxConns()
+		tr.MaxIdleConnsPerHost = backendopts.MaxConns()
 		client, err := storage.NewClient(ctx, option.WithEndpoint(endpoint+"/storage/v1/"),
 			option.WithoutAuthentication(), option.WithHTTPClient(&http.Client{Transport: tr}), storage.WithJSONReads())
 		if err != nil {
@@ -984,7 +985,7 @@ func azureFloor(endpoint string, acct testenv.AzuriteAccount, container string, 
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
-	tr.MaxConnsPerHost = certcache.DefaultMaxConns()
+	tr.MaxConnsPerHost = backendopts.MaxConns()
 	hc := &http.Client{Transport: tr}
 	get := func(ctx context.Context, name string) (*http.Response, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/"+container+"/bench/"+name, nil)

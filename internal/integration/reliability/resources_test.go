@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/backendopts"
 	"github.com/rs/zerolog"
 	"golang.org/x/crypto/acme/autocert"
 )
@@ -31,12 +32,12 @@ const burst = 1000
 
 // maxConns bounds the connections a cache may hold open to one stuck
 // backend during the burst: a small multiple of its pool
-// (certcache.DefaultMaxConns), not one per caller. A pool replaces the
+// (ten per CPU), not one per caller. A pool replaces the
 // connections whose calls timed out, and go-redis closes the old ones in
 // the background, so for a moment the count can overshoot the pool's size
 // (seen once: 71 for a pool of 20); before the bounds, HTTP and database/sql
 // clients reached 1,000.
-var maxConns = 4 * certcache.DefaultMaxConns()
+var maxConns = 4 * backendopts.MaxConns()
 
 // TestBoundedResources sends a burst of concurrent Gets to a backend whose
 // connections carry no data (bandwidth zero), and checks that every call

@@ -58,7 +58,7 @@ type PoolSettings struct {
 // ReadPool reads database/sql's pool limits from the URL.
 func ReadPool(q *urlquery.Reader) PoolSettings {
 	return PoolSettings{
-		maxOpen:     q.Int("max_open_conns", certcache.DefaultMaxConns()),
+		maxOpen:     q.Int("max_open_conns", backendopts.MaxConns()),
 		maxIdle:     q.Int("max_idle_conns", 2),
 		maxLifetime: q.Duration("conn_max_lifetime", 0),
 		maxIdleDur:  q.Duration("conn_max_idle_time", 0),
