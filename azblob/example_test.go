@@ -3,32 +3,25 @@ package azblob_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/certcache/certcache"
 	ccazblob "github.com/certcache/certcache/azblob"
-	"golang.org/x/crypto/acme/autocert"
 )
 
 func Example() {
-	ctx := context.Background()
 	// Importing the package registers azblob://. Credentials come from the
-	// environment (here, with none set, DefaultAzureCredential: a managed
-	// or workload identity in Azure, the Azure CLI on a laptop). Open does
-	// not contact the service.
-	cache, err := certcache.Open(ctx, "azblob://certs/myapp?account=mystorageaccount&timeout=5s")
+	// environment (with none set, DefaultAzureCredential: a managed or
+	// workload identity in Azure, the Azure CLI on a laptop). Open does not
+	// contact the service.
+	cache, err := certcache.Open(context.Background(), "azblob://certs/myapp?account=mystorageaccount")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer cache.Close()
-	// Serve with certcache.TLSConfig, so that a handshake for a name another
-	// instance is ordering waits for it instead of failing.
-	m := &autocert.Manager{Prompt: autocert.AcceptTOS, Cache: cache, HostPolicy: autocert.HostWhitelist("example.com")}
-	srv := &http.Server{Addr: ":443", TLSConfig: certcache.TLSConfig(m, cache)}
-	_ = srv // srv.ListenAndServeTLS("", "")
+	// cache is an autocert.Manager's Cache; serve with certcache.TLSConfig.
 	fmt.Println("opened")
 	// Output: opened
 }

@@ -3,29 +3,22 @@ package redis_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 
 	"github.com/certcache/certcache"
 	ccredis "github.com/certcache/certcache/redis"
 	goredis "github.com/redis/go-redis/v9"
-	"golang.org/x/crypto/acme/autocert"
 )
 
 func Example() {
-	ctx := context.Background()
 	// Importing the package registers redis://, rediss://, redis+sentinel://
-	// and redis+cluster://; Open does not contact the server.
-	cache, err := certcache.Open(ctx, "redis://:password@localhost:6379/0?prefix=myapp&timeout=5s")
+	// and redis+cluster://. Open does not contact the server.
+	cache, err := certcache.Open(context.Background(), "redis://:password@localhost:6379/0?prefix=myapp")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer cache.Close()
-	// Serve with certcache.TLSConfig, so that a handshake for a name another
-	// instance is ordering waits for it instead of failing.
-	m := &autocert.Manager{Prompt: autocert.AcceptTOS, Cache: cache, HostPolicy: autocert.HostWhitelist("example.com")}
-	srv := &http.Server{Addr: ":443", TLSConfig: certcache.TLSConfig(m, cache)}
-	_ = srv // srv.ListenAndServeTLS("", "")
+	// cache is an autocert.Manager's Cache; serve with certcache.TLSConfig.
 	fmt.Println("opened")
 	// Output: opened
 }

@@ -4,14 +4,11 @@ import (
 	"context"
 	"fmt"
 
-	"net/http"
-
 	"github.com/aws/aws-sdk-go-v2/config"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/certcache/certcache"
 	ccs3 "github.com/certcache/certcache/s3"
-	"golang.org/x/crypto/acme/autocert"
 )
 
 func ExampleNew() {
@@ -33,20 +30,15 @@ func ExampleNew() {
 }
 
 func Example() {
-	ctx := context.Background()
-	// Importing the package registers s3://. Credentials come from the
-	// AWS SDK's default chain; Open does not contact S3.
-	cache, err := certcache.Open(ctx, "s3://my-bucket/certs?region=eu-west-1&timeout=5s")
+	// Importing the package registers s3://. Credentials come from the AWS
+	// SDK's default chain. Open does not contact S3.
+	cache, err := certcache.Open(context.Background(), "s3://my-bucket/certs?region=eu-west-1")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer cache.Close()
-	// Serve with certcache.TLSConfig, so that a handshake for a name another
-	// instance is ordering waits for it instead of failing.
-	m := &autocert.Manager{Prompt: autocert.AcceptTOS, Cache: cache, HostPolicy: autocert.HostWhitelist("example.com")}
-	srv := &http.Server{Addr: ":443", TLSConfig: certcache.TLSConfig(m, cache)}
-	_ = srv // srv.ListenAndServeTLS("", "")
+	// cache is an autocert.Manager's Cache; serve with certcache.TLSConfig.
 	fmt.Println("opened")
 	// Output: opened
 }

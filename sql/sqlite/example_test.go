@@ -5,9 +5,24 @@ import (
 	"database/sql"
 	"fmt"
 
+	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/sql/sqlite"
 	"golang.org/x/crypto/acme/autocert"
 )
+
+func Example() {
+	// Importing the package registers sqlite://: a database file, created
+	// if missing (pure Go, no cgo). Open does not create it yet.
+	cache, err := certcache.Open(context.Background(), "sqlite:///var/lib/myapp/certs.db")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cache.Close()
+	// cache is an autocert.Manager's Cache; serve with certcache.TLSConfig.
+	fmt.Println("opened")
+	// Output: opened
+}
 
 func ExampleNew() {
 	db, err := sql.Open("sqlite", "file:example?mode=memory&cache=shared")
