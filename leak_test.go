@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/certcache/certcache/internal/leakcheck"
 	"golang.org/x/crypto/acme/autocert"
 )
 
@@ -14,7 +14,7 @@ import (
 // Put retries, background releases, breaker probes, and the waiters of
 // GetCertificate polling it (issue 21, item 12).
 func TestCloseLeavesNoGoroutine(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	defer leakcheck.VerifyNone(t, leakcheck.Take(), 5*time.Second)
 	st, cs := faultyFleet(t, 2, &Options{LeaseTTL: time.Second})
 	a, b := cs[0], cs[1]
 	order, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/certcache/certcache"
-	"go.uber.org/goleak"
+	"github.com/certcache/certcache/internal/leakcheck"
 	"golang.org/x/crypto/acme/autocert"
 )
 
@@ -79,7 +79,7 @@ func (s *suite) testCoordinatedAccount(t *testing.T) {
 // not counted; those of a connection pool the cache closed may take a
 // moment to go, which VerifyNone waits for.
 func (s *suite) testCloseLeaks(t *testing.T) {
-	before := goleak.IgnoreCurrent()
+	before := leakcheck.Take()
 	c := s.openCoordinated(t, s.ns())
 	mustPut(t, c, "leak+token", []byte("v"))
 	mustGet(t, c, "leak+token", []byte("v"))
@@ -91,5 +91,5 @@ func (s *suite) testCloseLeaks(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	goleak.VerifyNone(t, before)
+	leakcheck.VerifyNone(t, before, 5*time.Second)
 }

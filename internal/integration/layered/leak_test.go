@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/leakcheck"
 	"github.com/certcache/certcache/layered"
-	"go.uber.org/goleak"
 	"golang.org/x/crypto/acme/autocert"
 )
 
@@ -17,7 +17,7 @@ import (
 // running preload, the memory front's, coordination's keep-alive of an
 // order lease, and a handshake waiting through certcache.GetCertificate.
 func TestCloseLeavesNoGoroutine(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	defer leakcheck.VerifyNone(t, leakcheck.Take(), 5*time.Second)
 	store := fmt.Sprintf("mem://leak-%d", stackSeq.Add(1))
 	fill := mustOpen(t, store)
 	for i := range 200 {
