@@ -30,7 +30,7 @@ import (
 	"github.com/certcache/certcache/encrypt"
 	"github.com/certcache/certcache/internal/integration/acmetest"
 	"github.com/certcache/certcache/internal/integration/testenv"
-	"github.com/certcache/certcache/internal/metrictest"
+	"github.com/certcache/certcache/internal/integration/metrictest"
 	"github.com/certcache/certcache/layered"
 	_ "github.com/certcache/certcache/redis"
 	goredis "github.com/redis/go-redis/v9"
@@ -164,7 +164,7 @@ func open(t *testing.T, rawURL string) certcache.Cache {
 	return c
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +173,7 @@ func must(t *testing.T, err error) {
 
 // certValue returns an autocert cache value (key PEM, then the leaf) whose
 // leaf lives from notBefore to notAfter.
-func certValue(t *testing.T, name string, notBefore, notAfter time.Time) []byte {
+func certValue(t testing.TB, name string, notBefore, notAfter time.Time) []byte {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	must(t, err)
