@@ -110,7 +110,10 @@ func (s *Stack) preload(ctx context.Context, p *preloader) {
 	if hook.ReadsInBatches(auth) {
 		size, workers = preloadBatch, min(workers, preloadWorkers)
 	}
-	batches := make(chan []string, 1)
+	// The listing never waits for the reads: it queues up to
+	// preloadQueue batches ahead, so that its next page is on the way
+	// while the first batches are read.
+	batches := make(chan []string, preloadQueue)
 	var (
 		wg     sync.WaitGroup
 		r      = newRamp(workers)
@@ -127,7 +130,10 @@ func (s *Stack) preload(ctx context.Context, p *preloader) {
 				isCold = false
 				r.warm()
 			}
-			if answered && r.grow() {
+			// Another worker only for batches that wait: its first read
+			// most likely opens a connection, several round trips, where
+			// this worker's next read takes one.
+			if answered && len(batches) > 0 && r.grow() {
 				wg.Go(worker) // this worker is counted by wg: Wait cannot have returned
 			}
 		}
@@ -137,19 +143,13 @@ func (s *Stack) preload(ctx context.Context, p *preloader) {
 	}
 	wg.Go(worker)
 	var listErr error
-	// The first batches are small, so that the first certificates are in
-	// memory one round trip after the listing's first page, while the
-	// handshakes of a restarted node are already asking for them; each
-	// batch is then twice the last, up to size.
-	limit := min(size, preloadFirstBatch)
-	batch := make([]string, 0, limit)
+	batch := make([]string, 0, size)
 	send := func() {
 		select {
 		case batches <- batch:
 		case <-ctx.Done():
 		}
-		limit = min(size, 2*limit)
-		batch = make([]string, 0, limit)
+		batch = make([]string, 0, size)
 	}
 	for e, err := range certcache.List(ctx, auth, "") {
 		if err != nil {
@@ -162,7 +162,7 @@ func (s *Stack) preload(ctx context.Context, p *preloader) {
 			continue
 		}
 		p.listed.Add(1)
-		if batch = append(batch, e.Key); len(batch) == limit {
+		if batch = append(batch, e.Key); len(batch) == size {
 			send()
 		}
 		if ctx.Err() != nil {
@@ -180,13 +180,14 @@ func (s *Stack) preload(ctx context.Context, p *preloader) {
 	p.report(context.Cause(ctx), listErr, time.Since(start))
 }
 
-// preloadBatch is how many keys a preload reads at once: a few hundred
-// KiB of certificates, so that the first are in memory after one round
-// trip, while 10,000 names take 40 batches.
-const preloadBatch = 250
+// preloadBatch is how many keys a preload reads at once: as many as one
+// driver GetMany call takes (certcache's chunk), half a MiB of
+// certificates, one round trip.
+const preloadBatch = 500
 
-// preloadFirstBatch is the size of a preload's first batch; see preload.
-const preloadFirstBatch = 16
+// preloadQueue is how many batches a preload's listing may be ahead of its
+// reads: the keys of 32,000 names, a few MiB at most.
+const preloadQueue = 64
 
 // preloadWorkers bounds the batches a preload reads at once (and so the
 // connections it holds): four overlap the round trips of a distant store

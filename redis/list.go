@@ -13,18 +13,20 @@ import (
 
 // scanCount is SCAN's COUNT: about how many keys of the keyspace each page
 // examines, whatever the namespace (a listing walks the whole keyspace of
-// each node, other namespaces' keys included). Five thousand keep a page's
-// reply and its STRLEN pipeline to a few hundred kilobytes of keys, while a
-// keyspace of 10,000 keys takes about three pages per node, each two round
-// trips: a memory front's preload behind 10 ms of latency spent most of
-// its time in the listing with a thousand (twelve pages for 11,000 keys).
-const scanCount = 5000
+// each node, other namespaces' keys included). Each page is a round trip,
+// and a memory front's preload behind 10 ms of latency spends most of its
+// time in the listing: a thousand took twelve pages for a keyspace of
+// 11,000 keys, five thousand three, this one. A page's reply and its STRLEN
+// pipeline stay under a megabyte of keys, and Redis examines 16,384 keys in
+// about a millisecond.
+const scanCount = 16384
 
 var _ ccdriver.ListDriver = (*driver)(nil)
 
 // scanner is what List needs of a node: *goredis.Client has it.
 type scanner interface {
 	ScanType(ctx context.Context, cursor uint64, match string, count int64, keyType string) *goredis.ScanCmd
+	Pipelined(ctx context.Context, fn func(goredis.Pipeliner) error) ([]goredis.Cmder, error)
 }
 
 // List implements driver.ListDriver with SCAN ... MATCH PREFIX:* TYPE
@@ -79,12 +81,22 @@ func (d *driver) scanNodes(ctx context.Context) ([]scanner, error) {
 // listNode yields the entries of one node's keyspace that match, page by
 // page. It returns false when the listing must stop: the consumer stopped,
 // or an error was yielded.
+//
+// On a single server (n is the driver's client), one pipeline asks for the
+// sizes of a page and for the next page at once: P pages take P+1 round
+// trips, on one connection. On a cluster's master or a ring's shard, SCAN
+// goes to the node and the STRLENs through the driver's client, which
+// routes each to the node that owns the key now, following a cluster's
+// redirections: two round trips per page.
 func (d *driver) listNode(ctx context.Context, n scanner, match string, yield func(certcache.Entry, error) bool) bool {
 	var (
-		cursor  uint64
-		entries []certcache.Entry // reused from page to page
+		together = n == scanner(d.client)
+		page     []string // the keys whose sizes are asked next
+		cursor   uint64
+		last     bool              // page is the last one
+		entries  []certcache.Entry // reused from page to page
 	)
-	for {
+	for len(page) > 0 || !last {
 		if err := ctx.Err(); err != nil {
 			yield(certcache.Entry{}, err)
 			return false
@@ -92,12 +104,24 @@ func (d *driver) listNode(ctx context.Context, n scanner, match string, yield fu
 		// TYPE string: the values this package writes are strings; a hash
 		// or a set someone else put in the namespace is not a cache entry
 		// (Get could not read it either).
-		keys, next, err := n.ScanType(ctx, cursor, match, scanCount, "string").Result()
-		if err != nil {
-			yield(certcache.Entry{}, classify(err))
-			return false
+		var scan *goredis.ScanCmd
+		scanNext := func(p goredis.Pipeliner) {
+			if !last {
+				scan = p.ScanType(ctx, cursor, match, scanCount, "string")
+			}
 		}
-		entries, err = d.sizes(ctx, keys, entries[:0])
+		var err error
+		if together {
+			entries, err = d.sizes(ctx, page, entries[:0], scanNext)
+		} else {
+			entries, err = d.sizes(ctx, page, entries[:0], nil)
+			if err == nil && !last {
+				_, err = n.Pipelined(ctx, func(p goredis.Pipeliner) error { scanNext(p); return nil })
+			}
+		}
+		if err == nil && scan != nil {
+			err = scan.Err()
+		}
 		if err != nil {
 			yield(certcache.Entry{}, classify(err))
 			return false
@@ -111,17 +135,20 @@ func (d *driver) listNode(ctx context.Context, n scanner, match string, yield fu
 				return false
 			}
 		}
-		if next == 0 {
-			return true
+		page = nil
+		if scan != nil {
+			page, cursor = scan.Val()
+			last = cursor == 0
 		}
-		cursor = next
 	}
+	return true
 }
 
-// sizes turns one SCAN page into entries, appended to dst: it drops what is
-// not a cache key of this namespace and asks for every value's length in one
-// pipeline. Keys deleted since the SCAN are dropped too.
-func (d *driver) sizes(ctx context.Context, keys []string, dst []certcache.Entry) ([]certcache.Entry, error) {
+// sizes turns the keys of one SCAN page into entries, appended to dst: it
+// drops what is not a cache key of this namespace and asks for every
+// value's length in one pipeline, to which also adds its own commands (the
+// next SCAN). Keys deleted since the SCAN are dropped too.
+func (d *driver) sizes(ctx context.Context, keys []string, dst []certcache.Entry, also func(goredis.Pipeliner)) ([]certcache.Entry, error) {
 	kept := keys[:0]
 	for _, k := range keys {
 		// The MATCH pattern already holds the namespace prefix; what does
@@ -131,7 +158,7 @@ func (d *driver) sizes(ctx context.Context, keys []string, dst []certcache.Entry
 			kept = append(kept, k)
 		}
 	}
-	if len(kept) == 0 {
+	if len(kept) == 0 && also == nil {
 		return dst, nil
 	}
 	lens := make([]*goredis.IntCmd, len(kept))
@@ -140,6 +167,9 @@ func (d *driver) sizes(ctx context.Context, keys []string, dst []certcache.Entry
 	if _, err := d.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		for i, k := range kept {
 			lens[i] = p.StrLen(ctx, k)
+		}
+		if also != nil {
+			also(p)
 		}
 		return nil
 	}); err != nil && !onlyWrongType(lens) {
