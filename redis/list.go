@@ -50,6 +50,53 @@ func (d *driver) List(ctx context.Context, prefix string) iter.Seq2[certcache.En
 	}
 }
 
+var _ ccdriver.KeyListDriver = (*driver)(nil)
+
+// ListKeys implements driver.KeyListDriver: List without the STRLEN
+// pipelines, one round trip per SCAN page. A key deleted while the listing
+// runs may be listed still (SCAN guarantees only the keys that exist from
+// its start to its end); a Get of it is then a miss.
+func (d *driver) ListKeys(ctx context.Context, prefix string) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		nodes, err := d.scanNodes(ctx)
+		if err != nil {
+			yield("", classify(err))
+			return
+		}
+		match := globEscape(d.prefix+prefix) + "*"
+		for _, n := range nodes {
+			for cursor, last := uint64(0), false; !last; {
+				if err := ctx.Err(); err != nil {
+					yield("", err)
+					return
+				}
+				// On the pipeline pool, as GetMany, so that a preload reads
+				// on the connection its listing opened.
+				var scan *goredis.ScanCmd
+				if _, err := n.Pipelined(ctx, func(p goredis.Pipeliner) error {
+					scan = p.ScanType(ctx, cursor, match, scanCount, "string")
+					return nil
+				}); err != nil {
+					yield("", classify(err))
+					return
+				}
+				var keys []string
+				keys, cursor = scan.Val()
+				last = cursor == 0
+				for _, k := range d.ours(keys) {
+					if err := ctx.Err(); err != nil {
+						yield("", err)
+						return
+					}
+					if !yield(k[len(d.prefix):], nil) {
+						return
+					}
+				}
+			}
+		}
+	}
+}
+
 // scanNodes returns the nodes whose keyspaces together hold every key: the
 // masters of a cluster (replicas hold copies), the shards of a ring, or the
 // client itself.
@@ -149,15 +196,7 @@ func (d *driver) listNode(ctx context.Context, n scanner, match string, yield fu
 // value's length in one pipeline, to which also adds its own commands (the
 // next SCAN). Keys deleted since the SCAN are dropped too.
 func (d *driver) sizes(ctx context.Context, keys []string, dst []certcache.Entry, also func(goredis.Pipeliner)) ([]certcache.Entry, error) {
-	kept := keys[:0]
-	for _, k := range keys {
-		// The MATCH pattern already holds the namespace prefix; what does
-		// not pass as a key is a lease of an enclosed namespace ("a:b\x00
-		// lease:…" seen from "a") or something a cache could not Get.
-		if strings.HasPrefix(k, d.prefix) && certcache.ValidateKey(k[len(d.prefix):]) == nil {
-			kept = append(kept, k)
-		}
-	}
+	kept := d.ours(keys)
 	if len(kept) == 0 && also == nil {
 		return dst, nil
 	}
@@ -195,6 +234,21 @@ func (d *driver) sizes(ctx context.Context, keys []string, dst []certcache.Entry
 		dst = append(dst, certcache.Entry{Key: kept[i][len(d.prefix):], Size: c.Val()})
 	}
 	return dst, nil
+}
+
+// ours returns the keys of a SCAN page that are cache keys of this
+// namespace, in keys' own array.
+func (d *driver) ours(keys []string) []string {
+	kept := keys[:0]
+	for _, k := range keys {
+		// The MATCH pattern already holds the namespace prefix; what does
+		// not pass as a key is a lease of an enclosed namespace ("a:b\x00
+		// lease:…" seen from "a") or something a cache could not Get.
+		if strings.HasPrefix(k, d.prefix) && certcache.ValidateKey(k[len(d.prefix):]) == nil {
+			kept = append(kept, k)
+		}
+	}
+	return kept
 }
 
 // onlyWrongType reports whether the commands that failed all failed with

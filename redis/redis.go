@@ -82,9 +82,12 @@
 // # Listing
 //
 // The cache implements driver.ListDriver with SCAN … MATCH PREFIX:* TYPE
-// string, about 1,000 keys a page, on every master of a cluster (or shard of
-// a ring) in turn, and a pipelined STRLEN per page for the sizes; it needs
-// Redis 6.0 or later (SCAN's TYPE). Glob characters (* ? [ ] \) in the
+// string, 16,384 keys of the keyspace examined a page, on every master of a
+// cluster (or shard of a ring) in turn, and a pipelined STRLEN per page for
+// the sizes (on a single server, in one round trip with the next page's
+// SCAN); it needs Redis 6.0 or later (SCAN's TYPE). It implements
+// driver.KeyListDriver with the same SCANs alone, one round trip a page,
+// which a memory front's preload uses. Glob characters (* ? [ ] \) in the
 // prefixes are escaped, so a namespace never lists another's keys; lease
 // keys are never listed. Redis keeps no write time, so ModTime is zero.
 // SCAN lists every key that exists from the start of a listing to its end,
