@@ -37,7 +37,8 @@ type preloader struct {
 	slab slab // the copies it stores
 
 	mu       sync.Mutex
-	firstErr error // the first failed Get, for the log
+	firstErr error                    // the first failed Get, for the log
+	reading  map[string]chan struct{} // keys being read → closed once their batch is stored
 }
 
 // Why a preload ended early; never seen outside this package.
@@ -78,8 +79,8 @@ func (s *Stack) startPreload() {
 	go s.preload(ctx, p)
 }
 
-// preload runs the preload p: it streams the authority's listing, keeps
-// the certificate keys, and hands them in batches to workers, each of
+// preload runs the preload p: it streams the authority's listing of keys,
+// keeps the certificate keys, and hands them in batches to workers, each of
 // which reads its batch with certcache.GetMany and stores the values in
 // the target tiers. Over a backend that reads in batches (Redis, SQL), a
 // batch is preloadBatch keys, one round trip, and at most preloadWorkers
@@ -99,8 +100,8 @@ func (s *Stack) preload(ctx context.Context, p *preloader) {
 	defer stop(nil)
 
 	// Slow start: one worker at first, and one more per batch the store
-	// answers, up to the limit, but never more than maxColdWorkers
-	// waiting for their first answer. A new worker most likely needs a new
+	// answers while batches wait, up to the limit, but never more than
+	// maxColdWorkers waiting for their first answer. A new worker most likely needs a new
 	// connection, with TCP, TLS and password handshakes, which a busy
 	// PostgreSQL server serves one after the other (on a loaded two-core
 	// test machine, a quarter of a second each): opening 16 at once pushed
@@ -142,7 +143,34 @@ func (s *Stack) preload(ctx context.Context, p *preloader) {
 		}
 	}
 	wg.Go(worker)
-	var listErr error
+
+	// The listing runs on its own, so that a batch can leave when the
+	// listing pauses (a page on its way) as well as when it is full: the
+	// keys of a page are read while the next is listed.
+	listed := make(chan string, size)
+	var listErr error // written before listed is closed
+	go func() {
+		defer close(listed)
+		// Keys alone: over Redis, a listing with sizes takes a second
+		// round trip per page.
+		for key, err := range hook.ListKeys(ctx, auth, "") {
+			if err != nil {
+				if ctx.Err() == nil {
+					listErr = err
+				}
+				return
+			}
+			if certkey.KindOf(key) != certkey.Cert {
+				continue
+			}
+			p.listed.Add(1)
+			select {
+			case listed <- key:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	batch := make([]string, 0, size)
 	send := func() {
 		select {
@@ -151,24 +179,27 @@ func (s *Stack) preload(ctx context.Context, p *preloader) {
 		}
 		batch = make([]string, 0, size)
 	}
-	for e, err := range certcache.List(ctx, auth, "") {
-		if err != nil {
-			if ctx.Err() == nil {
-				listErr = err
+	paused := time.NewTimer(time.Hour)
+	paused.Stop()
+	for open := true; open; {
+		select {
+		case key, ok := <-listed:
+			if open = ok; !ok {
+				break
 			}
-			break
-		}
-		if certkey.KindOf(e.Key) != certkey.Cert {
-			continue
-		}
-		p.listed.Add(1)
-		if batch = append(batch, e.Key); len(batch) == size {
-			send()
-		}
-		if ctx.Err() != nil {
-			break
+			if batch = append(batch, key); len(batch) == size {
+				send()
+				paused.Stop()
+			} else {
+				paused.Reset(preloadPause)
+			}
+		case <-paused.C:
+			if len(batch) > 0 {
+				send()
+			}
 		}
 	}
+	paused.Stop()
 	if len(batch) > 0 && ctx.Err() == nil && listErr == nil {
 		send()
 	}
@@ -181,9 +212,15 @@ func (s *Stack) preload(ctx context.Context, p *preloader) {
 }
 
 // preloadBatch is how many keys a preload reads at once: as many as one
-// driver GetMany call takes (certcache's chunk), half a MiB of
+// driver GetMany call takes (certcache's chunk), about a MiB of
 // certificates, one round trip.
-const preloadBatch = 500
+const preloadBatch = 1000
+
+// preloadPause is how long a preload's listing may yield nothing before
+// the keys it has yielded leave as a batch that is not full: far longer
+// than it takes to yield the keys of a page it holds, shorter than a page
+// that comes over the network.
+const preloadPause = 2 * time.Millisecond
 
 // preloadQueue is how many batches a preload's listing may be ahead of its
 // reads: the keys of 32,000 names, a few MiB at most.
@@ -245,6 +282,8 @@ func (s *Stack) preloadBatch(ctx context.Context, p *preloader, auth certcache.C
 	if len(need) == 0 {
 		return false, false // handshakes loaded them first
 	}
+	stored := p.reads(need)
+	defer p.readDone(need, stored)
 	values, err := certcache.GetMany(ctx, auth, need)
 	switch {
 	case err == nil:
@@ -305,6 +344,57 @@ func (p *preloader) store(key string, v []byte, gens []uint64, stop context.Canc
 	}
 	if stored {
 		p.loaded.Add(1)
+	}
+}
+
+// reads records that keys are being read, for awaitPreload, and returns
+// the channel readDone closes.
+func (p *preloader) reads(keys []string) chan struct{} {
+	ch := make(chan struct{})
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.reading == nil {
+		p.reading = make(map[string]chan struct{}, len(keys))
+	}
+	for _, k := range keys {
+		p.reading[k] = ch
+	}
+	return ch
+}
+
+// readDone records that keys, read with ch, are stored or failed.
+func (p *preloader) readDone(keys []string, ch chan struct{}) {
+	p.mu.Lock()
+	for _, k := range keys {
+		if p.reading[k] == ch {
+			delete(p.reading, k)
+		}
+	}
+	p.mu.Unlock()
+	close(ch)
+}
+
+// awaitPreload waits for the preload's read of key, if one is under way,
+// and returns the fresh copy it left, if any. A handshake that comes while
+// the preload's batch with its name is on the way then waits for that
+// batch rather than ask the store itself, under autocert's lock, a round
+// trip that every other handshake of the node would wait for too.
+func (s *Stack) awaitPreload(ctx context.Context, key string) ([]byte, bool) {
+	p := s.pre
+	if p == nil {
+		return nil, false
+	}
+	p.mu.Lock()
+	ch := p.reading[key]
+	p.mu.Unlock()
+	if ch == nil {
+		return nil, false
+	}
+	select {
+	case <-ch:
+		return s.fresh(key)
+	case <-ctx.Done():
+		return nil, false
 	}
 }
 
