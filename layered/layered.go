@@ -124,14 +124,14 @@
 // once (fewer if PreloadConcurrency is lower). Over file, S3 and Azure,
 // which read one key per request, up to PreloadConcurrency Gets run at
 // once (DefaultPreloadConcurrency). Either way the preload starts with one
-// read in flight and adds one per answer while names wait, but never more
-// than four waiting for their first answer, so that a cold connection pool
+// read in flight and adds one per answer, but never more than four
+// waiting for their first answer, so that a cold connection pool
 // opens its connections a few at a time (all at once, on a busy store,
 // they can outlast the timeout, which would open the circuit breaker for
 // the handshakes too). Handshakes then find their certificate in memory; one
-// whose name the preload is reading waits for that read rather than ask
-// the store again, and one that comes before the preload reached its name
-// reads the store as it would have without the preload. The gain grows with
+// that comes before the preload reached its name reads the store as it
+// would have without the preload, and one whose name the preload is
+// reading takes whichever read lands first, its own or the preload's. The gain grows with
 // the store's round trip: on a store a fraction of a millisecond away a
 // preload saves little, and where CPU is short (the store on the same small
 // machine) its Gets compete with the handshakes for it.
@@ -279,24 +279,33 @@ func (s *Stack) Get(ctx context.Context, key string) ([]byte, error) {
 	if v, ok := s.fresh(key); ok {
 		return append([]byte{}, v...), nil // the caller owns what it gets
 	}
-	if v, ok := s.awaitPreload(ctx, key); ok {
-		return append([]byte{}, v...), nil
-	}
 	ch := s.group.DoChan(key, func() (any, error) {
 		return s.load(context.WithoutCancel(ctx), key, true)
 	})
-	select {
-	case r := <-ch:
-		if r.Err != nil {
-			return nil, r.Err
+	// The preload may be reading key already; whichever read lands first
+	// answers. Under autocert's lock every handshake of the node waits for
+	// this one, and the preload's batch may be one round trip from landing
+	// or stuck behind a connection's handshake.
+	landed := s.preloadReading(key)
+	for {
+		select {
+		case r := <-ch:
+			if r.Err != nil {
+				return nil, r.Err
+			}
+			v := r.Val.([]byte)
+			if r.Shared {
+				v = append([]byte{}, v...) // every caller owns its slice
+			}
+			return v, nil
+		case <-landed:
+			landed = nil
+			if v, ok := s.fresh(key); ok {
+				return append([]byte{}, v...), nil
+			}
+		case <-ctx.Done():
+			return nil, opError("get", key, ctx.Err())
 		}
-		v := r.Val.([]byte)
-		if r.Shared {
-			v = append([]byte{}, v...) // every caller owns its slice
-		}
-		return v, nil
-	case <-ctx.Done():
-		return nil, opError("get", key, ctx.Err())
 	}
 }
 

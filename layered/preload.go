@@ -100,8 +100,8 @@ func (s *Stack) preload(ctx context.Context, p *preloader) {
 	defer stop(nil)
 
 	// Slow start: one worker at first, and one more per batch the store
-	// answers while batches wait, up to the limit, but never more than
-	// maxColdWorkers waiting for their first answer. A new worker most likely needs a new
+	// answers, up to the limit, but never more than maxColdWorkers
+	// waiting for their first answer. A new worker most likely needs a new
 	// connection, with TCP, TLS and password handshakes, which a busy
 	// PostgreSQL server serves one after the other (on a loaded two-core
 	// test machine, a quarter of a second each): opening 16 at once pushed
@@ -121,8 +121,15 @@ func (s *Stack) preload(ctx context.Context, p *preloader) {
 		worker func()
 	)
 	worker = func() {
-		isCold := true
+		isCold, grow := true, false
 		for batch := range batches {
+			// The worker that grows takes the next batch first: the new
+			// one most likely opens a connection, several round trips,
+			// where this one's next read takes one.
+			if grow {
+				grow = false
+				wg.Go(worker) // this worker is counted by wg: Wait cannot have returned
+			}
 			if ctx.Err() != nil {
 				continue
 			}
@@ -131,12 +138,10 @@ func (s *Stack) preload(ctx context.Context, p *preloader) {
 				isCold = false
 				r.warm()
 			}
-			// Another worker only for batches that wait: its first read
-			// most likely opens a connection, several round trips, where
-			// this worker's next read takes one.
-			if answered && len(batches) > 0 && r.grow() {
-				wg.Go(worker) // this worker is counted by wg: Wait cannot have returned
-			}
+			grow = answered && r.grow()
+		}
+		if grow {
+			wg.Go(worker) // counted by the ramp: it ends at once
 		}
 		if isCold {
 			r.warm()
@@ -347,8 +352,8 @@ func (p *preloader) store(key string, v []byte, gens []uint64, stop context.Canc
 	}
 }
 
-// reads records that keys are being read, for awaitPreload, and returns
-// the channel readDone closes.
+// reads records that keys are being read, for preloadReading, and
+// returns the channel readDone closes.
 func (p *preloader) reads(keys []string) chan struct{} {
 	ch := make(chan struct{})
 	p.mu.Lock()
@@ -374,28 +379,17 @@ func (p *preloader) readDone(keys []string, ch chan struct{}) {
 	close(ch)
 }
 
-// awaitPreload waits for the preload's read of key, if one is under way,
-// and returns the fresh copy it left, if any. A handshake that comes while
-// the preload's batch with its name is on the way then waits for that
-// batch rather than ask the store itself, under autocert's lock, a round
-// trip that every other handshake of the node would wait for too.
-func (s *Stack) awaitPreload(ctx context.Context, key string) ([]byte, bool) {
+// preloadReading returns a channel that is closed when the preload's read
+// of key has ended, stored or not, or nil if the preload is not reading
+// key.
+func (s *Stack) preloadReading(key string) <-chan struct{} {
 	p := s.pre
 	if p == nil {
-		return nil, false
+		return nil
 	}
 	p.mu.Lock()
-	ch := p.reading[key]
-	p.mu.Unlock()
-	if ch == nil {
-		return nil, false
-	}
-	select {
-	case <-ch:
-		return s.fresh(key)
-	case <-ctx.Done():
-		return nil, false
-	}
+	defer p.mu.Unlock()
+	return p.reading[key]
 }
 
 // fail counts a failed read and keeps the first error for the log.
