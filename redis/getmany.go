@@ -11,7 +11,7 @@ import (
 var _ ccdriver.GetManyDriver = (*driver)(nil)
 
 // GetMany implements driver.GetManyDriver with MGET: one command on a
-// single server or through Sentinel, sent as a pipeline. A cluster answers MGET only for keys
+// single server or through Sentinel. A cluster answers MGET only for keys
 // of one hash slot, so there the keys are grouped by slot, one MGET per
 // slot, all in one pipeline (go-redis sends each node its slots' commands
 // at once, and follows redirections). A ring shards by key, so there each
@@ -31,18 +31,11 @@ func (d *driver) GetMany(ctx context.Context, keys []string, found func(i int, v
 	case *goredis.Ring:
 		return d.getEach(ctx, c, full, found)
 	}
-	// In a pipeline of its own: go-redis keeps a pool of connections for
-	// pipelines beside the one for single commands, so a memory front's
-	// preload reads on the connection its listing's pipelines warmed
-	// rather than open one (three round trips) beside the node's Gets.
-	var mget *goredis.SliceCmd
-	if _, err := d.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		mget = p.MGet(ctx, full...)
-		return nil
-	}); err != nil {
+	vals, err := d.client.MGet(ctx, full...).Result()
+	if err != nil {
 		return classify(err)
 	}
-	report(mget.Val(), nil, found)
+	report(vals, nil, found)
 	return nil
 }
 

@@ -70,19 +70,16 @@ func (d *driver) ListKeys(ctx context.Context, prefix string) iter.Seq2[string, 
 					yield("", err)
 					return
 				}
-				// On the pipeline pool, as GetMany, so that a preload reads
-				// on the connection its listing opened.
-				var scan *goredis.ScanCmd
-				if _, err := n.Pipelined(ctx, func(p goredis.Pipeliner) error {
-					scan = p.ScanType(ctx, cursor, match, scanCount, "string")
-					return nil
-				}); err != nil {
+				// A single command, as GetMany's MGET: a preload then reads
+				// on the connection its listing opened, of the pool of
+				// single commands (go-redis gives pipelines a pool of their
+				// own, with buffers of 256 KiB a connection, not 64).
+				keys, next, err := n.ScanType(ctx, cursor, match, scanCount, "string").Result()
+				if err != nil {
 					yield("", classify(err))
 					return
 				}
-				var keys []string
-				keys, cursor = scan.Val()
-				last = cursor == 0
+				cursor, last = next, next == 0
 				for _, k := range d.ours(keys) {
 					if err := ctx.Err(); err != nil {
 						yield("", err)
