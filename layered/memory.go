@@ -45,7 +45,7 @@ type MemoryOptions struct {
 
 	// MaxBytes bounds the bytes of the keys and values held; the least
 	// recently used keys go first until the rest fits. A value larger than
-	// MaxBytes is not held at all. The bookkeeping of each entry (about 100
+	// MaxBytes is not held at all. The bookkeeping of each entry (about 120
 	// bytes) comes on top and is bounded by MaxEntries. If zero,
 	// DefaultMaxBytes.
 	MaxBytes int64
