@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/certcache/certcache/driver"
+	"github.com/certcache/certcache/internal/hook"
 )
 
 // Optional driver capabilities. A driver.Driver may also implement driver.LeaseDriver and
@@ -60,7 +61,23 @@ func List(ctx context.Context, c Cache, prefix string) iter.Seq2[Entry, error] {
 			yield(Entry{}, newError("", "list", "", ErrUnsupported))
 		}
 	}
-	return p.list(ctx, prefix)
+	return p.list(ctx, prefix, false)
+}
+
+// listKeys (hook.ListKeys) yields the keys List yields, listed with the
+// driver's driver.KeyListDriver where it has one.
+func listKeys(ctx context.Context, c hook.Cache, prefix string) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		entries := List(ctx, c, prefix)
+		if p := findPortable(c); p != nil {
+			entries = p.list(ctx, prefix, true)
+		}
+		for e, err := range entries {
+			if !yield(e.Key, err) {
+				return
+			}
+		}
+	}
 }
 
 // findPortable finds the portable layer under c, looking through wrappers

@@ -69,7 +69,7 @@ func (d *batchDriver) GetMany(_ context.Context, keys []string, found func(int, 
 func TestGetManyPortable(t *testing.T) {
 	data := map[string][]byte{"empty": {}}
 	var many []string
-	for i := range 1234 {
+	for i := range 2234 {
 		k := fmt.Sprintf("host-%04d.example", i)
 		many = append(many, k)
 		if i%2 == 0 {
@@ -86,7 +86,7 @@ func TestGetManyPortable(t *testing.T) {
 			wantErr   error // nil: success
 			wantCalls []int // batched only
 		}{
-			{name: "chunks", keys: many, wantCalls: []int{500, 500, 234}},
+			{name: "chunks", keys: many, wantCalls: []int{1000, 1000, 234}},
 			{name: "duplicates and empty", keys: []string{"empty", "host-0000.example", "host-0000.example", "empty", "host-0001.example"}, wantCalls: []int{3}},
 			{name: "no keys", keys: nil},
 			{name: "invalid key", keys: []string{"a", "bad\nkey"}, wantErr: ErrInvalidKey},

@@ -8,5 +8,6 @@ func init() {
 	hook.CoordinateAs = coordinateAs
 	hook.TelemetryOf = telemetryOf
 	hook.ReadsInBatches = readsInBatches
+	hook.ListKeys = listKeys
 	hook.WatchKey = func(c hook.Cache, key string) hook.KeyWatch { return watchKey(c, key) }
 }

@@ -159,16 +159,17 @@ func (c *portable) release(ctx context.Context, name, token string) error {
 }
 
 // list streams the driver's listing, observed as one call from the first
-// entry asked for to the last (see listing).
-func (c *portable) list(ctx context.Context, prefix string) iter.Seq2[Entry, error] {
+// entry asked for to the last (see listing). With keysOnly, the entries
+// may hold their keys alone (see driver.KeyListDriver).
+func (c *portable) list(ctx context.Context, prefix string, keysOnly bool) iter.Seq2[Entry, error] {
 	return func(yield func(Entry, error) bool) {
 		if !c.tel.on(ctx) {
-			c.listing(ctx, prefix)(yield)
+			c.listing(ctx, prefix, keysOnly)(yield)
 			return
 		}
 		ctx, ob := c.tel.begin(ctx, opList, prefix)
 		var failed error
-		c.listing(ctx, prefix)(func(e Entry, err error) bool {
+		c.listing(ctx, prefix, keysOnly)(func(e Entry, err error) bool {
 			failed = err
 			return yield(e, err)
 		})
@@ -177,7 +178,18 @@ func (c *portable) list(ctx context.Context, prefix string) iter.Seq2[Entry, err
 }
 
 // listing streams the driver's listing of keys (see stream).
-func (c *portable) listing(ctx context.Context, prefix string) iter.Seq2[Entry, error] {
+func (c *portable) listing(ctx context.Context, prefix string, keysOnly bool) iter.Seq2[Entry, error] {
+	if kd, ok := c.d.(driver.KeyListDriver); ok && keysOnly {
+		return stream(c, ctx, "list", prefix, func(lctx context.Context) iter.Seq2[Entry, error] {
+			return func(yield func(Entry, error) bool) {
+				for k, err := range kd.ListKeys(lctx, prefix) {
+					if !yield(Entry{Key: k}, err) {
+						return
+					}
+				}
+			}
+		})
+	}
 	ld, ok := c.d.(driver.ListDriver)
 	if !ok {
 		return func(yield func(Entry, error) bool) {

@@ -86,6 +86,14 @@ type ListDriver interface {
 	List(ctx context.Context, prefix string) iter.Seq2[Entry, error]
 }
 
+// KeyListDriver is the optional capability of a driver to list keys
+// alone, where List's sizes or times cost more round trips (Redis asks for
+// each page's sizes with a second command). ListKeys yields the keys List
+// would yield, on List's terms. A memory front's preload lists with it.
+type KeyListDriver interface {
+	ListKeys(ctx context.Context, prefix string) iter.Seq2[string, error]
+}
+
 // GetManyDriver is the optional capability of a driver to read many keys in
 // one round trip (Redis MGET, a SQL IN list), where Get takes one per key.
 // NewCache finds it as it finds LeaseDriver; GetMany uses it.

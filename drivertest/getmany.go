@@ -145,11 +145,11 @@ func (s *suite) testGetManyLarge(t *testing.T) {
 }
 
 // testGetManyChunks: more keys than a backend reads in one round trip
-// (certcache reads 500 per call of a GetManyDriver), missing ones among
+// (certcache reads 1,000 per call of a GetManyDriver), missing ones among
 // them.
 func (s *suite) testGetManyChunks(t *testing.T) {
 	c := s.open(t, s.ns())
-	const n = 700
+	const n = 1200
 	want := map[string][]byte{}
 	keys := make([]string, 0, n)
 	for i := range n {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"maps"
 	"runtime"
 	"slices"
@@ -12,10 +13,12 @@ import (
 	"time"
 
 	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/hook"
 )
 
 // listed returns what certcache.List yields for prefix, failing on an error
-// or a key yielded twice.
+// or a key yielded twice, or if the listing of keys alone (keyListings)
+// yields other keys.
 func listed(t testing.TB, c certcache.Cache, prefix string) map[string]certcache.Entry {
 	t.Helper()
 	got := map[string]certcache.Entry{}
@@ -28,7 +31,34 @@ func listed(t testing.TB, c certcache.Cache, prefix string) map[string]certcache
 		}
 		got[e.Key] = e
 	}
+	keys := map[string]certcache.Entry{}
+	for k, err := range hook.ListKeys(ctx(t), c, prefix) {
+		if err != nil {
+			t.Fatalf("ListKeys(%q): %v", prefix, err)
+		}
+		if _, dup := keys[k]; dup {
+			t.Errorf("ListKeys(%q) yielded %q twice", prefix, k)
+		}
+		keys[k] = certcache.Entry{Key: k}
+	}
+	sameKeys(t, fmt.Sprintf("ListKeys(%q)", prefix), keys, slices.Collect(maps.Keys(got)))
 	return got
+}
+
+// keyListings are the two listings of keys: certcache.List's, and the
+// listing of keys alone that a memory front's preload uses
+// (driver.KeyListDriver where the driver has it, List's keys otherwise).
+func keyListings(ctx context.Context, c certcache.Cache, prefix string) map[string]iter.Seq2[string, error] {
+	return map[string]iter.Seq2[string, error]{
+		"List": func(yield func(string, error) bool) {
+			for e, err := range certcache.List(ctx, c, prefix) {
+				if !yield(e.Key, err) {
+					return
+				}
+			}
+		},
+		"ListKeys": hook.ListKeys(ctx, c, prefix),
+	}
 }
 
 func sameKeys(t testing.TB, what string, got map[string]certcache.Entry, want []string) {
@@ -126,25 +156,29 @@ func (s *suite) testListStop(t *testing.T) {
 	for i := range 20 {
 		mustPut(t, c, fmt.Sprintf("k%02d", i), []byte("v"))
 	}
-	n := 0
-	for _, err := range certcache.List(ctx(t), c, "") {
-		if err != nil {
-			t.Fatal(err)
+	for name, keys := range keyListings(ctx(t), c, "") {
+		n := 0
+		for _, err := range keys {
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if n++; n == 3 {
+				break
+			}
 		}
-		if n++; n == 3 {
-			break
+		if n != 3 {
+			t.Errorf("%s stopped after %d entries, want 3", name, n)
 		}
-	}
-	if n != 3 {
-		t.Errorf("stopped after %d entries, want 3", n)
 	}
 	cctx, cancel := context.WithCancel(ctx(t))
 	cancel()
-	for _, err := range certcache.List(cctx, c, "") {
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("List with a cancelled context yields %v, want context.Canceled", err)
+	for name, keys := range keyListings(cctx, c, "") {
+		for _, err := range keys {
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("%s with a cancelled context yields %v, want context.Canceled", name, err)
+			}
+			break
 		}
-		break
 	}
 }
 
@@ -228,12 +262,14 @@ func (s *suite) testListBroken(t *testing.T) {
 	if !ok {
 		return
 	}
-	n := 0
-	for _, err := range certcache.List(context.Background(), c, "") {
-		n++
-		s.checkFailure(t, "List", err, want)
-	}
-	if n != 1 {
-		t.Errorf("List on a broken backend yielded %d times, want one error", n)
+	for name, keys := range keyListings(context.Background(), c, "") {
+		n := 0
+		for _, err := range keys {
+			n++
+			s.checkFailure(t, name, err, want)
+		}
+		if n != 1 {
+			t.Errorf("%s on a broken backend yielded %d times, want one error", name, n)
+		}
 	}
 }

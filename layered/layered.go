@@ -115,20 +115,23 @@
 // before the last one is served). With memory_preload=true
 // (MemoryOptions.Preload), the Stack loads every certificate into its
 // memory front as soon as it is made, in bulk: one streaming listing of
-// the authority (certcache.List), and batched reads of what it lists
-// (certcache.GetMany). Over Redis and SQL a batch of up to 250 names is
-// one round trip (MGET, a SQL IN list), the first batches smaller so that
-// the first names land one round trip after the listing's first page, and
-// at most four batches are read at once (fewer if PreloadConcurrency is
-// lower). Over file, S3 and Azure, which read one key per request, up to
-// PreloadConcurrency Gets run at once (DefaultPreloadConcurrency). Either
-// way the preload starts with one read in flight and adds one per answer,
-// but never more than four waiting for their first answer, so that a cold
-// connection pool opens its connections a few at a time (all at once, on a
-// busy store, they can outlast the timeout, which would open the circuit
-// breaker for the handshakes too). Handshakes then find their certificate
-// in memory; one that comes before the preload reached its name
-// reads the store as it would have without the preload. The gain grows with
+// the authority's keys (certcache.List, or keys alone where that saves
+// round trips: Redis), and batched reads of what it lists
+// (certcache.GetMany). Over Redis and SQL a batch of up to 1,000 names is
+// one round trip (MGET, a SQL IN list); a batch leaves when it is full or
+// when the listing pauses for its next page, so that the names of one page
+// are read while the next is listed, and at most four batches are read at
+// once (fewer if PreloadConcurrency is lower). Over file, S3 and Azure,
+// which read one key per request, up to PreloadConcurrency Gets run at
+// once (DefaultPreloadConcurrency). Either way the preload starts with one
+// read in flight and adds one per answer, but never more than four
+// waiting for their first answer, so that a cold connection pool
+// opens its connections a few at a time (all at once, on a busy store,
+// they can outlast the timeout, which would open the circuit breaker for
+// the handshakes too). Handshakes then find their certificate in memory; one
+// that comes before the preload reached its name reads the store as it
+// would have without the preload, and one whose name the preload is
+// reading takes whichever read lands first, its own or the preload's. The gain grows with
 // the store's round trip: on a store a fraction of a millisecond away a
 // preload saves little, and where CPU is short (the store on the same small
 // machine) its Gets compete with the handshakes for it.
@@ -279,18 +282,30 @@ func (s *Stack) Get(ctx context.Context, key string) ([]byte, error) {
 	ch := s.group.DoChan(key, func() (any, error) {
 		return s.load(context.WithoutCancel(ctx), key, true)
 	})
-	select {
-	case r := <-ch:
-		if r.Err != nil {
-			return nil, r.Err
+	// The preload may be reading key already; whichever read lands first
+	// answers. Under autocert's lock every handshake of the node waits for
+	// this one, and the preload's batch may be one round trip from landing
+	// or stuck behind a connection's handshake.
+	landed := s.preloadReading(key)
+	for {
+		select {
+		case r := <-ch:
+			if r.Err != nil {
+				return nil, r.Err
+			}
+			v := r.Val.([]byte)
+			if r.Shared {
+				v = append([]byte{}, v...) // every caller owns its slice
+			}
+			return v, nil
+		case <-landed:
+			landed = nil
+			if v, ok := s.fresh(key); ok {
+				return append([]byte{}, v...), nil
+			}
+		case <-ctx.Done():
+			return nil, opError("get", key, ctx.Err())
 		}
-		v := r.Val.([]byte)
-		if r.Shared {
-			v = append([]byte{}, v...) // every caller owns its slice
-		}
-		return v, nil
-	case <-ctx.Done():
-		return nil, opError("get", key, ctx.Err())
 	}
 }
 

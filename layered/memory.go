@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/internal/backendopts"
-	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"golang.org/x/crypto/acme/autocert"
 )
 
@@ -46,7 +46,7 @@ type MemoryOptions struct {
 
 	// MaxBytes bounds the bytes of the keys and values held; the least
 	// recently used keys go first until the rest fits. A value larger than
-	// MaxBytes is not held at all. The bookkeeping of each entry (about 150
+	// MaxBytes is not held at all. The bookkeeping of each entry (about 120
 	// bytes) comes on top and is bounded by MaxEntries. If zero,
 	// DefaultMaxBytes.
 	MaxBytes int64
@@ -89,25 +89,21 @@ func DefaultPreloadConcurrency() int {
 // copies are fresh for a TTL; NewMemory makes one. Its place is the front of
 // a Stack (see New): alone, it is a cache that forgets after the TTL.
 //
-// The map is hashicorp/golang-lru's simplelru.LRU under one mutex of ours.
-// Its siblings fit less well: expirable.LRU drops an entry when its TTL ends
-// (stale-if-error needs it kept) and bounds entries only, not bytes; lru.Cache
-// has its own lock and calls eviction callbacks after releasing it, so a byte
-// counter kept in the callback would need a second lock. simplelru calls the
-// callback synchronously, under our lock, so the byte count is exact, and a
-// hit costs one lock.
+// The map (lru.go) is under one mutex, which also keeps the byte count
+// exact; a hit costs one lock. An expired copy is kept until the bounds
+// evict it: stale-if-error serves it.
 type Memory struct {
 	ttl        time.Duration
 	maxEntries int
 	maxBytes   int64
 	now        func() time.Time
+	epoch      time.Time // expiry times are durations since it; see clock
 	preload    preloadOptions
 
-	mu       sync.Mutex
-	lru      *simplelru.LRU[string, entry]
-	bytes    int64
-	gen      uint64 // bumped by every Put and Delete; see storeIf
-	removing bool   // an explicit Remove or Purge: not an eviction
+	mu    sync.Mutex
+	lru   *lru
+	bytes int64
+	gen   uint64 // bumped by every Put and Delete; see store
 
 	closed    atomic.Bool
 	hits      atomic.Uint64
@@ -116,11 +112,6 @@ type Memory struct {
 }
 
 var _ certcache.Cache = (*Memory)(nil)
-
-type entry struct {
-	val     []byte // never modified: Put stores a new slice
-	expires time.Time
-}
 
 func size(key string, val []byte) int64 { return int64(len(key) + len(val)) }
 
@@ -148,39 +139,55 @@ func newMemory(o *MemoryOptions) *Memory {
 	if opts.PreloadConcurrency <= 0 {
 		opts.PreloadConcurrency = DefaultPreloadConcurrency()
 	}
-	m := &Memory{ttl: opts.TTL, maxEntries: opts.MaxEntries, maxBytes: opts.MaxBytes, now: opts.Now,
-		preload: preloadOptions{on: opts.Preload, concurrency: opts.PreloadConcurrency, logger: opts.Logger}}
-	m.lru, _ = simplelru.NewLRU(opts.MaxEntries, m.onEvict) // size > 0: no error
+	m := &Memory{ttl: opts.TTL, maxEntries: opts.MaxEntries, maxBytes: opts.MaxBytes, now: opts.Now, epoch: opts.Now(),
+		preload: preloadOptions{on: opts.Preload, concurrency: opts.PreloadConcurrency, logger: opts.Logger},
+		lru:     newLRU()}
 	return m
 }
 
-// onEvict runs under m.mu for every entry leaving the map.
-func (m *Memory) onEvict(key string, e entry) {
-	m.bytes -= size(key, e.val)
-	if !m.removing {
-		m.evictions.Add(1)
+// clock returns the time since m.epoch, which expiry times count in: eight
+// bytes an entry rather than a time.Time's 24, and still on the monotonic
+// clock when the clock is time.Now (Sub uses it), so that a step of the
+// wall clock neither expires nor prolongs a copy.
+func (m *Memory) clock() int64 { return int64(m.now().Sub(m.epoch)) }
+
+// expiry returns when a copy stored at now (a clock reading) expires; a
+// TTL beyond the clock's range means never.
+func (m *Memory) expiry(now int64) int64 {
+	if e := now + int64(m.ttl); e >= now {
+		return e
 	}
+	return math.MaxInt64
 }
 
 // lookup returns the copy held for key, shared (the caller must not modify
 // it), and whether it is still fresh.
 func (m *Memory) lookup(key string) (val []byte, fresh, ok bool) {
 	m.mu.Lock()
-	e, ok := m.lru.Get(key)
+	val, expires, ok := m.lru.get(key)
 	m.mu.Unlock()
 	if !ok {
 		return nil, false, false
 	}
-	return e.val, m.now().Before(e.expires), true
+	return val, m.clock() < expires, true
 }
 
 // fresh reports whether key is held and fresh, without making it the most
 // recently used.
 func (m *Memory) fresh(key string) bool {
 	m.mu.Lock()
-	e, ok := m.lru.Peek(key)
+	_, expires, ok := m.lru.peek(key)
 	m.mu.Unlock()
-	return ok && m.now().Before(e.expires)
+	return ok && m.clock() < expires
+}
+
+// evictOldest drops the least recently used entry to stay within the
+// bounds; m.mu is held.
+func (m *Memory) evictOldest() {
+	if key, val, ok := m.lru.removeOldest(); ok {
+		m.bytes -= size(key, val)
+		m.evictions.Add(1)
+	}
 }
 
 // generation returns the current generation, for store and remove.
@@ -200,7 +207,7 @@ func (m *Memory) store(key string, data []byte, check bool, gen uint64) bool {
 	if n <= m.maxBytes {
 		v = append([]byte{}, data...) // the caller may reuse data; never nil
 	}
-	expires := m.now().Add(m.ttl)
+	expires := m.expiry(m.clock())
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if check && gen != m.gen {
@@ -213,13 +220,12 @@ func (m *Memory) store(key string, data []byte, check bool, gen uint64) bool {
 		m.removeLocked(key)
 		return false
 	}
-	if old, ok := m.lru.Peek(key); ok {
-		m.bytes -= size(key, old.val) // Add replaces without the callback
+	if old, had := m.lru.set(key, v, expires); had {
+		m.bytes -= size(key, old)
 	}
 	m.bytes += n
-	m.lru.Add(key, entry{val: v, expires: expires})
-	for m.bytes > m.maxBytes {
-		m.lru.RemoveOldest()
+	for m.lru.len() > m.maxEntries || m.bytes > m.maxBytes {
+		m.evictOldest()
 	}
 	return true
 }
@@ -239,25 +245,25 @@ func (m *Memory) preloadStore(key string, data []byte, gen uint64, s *slab) (sto
 	}
 	v := s.copy(data)
 	key = s.copyString(key) // not the listing's string, which may hold more
-	now := m.now()
+	now := m.clock()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if gen != m.gen || m.closed.Load() {
 		return false, false
 	}
-	old, had := m.lru.Peek(key)
-	if had && now.Before(old.expires) {
+	old, expires, had := m.lru.peek(key)
+	if had && now < expires {
 		return false, false
 	}
-	bytes, entries := m.bytes+n, m.lru.Len()+1
+	bytes, entries := m.bytes+n, m.lru.len()+1
 	if had {
-		bytes, entries = bytes-size(key, old.val), entries-1
+		bytes, entries = bytes-size(key, old), entries-1
 	}
 	if entries > m.maxEntries || bytes > m.maxBytes {
 		return false, true
 	}
-	m.bytes = bytes // Add replaces without the callback
-	m.lru.Add(key, entry{val: v, expires: now.Add(m.ttl)})
+	m.bytes = bytes
+	m.lru.set(key, v, m.expiry(now))
 	return true, false
 }
 
@@ -276,9 +282,9 @@ func (m *Memory) remove(key string, check bool, gen uint64) {
 }
 
 func (m *Memory) removeLocked(key string) {
-	m.removing = true
-	m.lru.Remove(key)
-	m.removing = false
+	if val, ok := m.lru.remove(key); ok {
+		m.bytes -= size(key, val)
+	}
 }
 
 // Get implements autocert.Cache: a fresh copy is a hit; an expired or absent
@@ -324,9 +330,8 @@ func (m *Memory) Close() error {
 		return nil
 	}
 	m.mu.Lock()
-	m.removing = true
-	m.lru.Purge()
-	m.removing = false
+	m.lru.purge()
+	m.bytes = 0
 	m.mu.Unlock()
 	return nil
 }
@@ -346,7 +351,7 @@ func (m *Memory) Stats() Stats {
 func (m *Memory) usage() (entries int, bytes int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.lru.Len(), m.bytes
+	return m.lru.len(), m.bytes
 }
 
 func (m *Memory) check(ctx context.Context, op, key string) error {

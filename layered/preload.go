@@ -37,7 +37,8 @@ type preloader struct {
 	slab slab // the copies it stores
 
 	mu       sync.Mutex
-	firstErr error // the first failed Get, for the log
+	firstErr error                    // the first failed Get, for the log
+	reading  map[string]chan struct{} // keys being read → closed once their batch is stored
 }
 
 // Why a preload ended early; never seen outside this package.
@@ -78,8 +79,8 @@ func (s *Stack) startPreload() {
 	go s.preload(ctx, p)
 }
 
-// preload runs the preload p: it streams the authority's listing, keeps
-// the certificate keys, and hands them in batches to workers, each of
+// preload runs the preload p: it streams the authority's listing of keys,
+// keeps the certificate keys, and hands them in batches to workers, each of
 // which reads its batch with certcache.GetMany and stores the values in
 // the target tiers. Over a backend that reads in batches (Redis, SQL), a
 // batch is preloadBatch keys, one round trip, and at most preloadWorkers
@@ -110,15 +111,25 @@ func (s *Stack) preload(ctx context.Context, p *preloader) {
 	if hook.ReadsInBatches(auth) {
 		size, workers = preloadBatch, min(workers, preloadWorkers)
 	}
-	batches := make(chan []string, 1)
+	// The listing never waits for the reads: it queues up to
+	// preloadQueue batches ahead, so that its next page is on the way
+	// while the first batches are read.
+	batches := make(chan []string, preloadQueue)
 	var (
 		wg     sync.WaitGroup
 		r      = newRamp(workers)
 		worker func()
 	)
 	worker = func() {
-		isCold := true
+		isCold, grow := true, false
 		for batch := range batches {
+			// The worker that grows takes the next batch first: the new
+			// one most likely opens a connection, several round trips,
+			// where this one's next read takes one.
+			if grow {
+				grow = false
+				wg.Go(worker) // this worker is counted by wg: Wait cannot have returned
+			}
 			if ctx.Err() != nil {
 				continue
 			}
@@ -127,48 +138,73 @@ func (s *Stack) preload(ctx context.Context, p *preloader) {
 				isCold = false
 				r.warm()
 			}
-			if answered && r.grow() {
-				wg.Go(worker) // this worker is counted by wg: Wait cannot have returned
-			}
+			grow = answered && r.grow()
+		}
+		if grow {
+			wg.Go(worker) // counted by the ramp: it ends at once
 		}
 		if isCold {
 			r.warm()
 		}
 	}
 	wg.Go(worker)
-	var listErr error
-	// The first batches are small, so that the first certificates are in
-	// memory one round trip after the listing's first page, while the
-	// handshakes of a restarted node are already asking for them; each
-	// batch is then twice the last, up to size.
-	limit := min(size, preloadFirstBatch)
-	batch := make([]string, 0, limit)
+
+	// The listing runs on its own, so that a batch can leave when the
+	// listing pauses (a page on its way) as well as when it is full: the
+	// keys of a page are read while the next is listed.
+	listed := make(chan string, size)
+	var listErr error // written before listed is closed
+	go func() {
+		defer close(listed)
+		// Keys alone: over Redis, a listing with sizes takes a second
+		// round trip per page.
+		for key, err := range hook.ListKeys(ctx, auth, "") {
+			if err != nil {
+				if ctx.Err() == nil {
+					listErr = err
+				}
+				return
+			}
+			if certkey.KindOf(key) != certkey.Cert {
+				continue
+			}
+			p.listed.Add(1)
+			select {
+			case listed <- key:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	batch := make([]string, 0, size)
 	send := func() {
 		select {
 		case batches <- batch:
 		case <-ctx.Done():
 		}
-		limit = min(size, 2*limit)
-		batch = make([]string, 0, limit)
+		batch = make([]string, 0, size)
 	}
-	for e, err := range certcache.List(ctx, auth, "") {
-		if err != nil {
-			if ctx.Err() == nil {
-				listErr = err
+	paused := time.NewTimer(time.Hour)
+	paused.Stop()
+	for open := true; open; {
+		select {
+		case key, ok := <-listed:
+			if open = ok; !ok {
+				break
 			}
-			break
-		}
-		if certkey.KindOf(e.Key) != certkey.Cert {
-			continue
-		}
-		p.listed.Add(1)
-		if batch = append(batch, e.Key); len(batch) == limit {
-			send()
-		}
-		if ctx.Err() != nil {
-			break
+			if batch = append(batch, key); len(batch) == size {
+				send()
+				paused.Stop()
+			} else {
+				paused.Reset(preloadPause)
+			}
+		case <-paused.C:
+			if len(batch) > 0 {
+				send()
+			}
 		}
 	}
+	paused.Stop()
 	if len(batch) > 0 && ctx.Err() == nil && listErr == nil {
 		send()
 	}
@@ -180,13 +216,20 @@ func (s *Stack) preload(ctx context.Context, p *preloader) {
 	p.report(context.Cause(ctx), listErr, time.Since(start))
 }
 
-// preloadBatch is how many keys a preload reads at once: a few hundred
-// KiB of certificates, so that the first are in memory after one round
-// trip, while 10,000 names take 40 batches.
-const preloadBatch = 250
+// preloadBatch is how many keys a preload reads at once: as many as one
+// driver GetMany call takes (certcache's chunk), about a MiB of
+// certificates, one round trip.
+const preloadBatch = 1000
 
-// preloadFirstBatch is the size of a preload's first batch; see preload.
-const preloadFirstBatch = 16
+// preloadPause is how long a preload's listing may yield nothing before
+// the keys it has yielded leave as a batch that is not full: far longer
+// than it takes to yield the keys of a page it holds, shorter than a page
+// that comes over the network.
+const preloadPause = 2 * time.Millisecond
+
+// preloadQueue is how many batches a preload's listing may be ahead of its
+// reads: the keys of 32,000 names, a few MiB at most.
+const preloadQueue = 64
 
 // preloadWorkers bounds the batches a preload reads at once (and so the
 // connections it holds): four overlap the round trips of a distant store
@@ -244,6 +287,8 @@ func (s *Stack) preloadBatch(ctx context.Context, p *preloader, auth certcache.C
 	if len(need) == 0 {
 		return false, false // handshakes loaded them first
 	}
+	stored := p.reads(need)
+	defer p.readDone(need, stored)
 	values, err := certcache.GetMany(ctx, auth, need)
 	switch {
 	case err == nil:
@@ -305,6 +350,46 @@ func (p *preloader) store(key string, v []byte, gens []uint64, stop context.Canc
 	if stored {
 		p.loaded.Add(1)
 	}
+}
+
+// reads records that keys are being read, for preloadReading, and
+// returns the channel readDone closes.
+func (p *preloader) reads(keys []string) chan struct{} {
+	ch := make(chan struct{})
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.reading == nil {
+		p.reading = make(map[string]chan struct{}, len(keys))
+	}
+	for _, k := range keys {
+		p.reading[k] = ch
+	}
+	return ch
+}
+
+// readDone records that keys, read with ch, are stored or failed.
+func (p *preloader) readDone(keys []string, ch chan struct{}) {
+	p.mu.Lock()
+	for _, k := range keys {
+		if p.reading[k] == ch {
+			delete(p.reading, k)
+		}
+	}
+	p.mu.Unlock()
+	close(ch)
+}
+
+// preloadReading returns a channel that is closed when the preload's read
+// of key has ended, stored or not, or nil if the preload is not reading
+// key.
+func (s *Stack) preloadReading(key string) <-chan struct{} {
+	p := s.pre
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.reading[key]
 }
 
 // fail counts a failed read and keeps the first error for the log.

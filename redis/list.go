@@ -13,18 +13,20 @@ import (
 
 // scanCount is SCAN's COUNT: about how many keys of the keyspace each page
 // examines, whatever the namespace (a listing walks the whole keyspace of
-// each node, other namespaces' keys included). Five thousand keep a page's
-// reply and its STRLEN pipeline to a few hundred kilobytes of keys, while a
-// keyspace of 10,000 keys takes about three pages per node, each two round
-// trips: a memory front's preload behind 10 ms of latency spent most of
-// its time in the listing with a thousand (twelve pages for 11,000 keys).
-const scanCount = 5000
+// each node, other namespaces' keys included). Each page is a round trip,
+// and a memory front's preload behind 10 ms of latency spends most of its
+// time in the listing: a thousand took twelve pages for a keyspace of
+// 11,000 keys, five thousand three, this one. A page's reply and its STRLEN
+// pipeline stay under a megabyte of keys, and Redis examines 16,384 keys in
+// about a millisecond.
+const scanCount = 16384
 
 var _ ccdriver.ListDriver = (*driver)(nil)
 
 // scanner is what List needs of a node: *goredis.Client has it.
 type scanner interface {
 	ScanType(ctx context.Context, cursor uint64, match string, count int64, keyType string) *goredis.ScanCmd
+	Pipelined(ctx context.Context, fn func(goredis.Pipeliner) error) ([]goredis.Cmder, error)
 }
 
 // List implements driver.ListDriver with SCAN ... MATCH PREFIX:* TYPE
@@ -43,6 +45,50 @@ func (d *driver) List(ctx context.Context, prefix string) iter.Seq2[certcache.En
 		for _, n := range nodes {
 			if !d.listNode(ctx, n, match, yield) {
 				return
+			}
+		}
+	}
+}
+
+var _ ccdriver.KeyListDriver = (*driver)(nil)
+
+// ListKeys implements driver.KeyListDriver: List without the STRLEN
+// pipelines, one round trip per SCAN page. A key deleted while the listing
+// runs may be listed still (SCAN guarantees only the keys that exist from
+// its start to its end); a Get of it is then a miss.
+func (d *driver) ListKeys(ctx context.Context, prefix string) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		nodes, err := d.scanNodes(ctx)
+		if err != nil {
+			yield("", classify(err))
+			return
+		}
+		match := globEscape(d.prefix+prefix) + "*"
+		for _, n := range nodes {
+			for cursor, last := uint64(0), false; !last; {
+				if err := ctx.Err(); err != nil {
+					yield("", err)
+					return
+				}
+				// A single command, as GetMany's MGET: a preload then reads
+				// on the connection its listing opened, of the pool of
+				// single commands (go-redis gives pipelines a pool of their
+				// own, with buffers of 256 KiB a connection, not 64).
+				keys, next, err := n.ScanType(ctx, cursor, match, scanCount, "string").Result()
+				if err != nil {
+					yield("", classify(err))
+					return
+				}
+				cursor, last = next, next == 0
+				for _, k := range d.ours(keys) {
+					if err := ctx.Err(); err != nil {
+						yield("", err)
+						return
+					}
+					if !yield(k[len(d.prefix):], nil) {
+						return
+					}
+				}
 			}
 		}
 	}
@@ -79,12 +125,22 @@ func (d *driver) scanNodes(ctx context.Context) ([]scanner, error) {
 // listNode yields the entries of one node's keyspace that match, page by
 // page. It returns false when the listing must stop: the consumer stopped,
 // or an error was yielded.
+//
+// On a single server (n is the driver's client), one pipeline asks for the
+// sizes of a page and for the next page at once: P pages take P+1 round
+// trips, on one connection. On a cluster's master or a ring's shard, SCAN
+// goes to the node and the STRLENs through the driver's client, which
+// routes each to the node that owns the key now, following a cluster's
+// redirections: two round trips per page.
 func (d *driver) listNode(ctx context.Context, n scanner, match string, yield func(certcache.Entry, error) bool) bool {
 	var (
-		cursor  uint64
-		entries []certcache.Entry // reused from page to page
+		together = n == scanner(d.client)
+		page     []string // the keys whose sizes are asked next
+		cursor   uint64
+		last     bool              // page is the last one
+		entries  []certcache.Entry // reused from page to page
 	)
-	for {
+	for len(page) > 0 || !last {
 		if err := ctx.Err(); err != nil {
 			yield(certcache.Entry{}, err)
 			return false
@@ -92,12 +148,24 @@ func (d *driver) listNode(ctx context.Context, n scanner, match string, yield fu
 		// TYPE string: the values this package writes are strings; a hash
 		// or a set someone else put in the namespace is not a cache entry
 		// (Get could not read it either).
-		keys, next, err := n.ScanType(ctx, cursor, match, scanCount, "string").Result()
-		if err != nil {
-			yield(certcache.Entry{}, classify(err))
-			return false
+		var scan *goredis.ScanCmd
+		scanNext := func(p goredis.Pipeliner) {
+			if !last {
+				scan = p.ScanType(ctx, cursor, match, scanCount, "string")
+			}
 		}
-		entries, err = d.sizes(ctx, keys, entries[:0])
+		var err error
+		if together {
+			entries, err = d.sizes(ctx, page, entries[:0], scanNext)
+		} else {
+			entries, err = d.sizes(ctx, page, entries[:0], nil)
+			if err == nil && !last {
+				_, err = n.Pipelined(ctx, func(p goredis.Pipeliner) error { scanNext(p); return nil })
+			}
+		}
+		if err == nil && scan != nil {
+			err = scan.Err()
+		}
 		if err != nil {
 			yield(certcache.Entry{}, classify(err))
 			return false
@@ -111,27 +179,22 @@ func (d *driver) listNode(ctx context.Context, n scanner, match string, yield fu
 				return false
 			}
 		}
-		if next == 0 {
-			return true
+		page = nil
+		if scan != nil {
+			page, cursor = scan.Val()
+			last = cursor == 0
 		}
-		cursor = next
 	}
+	return true
 }
 
-// sizes turns one SCAN page into entries, appended to dst: it drops what is
-// not a cache key of this namespace and asks for every value's length in one
-// pipeline. Keys deleted since the SCAN are dropped too.
-func (d *driver) sizes(ctx context.Context, keys []string, dst []certcache.Entry) ([]certcache.Entry, error) {
-	kept := keys[:0]
-	for _, k := range keys {
-		// The MATCH pattern already holds the namespace prefix; what does
-		// not pass as a key is a lease of an enclosed namespace ("a:b\x00
-		// lease:…" seen from "a") or something a cache could not Get.
-		if strings.HasPrefix(k, d.prefix) && certcache.ValidateKey(k[len(d.prefix):]) == nil {
-			kept = append(kept, k)
-		}
-	}
-	if len(kept) == 0 {
+// sizes turns the keys of one SCAN page into entries, appended to dst: it
+// drops what is not a cache key of this namespace and asks for every
+// value's length in one pipeline, to which also adds its own commands (the
+// next SCAN). Keys deleted since the SCAN are dropped too.
+func (d *driver) sizes(ctx context.Context, keys []string, dst []certcache.Entry, also func(goredis.Pipeliner)) ([]certcache.Entry, error) {
+	kept := d.ours(keys)
+	if len(kept) == 0 && also == nil {
 		return dst, nil
 	}
 	lens := make([]*goredis.IntCmd, len(kept))
@@ -140,6 +203,9 @@ func (d *driver) sizes(ctx context.Context, keys []string, dst []certcache.Entry
 	if _, err := d.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		for i, k := range kept {
 			lens[i] = p.StrLen(ctx, k)
+		}
+		if also != nil {
+			also(p)
 		}
 		return nil
 	}); err != nil && !onlyWrongType(lens) {
@@ -165,6 +231,21 @@ func (d *driver) sizes(ctx context.Context, keys []string, dst []certcache.Entry
 		dst = append(dst, certcache.Entry{Key: kept[i][len(d.prefix):], Size: c.Val()})
 	}
 	return dst, nil
+}
+
+// ours returns the keys of a SCAN page that are cache keys of this
+// namespace, in keys' own array.
+func (d *driver) ours(keys []string) []string {
+	kept := keys[:0]
+	for _, k := range keys {
+		// The MATCH pattern already holds the namespace prefix; what does
+		// not pass as a key is a lease of an enclosed namespace ("a:b\x00
+		// lease:…" seen from "a") or something a cache could not Get.
+		if strings.HasPrefix(k, d.prefix) && certcache.ValidateKey(k[len(d.prefix):]) == nil {
+			kept = append(kept, k)
+		}
+	}
+	return kept
 }
 
 // onlyWrongType reports whether the commands that failed all failed with

@@ -63,7 +63,7 @@
 //
 // # Listing
 //
-// certcache.List reads the table in pages of 500 keys in key order, each
+// certcache.List reads the table in pages of 2,000 keys in key order, each
 // page one statement that continues after the last key of the one before
 // (no OFFSET), and holds no connection while the caller handles entries.
 // A prefix becomes a key range, [prefix, successor), so '%', '_' and '\'

@@ -8,6 +8,7 @@ package hook
 
 import (
 	"context"
+	"iter"
 	"log/slog"
 	"net/url"
 
@@ -81,6 +82,11 @@ var TelemetryOf func(c Cache) Telemetry
 // ReadsInBatches reports whether certcache.GetMany reads c's keys in
 // batches, a few round trips for many keys, rather than one key at a time.
 var ReadsInBatches func(c Cache) bool
+
+// ListKeys yields the keys certcache.List yields for c and prefix, without
+// their sizes and times where the backend lists keys alone in fewer round
+// trips (driver.KeyListDriver).
+var ListKeys func(ctx context.Context, c Cache, prefix string) iter.Seq2[string, error]
 
 // KeyWatch tells a waiter when a key may have changed: at once where the
 // store pushes changes, at a poll interval otherwise.

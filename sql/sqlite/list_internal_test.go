@@ -36,29 +36,40 @@ func TestListPages(t *testing.T) {
 	defer dr.Close()
 	cc := &countConn{Conn: dr.Conn}
 	dr.Conn = cc
-	const n = 2*core.ListPage + 1
-	want := make([]string, n)
-	for i := range want {
-		want[i] = fmt.Sprintf("k%04d", i)
-		if err := dr.Put(ctx, want[i], []byte(want[i])); err != nil {
+	// 2P+1 keys under "k" (three pages), P under "j" (a full last page,
+	// which needs one more statement to see the end), and "other".
+	const p = core.ListPage
+	const n = 2*p + 1
+	put := func(k string) {
+		if err := dr.Put(ctx, k, []byte(k)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	want, full := make([]string, n), make([]string, p)
+	for i := range want {
+		want[i] = fmt.Sprintf("k%05d", i)
+		put(want[i])
+	}
+	for i := range full {
+		full[i] = fmt.Sprintf("j%05d", i)
+		put(full[i])
 	}
 	if err := dr.Put(ctx, "other", nil); err != nil {
 		t.Fatal(err)
 	}
+	statements := func(keys int) int { return keys/p + 1 } // the last page is short, maybe empty
 	for _, tc := range []struct {
 		prefix  string
 		stop    int // stop ranging after this many keys; 0: never
 		want    []string
 		queries int
 	}{
-		{"k", 0, want, 3},
-		{"", 0, append(want[:n:n], "other"), 3},
-		{"k0", 0, want[:1000], 3}, // a full last page needs one more statement to see the end
-		{"k1", 0, want[1000:], 1},
+		{"k", 0, want, statements(n)},
+		{"", 0, append(append(full[:p:p], want...), "other"), statements(n + p + 1)},
+		{"j", 0, full, 2},
+		{want[n-1], 0, want[n-1:], 1},
 		{"k", 1, want[:1], 1},
-		{"k", core.ListPage + 1, want[:core.ListPage+1], 2},
+		{"k", p + 1, want[:p+1], 2},
 	} {
 		cc.queries = 0
 		var got []string

@@ -284,23 +284,36 @@ func TestPreload(t *testing.T) {
 
 // TestPreloadSkipsWhatChanged: a preload never overwrites what a Put or a
 // Delete left while its Get was in flight, never takes an order lease for
-// a certificate that was deleted since the listing, and never counts a key
-// a handshake loaded first.
+// a certificate that was deleted since the listing, and reads a key that a
+// handshake is loading as well (it cannot know the handshake's outcome).
 func TestPreloadSkipsWhatChanged(t *testing.T) {
 	store := newFakeStore()
 	back := store.open(t) // coordinated: New must look beneath it
-	// The preload starts with one Get in flight and adds one per answer:
-	// the three a-N keys, listed first, let it grow to four.
+	// The preload starts with one Get in flight and adds one per answer
+	// while keys wait: the a-N keys, listed first, let it grow to four.
 	for _, k := range []string{"a-1.example.com", "a-2.example.com", "a-3.example.com",
 		"put.example.com", "deleted.example.com", "gone.example.com", "first.example.com", "plain.example.com"} {
 		mustPut(t, back, k, "old")
 	}
 	store.gone["gone.example.com"] = true
+	held := store.gate("a-1.example.com")
 	gates := map[string]chan struct{}{}
 	for _, k := range []string{"put.example.com", "deleted.example.com", "first.example.com"} {
 		gates[k] = store.gate(k)
 	}
 	s := mustNew(t, layered.NewMemory(&layered.MemoryOptions{Preload: true, PreloadConcurrency: 8}), back)
+	if k := <-store.entered; k != "a-1.example.com" { // the preload's only Get until it answers
+		t.Fatalf("the preload's first Get is of %s", k)
+	}
+	first := make(chan error, 1)
+	go func() { // a handshake for first.example.com, before the preload reads it
+		_, err := s.Get(bg(), "first.example.com")
+		first <- err
+	}()
+	if k := <-store.entered; k != "first.example.com" {
+		t.Fatalf("a Get of %s entered the store, want the handshake's of first.example.com", k)
+	}
+	close(held)
 	for range gates { // the preload's Gets of the gated keys are in flight
 		<-store.entered
 	}
@@ -308,12 +321,6 @@ func TestPreloadSkipsWhatChanged(t *testing.T) {
 	if err := s.Delete(bg(), "deleted.example.com"); err != nil {
 		t.Fatal(err)
 	}
-	first := make(chan error, 1)
-	go func() { // a handshake for first.example.com, through the same gate
-		_, err := s.Get(bg(), "first.example.com")
-		first <- err
-	}()
-	<-store.entered
 	for _, g := range gates {
 		close(g)
 	}
@@ -333,6 +340,60 @@ func TestPreloadSkipsWhatChanged(t *testing.T) {
 	}
 	if st.PreloadListed != 8 || st.PreloadErrors != 0 {
 		t.Errorf("Stats = %+v, want 8 listed, no errors", st)
+	}
+}
+
+// TestPreloadHandshakeTakesTheFirstRead: a handshake that comes while the
+// preload's read of its name is in flight is answered by whichever read
+// lands first, its own or the preload's: under autocert's lock, where every
+// other handshake waits for it, it never waits longer than either.
+func TestPreloadHandshakeTakesTheFirstRead(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		preloadFirst bool
+	}{
+		{"PreloadLandsFirst", true},
+		{"OwnReadLandsFirst", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := newFakeStore()
+			back := store.open(t)
+			mustPut(t, back, "slow.example.com", "v")
+			preloadRead := store.gate("slow.example.com")
+			s := mustNew(t, layered.NewMemory(&layered.MemoryOptions{Preload: true}), back)
+			<-store.entered // the preload's Get
+			ownRead := store.gate("slow.example.com")
+			got := make(chan error, 1)
+			go func() {
+				v, err := s.Get(bg(), "slow.example.com")
+				if err == nil && string(v) != "v" {
+					err = fmt.Errorf("got %q, want %q", v, "v")
+				}
+				got <- err
+			}()
+			<-store.entered // the handshake's own Get
+			first, second := preloadRead, ownRead
+			if !tc.preloadFirst {
+				first, second = ownRead, preloadRead
+			}
+			close(first)
+			select {
+			case err := <-got:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the handshake waited for the read that had not landed")
+			}
+			close(second)
+			st := waitPreload(t, s)
+			if tc.preloadFirst && (st.PreloadLoaded != 1 || st.Hits[0] != 1) {
+				t.Errorf("Stats = %+v; want the preload's copy served from memory", st)
+			}
+			if !tc.preloadFirst && st.Hits[0] != 0 {
+				t.Errorf("Stats = %+v; want the handshake's own read served", st)
+			}
+		})
 	}
 }
 

@@ -10,21 +10,34 @@ import (
 	"time"
 
 	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/hook"
 	"github.com/certcache/certcache/internal/integration/testenv"
 	goredis "github.com/redis/go-redis/v9"
 )
 
-// listKeys lists c under prefix and returns the keys, sorted.
+// listKeys lists c under prefix and returns the keys, sorted. The listing
+// of keys alone (driver.KeyListDriver, which a memory front's preload
+// uses) must yield the same.
 func listKeys(t testing.TB, c certcache.Cache, prefix string) []string {
 	t.Helper()
-	var keys []string
+	var keys, alone []string
 	for e, err := range certcache.List(context.Background(), c, prefix) {
 		if err != nil {
 			t.Fatalf("List(%q): %v", prefix, err)
 		}
 		keys = append(keys, e.Key)
 	}
+	for k, err := range hook.ListKeys(context.Background(), c, prefix) {
+		if err != nil {
+			t.Fatalf("ListKeys(%q): %v", prefix, err)
+		}
+		alone = append(alone, k)
+	}
 	slices.Sort(keys)
+	slices.Sort(alone)
+	if !slices.Equal(keys, alone) {
+		t.Errorf("ListKeys(%q) = %d keys %.200q, List %d keys %.200q", prefix, len(alone), alone, len(keys), keys)
+	}
 	return keys
 }
 
@@ -119,12 +132,27 @@ func testListSkipsForeign(t *testing.T, u string, raw goredis.UniversalClient) {
 	}
 }
 
-// testListStops: a consumer that stops early stops the listing, and a
-// cancelled context ends it with the context's error.
+// testListStops: a listing of several pages lists every key once with its
+// size; a consumer that stops early stops the listing, and a cancelled
+// context ends it with the context's error.
 func testListStops(t *testing.T, u string, raw goredis.UniversalClient) {
 	ctx := context.Background()
 	c, ns := openNS(t, u, "lt")
-	fill(t, raw, ns, 2500, 10) // several pages
+	const keys = 40_000 // three pages at least (scanCount)
+	fill(t, raw, ns, keys, 10)
+	sizes := 0
+	for e, err := range certcache.List(ctx, c, "") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Size != 10 {
+			t.Fatalf("listed %+v, want size 10", e)
+		}
+		sizes++
+	}
+	if got := listKeys(t, c, ""); len(got) != keys || sizes != keys {
+		t.Fatalf("listed %d keys with sizes and %d distinct, want %d", sizes, len(got), keys)
+	}
 	n := 0
 	for _, err := range certcache.List(ctx, c, "") {
 		if err != nil {
@@ -154,7 +182,7 @@ func testListStops(t *testing.T, u string, raw goredis.UniversalClient) {
 	if !errors.Is(last, context.Canceled) {
 		t.Errorf("List after cancel ended with %v, want context.Canceled", last)
 	}
-	if n >= 2500 {
+	if n >= keys {
 		t.Errorf("List listed all %d keys after its context was cancelled", n)
 	}
 	// The cache still works.
@@ -231,8 +259,10 @@ func testListTenThousand(t *testing.T, u string, raw goredis.UniversalClient) {
 	}
 	growth := int64(peak) - int64(base)
 	t.Logf("listed %d keys in %v; peak live heap growth %.0f KiB", tenThousand, elapsed.Round(time.Millisecond), float64(growth)/1024)
-	// One page is about 1,000 keys and their commands, a few hundred KiB;
-	// all 10,000 with their commands would be several MiB.
+	// The listing holds one page, its keys and their commands: here all
+	// 10,000 may be one page (a page examines 16,384 keys of the
+	// keyspace), some 0.6 MiB; a listing that held every page it read
+	// would grow without bound on a larger store.
 	if growth > 2<<20 {
 		t.Errorf("live heap grew by %d bytes while listing; the listing should hold one page", growth)
 	}

@@ -10,11 +10,13 @@ import (
 )
 
 // ListPage is how many keys one listing statement reads. A page holds at
-// most ListPage keys of certcache.MaxKeyLen bytes (half a MiB) and is read
+// most ListPage keys of certcache.MaxKeyLen bytes (2 MiB) and is read
 // whole before it is yielded, so that no connection stays checked out while
 // the caller handles entries (a caller that calls Get between entries would
-// otherwise need a second connection per listing).
-const ListPage = 500
+// otherwise need a second connection per listing). Each page is a round
+// trip: a memory front's preload of 1,000 names lists them in one, and
+// reads them on the connection the listing leaves idle.
+const ListPage = 2000
 
 // List yields the keys of the table that begin with prefix, in key order,
 // page by page: each page is one statement that continues after the last
