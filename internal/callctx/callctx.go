@@ -1,0 +1,304 @@
+// Package callctx is the deadline context certcache puts around every
+// store call: context.WithTimeout's behaviour at a fraction of its cost.
+//
+// context.WithTimeout allocates its context, a timer and two closures, and
+// starts the timer, on every call, although almost every call ends long
+// before its deadline and most SDKs never wait on the context. A Ctx is one
+// allocation. Err compares the clock with the deadline, so nothing needs
+// to run at the deadline until something waits: the Done channel is made,
+// and a timer (kept in a pool and reused) armed, only when an SDK asks for
+// Done or registers a function with AfterFunc. The parent is watched only
+// then too.
+//
+// A Ctx has an AfterFunc method, so context.AfterFunc and the contexts an
+// SDK derives from it (context.WithCancel, WithTimeout, ...) register a
+// function instead of starting a goroutine per call to watch Done, as
+// they must for a Context type the context package does not know.
+package callctx
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Ctx is a context.Context that ends at its deadline, when its parent
+// ends, or when Release is called, whichever comes first. Release it when
+// the call it bounds returns, as one calls a CancelFunc.
+type Ctx struct {
+	parent   context.Context
+	deadline time.Time
+	state    atomic.Uint32 // live, released, expired or parentEnded; set once
+
+	mu    sync.Mutex
+	done  chan struct{} // made by Done; closedChan if it ended before
+	w     *waker        // armed by Done or AfterFunc; nil once ended
+	funcs []afterFunc   // registered by AfterFunc, not yet run or stopped
+	buf   [2]afterFunc  // funcs' first array: SDKs register one or two
+	next  uint64        // id of the next afterFunc
+}
+
+const (
+	live uint32 = iota
+	released
+	expired
+	parentEnded
+)
+
+type afterFunc struct {
+	id uint64
+	f  func()
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+var _ context.Context = (*Ctx)(nil)
+
+// New returns a Ctx that ends at deadline or when parent ends. A parent
+// deadline earlier than deadline is kept.
+func New(parent context.Context, deadline time.Time) *Ctx {
+	if pd, ok := parent.Deadline(); ok && pd.Before(deadline) {
+		deadline = pd
+	}
+	return &Ctx{parent: parent, deadline: deadline}
+}
+
+// Release ends c with context.Canceled, unless it has ended already, and
+// frees its timer. A nil c does nothing, so that a caller that made no Ctx
+// may still defer it.
+func (c *Ctx) Release() {
+	if c != nil {
+		c.end(released, false)
+	}
+}
+
+// Deadline implements context.Context.
+func (c *Ctx) Deadline() (time.Time, bool) { return c.deadline, true }
+
+// Err implements context.Context. A Ctx found past its deadline, or with
+// its parent ended, ends then (closing Done and running what AfterFunc
+// registered), without waiting for its timer.
+func (c *Ctx) Err() error {
+	switch c.state.Load() {
+	case live:
+	case released:
+		return context.Canceled
+	case expired:
+		return context.DeadlineExceeded
+	default:
+		return c.parent.Err()
+	}
+	// Ending here may run in a caller that holds a lock a registered
+	// function takes (a derived context's Err): those run in goroutines.
+	if err := c.parent.Err(); err != nil {
+		c.end(parentEnded, true)
+		return c.Err() // the first ending wins: Release may have raced
+	}
+	if !time.Now().Before(c.deadline) {
+		c.end(expired, true)
+		return c.Err()
+	}
+	return nil
+}
+
+// Done implements context.Context. The channel is made on the first call.
+func (c *Ctx) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		if c.state.Load() != live {
+			c.done = closedChan
+		} else {
+			c.done = make(chan struct{})
+			c.arm()
+		}
+	}
+	return c.done
+}
+
+// Value implements context.Context: the parent's values. The one key it
+// does not pass on is the context package's own key for the cancelCtx
+// that governs a context, which context.Cause reads the cause from: this
+// Ctx's own ending has no cancelCtx, so Cause falls back to Err, as it
+// does for a context.WithTimeout's deadline.
+func (c *Ctx) Value(key any) any {
+	if key == cancelCtxKey && c.state.Load() != parentEnded {
+		return nil
+	}
+	return c.parent.Value(key)
+}
+
+// AfterFunc arranges for f to be called once c ends; stop unregisters f,
+// reporting whether it did so before f was started. It is what
+// context.AfterFunc calls for a Ctx, and what the context package uses to
+// propagate cancellation from a Ctx to the contexts derived from it; both
+// hand it short functions that do not block (context.AfterFunc's starts
+// the user's function in a goroutine), so f is called by the goroutine
+// that ends c, as a cancelCtx cancels its children, unless c has ended
+// already: then f runs in a goroutine of its own, since the context
+// package calls AfterFunc holding the derived context's lock, which f
+// takes.
+func (c *Ctx) AfterFunc(f func()) (stop func() bool) {
+	c.mu.Lock()
+	if c.state.Load() != live {
+		c.mu.Unlock()
+		go f()
+		return func() bool { return false }
+	}
+	id := c.next
+	c.next++
+	if c.funcs == nil {
+		c.funcs = c.buf[:0]
+	}
+	c.funcs = append(c.funcs, afterFunc{id, f})
+	c.arm()
+	c.mu.Unlock()
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for i, a := range c.funcs {
+			if a.id == id {
+				c.funcs = append(c.funcs[:i], c.funcs[i+1:]...)
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// arm starts the timer and watches the parent, once. c.mu is held and c
+// is live.
+func (c *Ctx) arm() {
+	if c.w != nil {
+		return
+	}
+	c.w = getWaker(c)
+}
+
+// end ends c in state s, if it is live: closes Done, frees the waker and
+// runs the registered functions, in goroutines if async.
+func (c *Ctx) end(s uint32, async bool) {
+	if !c.state.CompareAndSwap(live, s) {
+		return
+	}
+	c.mu.Lock()
+	switch c.done {
+	case nil:
+		c.done = closedChan
+	case closedChan:
+	default:
+		close(c.done)
+	}
+	funcs, w := c.funcs, c.w
+	c.funcs, c.w = nil, nil
+	c.mu.Unlock()
+	if w != nil {
+		w.release()
+	}
+	for _, a := range funcs {
+		if async {
+			go a.f()
+		} else {
+			a.f()
+		}
+	}
+}
+
+// A waker ends the Ctx it is lent to at that Ctx's deadline, or when its
+// parent ends. Wakers are pooled with their timer. A waker's callbacks
+// may still run for the Ctx it served last after it has been lent to
+// another, so they check what they see against the Ctx they find: the
+// deadline reached, the parent really ended. mu orders the timer's
+// resets, so that a late run for the last Ctx cannot move the current
+// one's deadline.
+type waker struct {
+	mu         sync.Mutex
+	timer      *time.Timer
+	cur        *Ctx
+	onParent   func() // w.parentEnded, made once
+	stopParent func() bool
+}
+
+var wakers sync.Pool
+
+func getWaker(c *Ctx) *waker {
+	w, _ := wakers.Get().(*waker)
+	if w == nil {
+		w = &waker{}
+		w.timer = time.AfterFunc(time.Hour, w.fire)
+		w.timer.Stop()
+		w.onParent = w.parentEnded
+	}
+	w.mu.Lock()
+	w.cur = c
+	w.timer.Reset(time.Until(c.deadline))
+	w.mu.Unlock()
+	if c.parent.Done() != nil {
+		w.stopParent = context.AfterFunc(c.parent, w.onParent)
+	}
+	return w
+}
+
+func (w *waker) fire() {
+	w.mu.Lock()
+	c := w.cur
+	if c == nil {
+		w.mu.Unlock()
+		return
+	}
+	if d := time.Until(c.deadline); d > 0 {
+		// A late run for the Ctx served before: not c's deadline yet.
+		w.timer.Reset(d)
+		w.mu.Unlock()
+		return
+	}
+	w.mu.Unlock()
+	c.end(expired, false)
+}
+
+func (w *waker) parentEnded() {
+	w.mu.Lock()
+	c := w.cur
+	w.mu.Unlock()
+	if c != nil && c.parent.Err() != nil {
+		c.end(parentEnded, false)
+	}
+}
+
+// release stops w and returns it to the pool. The Ctx it served has ended.
+func (w *waker) release() {
+	if w.stopParent != nil {
+		w.stopParent()
+		w.stopParent = nil
+	}
+	w.mu.Lock()
+	w.timer.Stop()
+	w.cur = nil
+	w.mu.Unlock()
+	wakers.Put(w)
+}
+
+// cancelCtxKey is the context package's unexported key for the cancelCtx
+// governing a context, which context.Cause looks up with Value. It is
+// learnt by asking Cause about a context that records the key it is asked
+// for.
+var cancelCtxKey = func() any {
+	var spy keySpy
+	_ = context.Cause(&spy)
+	return spy.key
+}()
+
+type keySpy struct {
+	context.Context
+	key any
+}
+
+func (s *keySpy) Value(key any) any {
+	if s.key == nil {
+		s.key = key
+	}
+	return nil
+}
+
+func (s *keySpy) Err() error { return nil }
