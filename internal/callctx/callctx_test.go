@@ -287,34 +287,51 @@ func closedIfErr(c *Ctx) <-chan struct{} {
 	return closedChan
 }
 
+// BenchmarkCallCtx compares a Ctx with context.WithTimeout under a parent
+// that cannot end (a benchmark's) and one with a deadline (autocert's),
+// for an SDK that only looks at Done (go-redis's pool) and for one that
+// also watches it (pgx: context.AfterFunc; net/http: a derived
+// context.WithCancelCause).
 func BenchmarkCallCtx(b *testing.B) {
 	parent, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()
+	look := func(c context.Context) {
+		select {
+		case <-c.Done():
+		default:
+		}
+	}
+	watch := func(c context.Context) {
+		stop := context.AfterFunc(c, func() {})
+		child, cc := context.WithCancelCause(c)
+		look(child)
+		cc(nil)
+		stop()
+	}
 	for _, p := range []struct {
 		name string
 		ctx  context.Context
-	}{{"background", context.Background()}, {"timeout-parent", parent}} {
-		b.Run(p.name+"/WithTimeout", func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				c, cancel := context.WithTimeout(p.ctx, time.Minute)
-				select {
-				case <-c.Done():
-				default:
+	}{{"background", context.Background()}, {"deadline-parent", parent}} {
+		for _, sdk := range []struct {
+			name string
+			f    func(context.Context)
+		}{{"look", look}, {"watch", watch}} {
+			b.Run(p.name+"/"+sdk.name+"/WithTimeout", func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					c, cancel := context.WithTimeout(p.ctx, time.Minute)
+					sdk.f(c)
+					cancel()
 				}
-				cancel()
-			}
-		})
-		b.Run(p.name+"/callctx", func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				c := New(p.ctx, time.Now().Add(time.Minute))
-				select {
-				case <-c.Done():
-				default:
+			})
+			b.Run(p.name+"/"+sdk.name+"/callctx", func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					c := New(p.ctx, time.Now().Add(time.Minute))
+					sdk.f(c)
+					c.Release()
 				}
-				c.Release()
-			}
-		})
+			})
+		}
 	}
 }
