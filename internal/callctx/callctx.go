@@ -7,13 +7,19 @@
 // allocation. Err compares the clock with the deadline, so nothing needs
 // to run at the deadline until something waits: the Done channel is made,
 // and a timer (kept in a pool and reused) armed, only when an SDK asks for
-// Done or registers a function with AfterFunc. The parent is watched only
-// then too.
+// Done or registers a function with AfterFunc.
 //
-// A Ctx has an AfterFunc method, so context.AfterFunc and the contexts an
-// SDK derives from it (context.WithCancel, WithTimeout, ...) register a
-// function instead of starting a goroutine per call to watch Done, as
-// they must for a Context type the context package does not know.
+// What an SDK registers on the context costs most when it derives contexts
+// from it or calls context.AfterFunc (pgconn, database/sql, net/http). Under
+// a parent that can end (autocert's contexts have a deadline), a Ctx that
+// is waited on is a context.WithCancelCause of the parent, made then: the
+// context package propagates the parent's ending to it and keeps the
+// contexts derived from it in its map of children, as it does under a
+// WithTimeout, and the Ctx adds only its deadline (a pooled timer). Under a
+// parent that cannot end (context.Background, a WithoutCancel), the Ctx
+// makes its own channel, and its AfterFunc method lets context.AfterFunc
+// and derived contexts register a function instead of starting a goroutine
+// each, as they must for a Context type the context package does not know.
 package callctx
 
 import (
@@ -27,13 +33,21 @@ import (
 // ends, or when Release is called, whichever comes first. Release it when
 // the call it bounds returns, as one calls a CancelFunc.
 type Ctx struct {
-	parent   context.Context
-	deadline time.Time
-	state    atomic.Uint32 // live, released, expired or parentEnded; set once
+	parent     context.Context
+	parentEnds bool // parent.Done() != nil
+	deadline   time.Time
+	state      atomic.Uint32 // live, released, expired or parentEnded; set once
 
-	mu    sync.Mutex
+	mu sync.Mutex
+	w  *waker // armed by Done or AfterFunc; nil once ended
+
+	// Under a parent that can end: a WithCancelCause of the parent, made
+	// when c is waited on; its Done is c's.
+	inner       context.Context
+	cancelInner context.CancelCauseFunc
+
+	// Under a parent that cannot end.
 	done  chan struct{} // made by Done; closedChan if it ended before
-	w     *waker        // armed by Done or AfterFunc; nil once ended
 	funcs []afterFunc   // registered by AfterFunc, not yet run or stopped
 	buf   [2]afterFunc  // funcs' first array: SDKs register one or two
 	next  uint64        // id of the next afterFunc
@@ -51,6 +65,9 @@ type afterFunc struct {
 	f  func()
 }
 
+// causes are what inner is cancelled with for each ending.
+var causes = [...]error{released: context.Canceled, expired: context.DeadlineExceeded, parentEnded: nil}
+
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 var _ context.Context = (*Ctx)(nil)
@@ -61,7 +78,7 @@ func New(parent context.Context, deadline time.Time) *Ctx {
 	if pd, ok := parent.Deadline(); ok && pd.Before(deadline) {
 		deadline = pd
 	}
-	return &Ctx{parent: parent, deadline: deadline}
+	return &Ctx{parent: parent, parentEnds: parent.Done() != nil, deadline: deadline}
 }
 
 // Release ends c with context.Canceled, unless it has ended already, and
@@ -106,6 +123,12 @@ func (c *Ctx) Err() error {
 func (c *Ctx) Done() <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.parentEnds {
+		if c.inner == nil && c.state.Load() != live {
+			return closedChan
+		}
+		return c.wait().Done()
+	}
 	if c.done == nil {
 		if c.state.Load() != live {
 			c.done = closedChan
@@ -123,10 +146,33 @@ func (c *Ctx) Done() <-chan struct{} {
 // Ctx's own ending has no cancelCtx, so Cause falls back to Err, as it
 // does for a context.WithTimeout's deadline.
 func (c *Ctx) Value(key any) any {
-	if key == cancelCtxKey && c.state.Load() != parentEnded {
-		return nil
+	if key != cancelCtxKey {
+		return c.parent.Value(key)
 	}
-	return c.parent.Value(key)
+	if c.parentEnds {
+		// The context package asks after Done, which made inner: the
+		// cancelCtx that governs c, whose children it keeps.
+		c.mu.Lock()
+		inner := c.inner
+		c.mu.Unlock()
+		if inner != nil {
+			return inner.Value(key)
+		}
+	}
+	if c.state.Load() == parentEnded {
+		return c.parent.Value(key)
+	}
+	return nil
+}
+
+// wait makes inner and arms the timer, for a parent that can end, unless
+// done already. c.mu is held and c is live or inner exists.
+func (c *Ctx) wait() context.Context {
+	if c.inner == nil {
+		c.inner, c.cancelInner = context.WithCancelCause(c.parent)
+		c.arm()
+	}
+	return c.inner
 }
 
 // AfterFunc arranges for f to be called once c ends; stop unregisters f,
@@ -141,6 +187,11 @@ func (c *Ctx) Value(key any) any {
 // takes.
 func (c *Ctx) AfterFunc(f func()) (stop func() bool) {
 	c.mu.Lock()
+	if c.parentEnds && (c.inner != nil || c.state.Load() == live) {
+		inner := c.wait()
+		c.mu.Unlock()
+		return context.AfterFunc(inner, f)
+	}
 	if c.state.Load() != live {
 		c.mu.Unlock()
 		go f()
@@ -179,6 +230,9 @@ func (c *Ctx) arm() {
 // end ends c in state s, if it is live: closes Done, frees the waker and
 // runs the registered functions, in goroutines if async.
 func (c *Ctx) end(s uint32, async bool) {
+	if s != parentEnded && c.parentEnds && c.parent.Err() != nil {
+		s = parentEnded // it came first: inner's Done may be closed already
+	}
 	if !c.state.CompareAndSwap(live, s) {
 		return
 	}
@@ -190,11 +244,16 @@ func (c *Ctx) end(s uint32, async bool) {
 	default:
 		close(c.done)
 	}
-	funcs, w := c.funcs, c.w
+	funcs, w, cancelInner := c.funcs, c.w, c.cancelInner
 	c.funcs, c.w = nil, nil
 	c.mu.Unlock()
 	if w != nil {
 		w.release()
+	}
+	if cancelInner != nil {
+		// inner's children are cancelled with it, as a cancelCtx's are;
+		// a parent's ending has reached it already.
+		cancelInner(causes[s])
 	}
 	for _, a := range funcs {
 		if async {
@@ -205,19 +264,15 @@ func (c *Ctx) end(s uint32, async bool) {
 	}
 }
 
-// A waker ends the Ctx it is lent to at that Ctx's deadline, or when its
-// parent ends. Wakers are pooled with their timer. A waker's callbacks
-// may still run for the Ctx it served last after it has been lent to
-// another, so they check what they see against the Ctx they find: the
-// deadline reached, the parent really ended. mu orders the timer's
-// resets, so that a late run for the last Ctx cannot move the current
-// one's deadline.
+// A waker ends the Ctx it is lent to at that Ctx's deadline. Wakers are
+// pooled with their timer. The timer may still run for the Ctx served last
+// after the waker has been lent to another, so it checks the deadline of
+// the Ctx it finds. mu orders the timer's resets, so that a late run for
+// the last Ctx cannot move the current one's deadline.
 type waker struct {
-	mu         sync.Mutex
-	timer      *time.Timer
-	cur        *Ctx
-	onParent   func() // w.parentEnded, made once
-	stopParent func() bool
+	mu    sync.Mutex
+	timer *time.Timer
+	cur   *Ctx
 }
 
 var wakers sync.Pool
@@ -228,15 +283,11 @@ func getWaker(c *Ctx) *waker {
 		w = &waker{}
 		w.timer = time.AfterFunc(time.Hour, w.fire)
 		w.timer.Stop()
-		w.onParent = w.parentEnded
 	}
 	w.mu.Lock()
 	w.cur = c
 	w.timer.Reset(time.Until(c.deadline))
 	w.mu.Unlock()
-	if c.parent.Done() != nil {
-		w.stopParent = context.AfterFunc(c.parent, w.onParent)
-	}
 	return w
 }
 
@@ -257,21 +308,8 @@ func (w *waker) fire() {
 	c.end(expired, false)
 }
 
-func (w *waker) parentEnded() {
-	w.mu.Lock()
-	c := w.cur
-	w.mu.Unlock()
-	if c != nil && c.parent.Err() != nil {
-		c.end(parentEnded, false)
-	}
-}
-
 // release stops w and returns it to the pool. The Ctx it served has ended.
 func (w *waker) release() {
-	if w.stopParent != nil {
-		w.stopParent()
-		w.stopParent = nil
-	}
 	w.mu.Lock()
 	w.timer.Stop()
 	w.cur = nil
@@ -301,4 +339,7 @@ func (s *keySpy) Value(key any) any {
 	return nil
 }
 
-func (s *keySpy) Err() error { return nil }
+// Err and Done: an ended context, which Cause looks into.
+func (s *keySpy) Err() error { return context.Canceled }
+
+func (s *keySpy) Done() <-chan struct{} { return closedChan }

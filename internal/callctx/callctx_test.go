@@ -48,56 +48,75 @@ func TestEndings(t *testing.T) {
 		{"parent canceled", time.Hour, func(_ *Ctx, cancel context.CancelCauseFunc) { cancel(parentCause) }, context.Canceled, parentCause, true},
 		{"parent canceled, seen after", time.Hour, func(_ *Ctx, cancel context.CancelCauseFunc) { cancel(parentCause) }, context.Canceled, parentCause, false},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			parent, cancel := context.WithCancelCause(context.Background())
-			defer cancel(nil)
-			c := New(parent, time.Now().Add(tc.timeout))
-			defer c.Release()
-			var ran atomic.Bool
-			ranCh := make(chan struct{})
-			var child context.Context
-			var done <-chan struct{}
-			if tc.lookFirst {
-				done = c.Done()
-				context.AfterFunc(c, func() { ran.Store(true); close(ranCh) })
-				var cc context.CancelFunc
-				child, cc = context.WithCancel(c)
-				defer cc()
-				open(t, done, "Done")
-				if c.Err() != nil || child.Err() != nil || context.Cause(c) != nil {
-					t.Fatalf("before the ending: Err %v, child %v, Cause %v", c.Err(), child.Err(), context.Cause(c))
-				}
+		// Under a parent that can end (the Ctx is a WithCancelCause of it
+		// once waited on), and one that cannot (its own channel and
+		// AfterFunc).
+		for _, endless := range []bool{false, true} {
+			if endless && tc.cause == parentCause {
+				continue
 			}
-			tc.end(c, cancel)
-			if !tc.lookFirst {
-				if err := c.Err(); !errors.Is(err, tc.err) {
-					t.Fatalf("Err = %v, want %v", err, tc.err)
-				}
-				done = c.Done()
-				context.AfterFunc(c, func() { ran.Store(true); close(ranCh) })
-				var cc context.CancelFunc
-				child, cc = context.WithCancel(c)
-				defer cc()
+			name := tc.name
+			if endless {
+				name += ", parent cannot end"
 			}
-			wait(t, done, "Done")
-			wait(t, ranCh, "AfterFunc")
-			wait(t, child.Done(), "derived context")
-			if err := c.Err(); err != tc.err { //nolint:errorlint // the context package's bare errors
-				t.Errorf("Err = %v, want %v", err, tc.err)
-			}
-			if got := context.Cause(c); got != tc.cause { //nolint:errorlint
-				t.Errorf("Cause = %v, want %v", got, tc.cause)
-			}
-			if got := context.Cause(child); got != tc.cause { //nolint:errorlint
-				t.Errorf("derived context's Cause = %v, want %v", got, tc.cause)
-			}
-			// A later ending changes nothing.
-			c.Release()
-			cancel(errors.New("later"))
-			if err := c.Err(); err != tc.err { //nolint:errorlint
-				t.Errorf("Err after a second ending = %v, want %v", err, tc.err)
-			}
-		})
+			t.Run(name, func(t *testing.T) { testEnding(t, tc.timeout, tc.end, tc.err, tc.cause, tc.lookFirst, endless) })
+		}
+	}
+}
+
+// testEnding checks one ending of a Ctx under a parent that can end or
+// one that cannot (endless).
+func testEnding(t *testing.T, timeout time.Duration, end func(*Ctx, context.CancelCauseFunc), wantErr, wantCause error, lookFirst, endless bool) {
+	parent, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	if endless {
+		parent = context.WithoutCancel(parent)
+	}
+	c := New(parent, time.Now().Add(timeout))
+	defer c.Release()
+	var ran atomic.Bool
+	ranCh := make(chan struct{})
+	var child context.Context
+	var done <-chan struct{}
+	if lookFirst {
+		done = c.Done()
+		context.AfterFunc(c, func() { ran.Store(true); close(ranCh) })
+		var cc context.CancelFunc
+		child, cc = context.WithCancel(c)
+		defer cc()
+		open(t, done, "Done")
+		if c.Err() != nil || child.Err() != nil || context.Cause(c) != nil {
+			t.Fatalf("before the ending: Err %v, child %v, Cause %v", c.Err(), child.Err(), context.Cause(c))
+		}
+	}
+	end(c, cancel)
+	if !lookFirst {
+		if err := c.Err(); !errors.Is(err, wantErr) {
+			t.Fatalf("Err = %v, want %v", err, wantErr)
+		}
+		done = c.Done()
+		context.AfterFunc(c, func() { ran.Store(true); close(ranCh) })
+		var cc context.CancelFunc
+		child, cc = context.WithCancel(c)
+		defer cc()
+	}
+	wait(t, done, "Done")
+	wait(t, ranCh, "AfterFunc")
+	wait(t, child.Done(), "derived context")
+	if err := c.Err(); err != wantErr { //nolint:errorlint // the context package's bare errors
+		t.Errorf("Err = %v, want %v", err, wantErr)
+	}
+	if got := context.Cause(c); got != wantCause { //nolint:errorlint
+		t.Errorf("Cause = %v, want %v", got, wantCause)
+	}
+	if got := context.Cause(child); got != wantCause { //nolint:errorlint
+		t.Errorf("derived context's Cause = %v, want %v", got, wantCause)
+	}
+	// A later ending changes nothing.
+	c.Release()
+	cancel(errors.New("later"))
+	if err := c.Err(); err != wantErr { //nolint:errorlint
+		t.Errorf("Err after a second ending = %v, want %v", err, wantErr)
 	}
 }
 
@@ -333,5 +352,30 @@ func BenchmarkCallCtx(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// The context package's key for a governing cancelCtx is learnt, so that
+// under a parent that can end, contexts derived from a Ctx join the
+// children of its cancelCtx (no goroutine, no AfterFunc registration), and
+// under one that cannot, the Ctx answers for itself.
+func TestCancelCtxKey(t *testing.T) {
+	if cancelCtxKey == nil {
+		t.Fatal("the context package's cancelCtx key was not learnt")
+	}
+	parent, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := New(parent, time.Now().Add(time.Hour))
+	defer c.Release()
+	d := c.Done()
+	gov, ok := c.Value(cancelCtxKey).(context.Context)
+	if !ok || gov.Done() != d {
+		t.Errorf("under a parent that can end: Value(cancelCtxKey) = %v, want the cancelCtx whose Done is the Ctx's", gov)
+	}
+	e := New(context.Background(), time.Now().Add(time.Hour))
+	defer e.Release()
+	_ = e.Done()
+	if v := e.Value(cancelCtxKey); v != nil {
+		t.Errorf("under a parent that cannot end: Value(cancelCtxKey) = %v, want nil", v)
 	}
 }
