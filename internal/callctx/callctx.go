@@ -140,11 +140,13 @@ func (c *Ctx) Done() <-chan struct{} {
 	return c.done
 }
 
-// Value implements context.Context: the parent's values. The one key it
-// does not pass on is the context package's own key for the cancelCtx
-// that governs a context, which context.Cause reads the cause from: this
-// Ctx's own ending has no cancelCtx, so Cause falls back to Err, as it
-// does for a context.WithTimeout's deadline.
+// Value implements context.Context: the parent's values, but for the
+// context package's own key for the cancelCtx that governs a context, which
+// context.Cause reads the cause from and the context package uses to
+// register derived contexts. For that key a Ctx answers with its
+// WithCancelCause, if it has made one; else nil, so that Cause falls back
+// to Err (as for a WithTimeout's deadline), unless the parent's ending came
+// first.
 func (c *Ctx) Value(key any) any {
 	if key != cancelCtxKey {
 		return c.parent.Value(key)
@@ -178,11 +180,13 @@ func (c *Ctx) wait() context.Context {
 // AfterFunc arranges for f to be called once c ends; stop unregisters f,
 // reporting whether it did so before f was started. It is what
 // context.AfterFunc calls for a Ctx, and what the context package uses to
-// propagate cancellation from a Ctx to the contexts derived from it; both
-// hand it short functions that do not block (context.AfterFunc's starts
-// the user's function in a goroutine), so f is called by the goroutine
-// that ends c, as a cancelCtx cancels its children, unless c has ended
-// already: then f runs in a goroutine of its own, since the context
+// propagate cancellation from a Ctx to the contexts derived from it, under
+// a parent that cannot end (under one that can, the context package finds
+// the Ctx's WithCancelCause instead, and AfterFunc registers f there).
+// Both hand it short functions that do not block (context.AfterFunc's
+// starts the user's function in a goroutine), so f is called by the
+// goroutine that ends c, as a cancelCtx cancels its children, unless c has
+// ended already: then f runs in a goroutine of its own, since the context
 // package calls AfterFunc holding the derived context's lock, which f
 // takes.
 func (c *Ctx) AfterFunc(f func()) (stop func() bool) {
@@ -218,8 +222,7 @@ func (c *Ctx) AfterFunc(f func()) (stop func() bool) {
 	}
 }
 
-// arm starts the timer and watches the parent, once. c.mu is held and c
-// is live.
+// arm starts the timer, once. c.mu is held and c is live.
 func (c *Ctx) arm() {
 	if c.w != nil {
 		return
