@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/certcache/certcache/driver"
+	"github.com/certcache/certcache/internal/callctx"
 
 	"golang.org/x/crypto/acme/autocert"
 )
@@ -106,8 +107,8 @@ func (c *portable) get(ctx context.Context, key string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	cctx, cancel := c.within(ctx, c.getTimeout)
-	defer cancel()
+	cctx, bound := c.bound(ctx, c.getTimeout)
+	defer bound.Release()
 	data, err := c.d.Get(cctx, key)
 	if err == nil {
 		if data == nil {
@@ -146,8 +147,8 @@ func (c *portable) put(ctx context.Context, key string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	cctx, cancel := c.callContext(ctx)
-	defer cancel()
+	cctx, bound := c.bound(ctx, c.timeout)
+	defer bound.Release()
 	if err := c.d.Put(cctx, key, data); err != nil {
 		return c.brk.failed(ctx, st, c.fail(ctx, cctx, "put", key, err))
 	}
@@ -173,8 +174,8 @@ func (c *portable) delete(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	cctx, cancel := c.callContext(ctx)
-	defer cancel()
+	cctx, bound := c.bound(ctx, c.timeout)
+	defer bound.Release()
 	if err := c.d.Delete(cctx, key); err != nil && !errors.Is(err, autocert.ErrCacheMiss) {
 		return c.brk.failed(ctx, st, c.fail(ctx, cctx, "delete", key, err))
 	}
@@ -235,6 +236,23 @@ func (c *portable) within(ctx context.Context, timeout time.Duration) (context.C
 }
 
 func noCancel() {}
+
+// bound is within for the calls that are made most (Get, Put, Delete),
+// with the deadline context of internal/callctx: one allocation where
+// context.WithTimeout costs four, a timer only for an SDK that waits on
+// Done. The *callctx.Ctx is nil when ctx is used as it is; Release it when
+// the call returns.
+func (c *portable) bound(ctx context.Context, timeout time.Duration) (context.Context, *callctx.Ctx) {
+	if c.neverBlocks {
+		return ctx, nil
+	}
+	now := time.Now()
+	if dl, ok := ctx.Deadline(); ok && dl.Sub(now) <= timeout {
+		return ctx, nil
+	}
+	b := callctx.New(ctx, now.Add(timeout))
+	return b, b
+}
 
 // fail wraps a driver error. SDKs report an expired context in many ways
 // (their own timeout errors, "use of closed connection"); fail makes the

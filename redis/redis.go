@@ -137,6 +137,7 @@ import (
 	"time"
 
 	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/keymemo"
 	"github.com/certcache/certcache/internal/urlquery"
 	goredis "github.com/redis/go-redis/v9"
 	"golang.org/x/crypto/acme/autocert"
@@ -211,6 +212,8 @@ type driver struct {
 	ownClient bool   // opened from a URL: Close closes it
 
 	replicaReads string // see ReplicaReads
+
+	names keymemo.Memo[any] // each key's name, boxed as a command argument
 }
 
 var _ ccdriver.Driver = (*driver)(nil)
@@ -236,12 +239,18 @@ func checkPrefix(p string) error {
 }
 
 func (d *driver) Get(ctx context.Context, key string) ([]byte, error) {
-	v, err := d.client.Get(ctx, d.prefix+key).Bytes()
+	// client.Get(ctx, d.prefix+key), with the name made once per key.
+	cmd := goredis.NewStringCmd(ctx, "get", d.names.Get(key, d.name))
+	_ = d.client.Process(ctx, cmd)
+	v, err := cmd.Bytes()
 	if err == goredis.Nil { //nolint:errorlint // go-redis returns the bare sentinel
 		return nil, autocert.ErrCacheMiss
 	}
 	return v, classify(err)
 }
+
+// name is key's name in Redis.
+func (d *driver) name(key string) any { return d.prefix + key }
 
 // Put and Delete publish the key they wrote (see watch.go).
 func (d *driver) Put(ctx context.Context, key string, data []byte) error {

@@ -32,6 +32,9 @@ func Encode(key string, max int) string {
 	if max < MinMax {
 		panic("keyname: max too small")
 	}
+	if len(key) <= max && isPlain(key) {
+		return key // the common case, without allocating
+	}
 	b := make([]byte, 0, len(key)+8)
 	for i := 0; i < len(key); i++ {
 		c := key[i]
@@ -54,6 +57,16 @@ func Encode(key string, max int) string {
 	sum := sha256.Sum256([]byte(key))
 	b = append(b[:cut], '~')
 	return string(hex.AppendEncode(b, sum[:]))
+}
+
+// isPlain reports whether Encode leaves key as it is.
+func isPlain(key string) bool {
+	for i := 0; i < len(key); i++ {
+		if !plain(key[i]) || i == 0 && key[i] == '.' {
+			return false
+		}
+	}
+	return true
 }
 
 func plain(c byte) bool {

@@ -149,9 +149,9 @@ func New(pool *pgxpool.Pool, o *sqlcache.Options) (certcache.Cache, error) {
 // pgConn runs statements on a pgxpool, which prepares and caches them.
 type pgConn struct{ pool *pgxpool.Pool }
 
-func (c pgConn) Value(ctx context.Context, query, key string) ([]byte, error) {
+func (c pgConn) Value(ctx context.Context, query string, args []any) ([]byte, error) {
 	var v []byte
-	err := c.pool.QueryRow(ctx, query, key).Scan(&v) // pgx copies bytea into v
+	err := c.pool.QueryRow(ctx, query, args...).Scan(&v) // pgx copies bytea into v
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, autocert.ErrCacheMiss
 	}

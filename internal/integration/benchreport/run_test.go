@@ -301,6 +301,13 @@ func measureBackend(ctx context.Context, t *testing.T, cfg Config, concs []int, 
 					return rows, fmt.Errorf("%s allocations (raw): %w", op, err)
 				}
 				row.OursAllocs, row.RawAllocs = &oa, &ra
+				// The raw call under the per-call timeout: what of ours is
+				// the SDK's cost of a context it can watch.
+				ta, err := CountAllocs(ctx, cfg.AllocPass, sides[2])
+				if err != nil {
+					return rows, fmt.Errorf("%s allocations (raw + timeout): %w", op, err)
+				}
+				t.Logf("%-12s %-7s allocs/op ours %.1f raw %.1f raw+timeout %.1f", b.name, op, oa.PerOp, ra.PerOp, ta.PerOp)
 			}
 			t.Logf("%-12s %-7s c=%-2d ours p50 %-9s raw p50 %-9s ratio %.3f (to raw+timeout %.3f)  p99 %s / %s  ops/s %.0f / %.0f",
 				b.name, op, c, fmtDur(o.P50), fmtDur(r.P50), row.Ratio(), row.TimeoutRatio(), fmtDur(o.P99), fmtDur(r.P99), o.OpsPerSec, r.OpsPerSec)

@@ -17,8 +17,8 @@ type scriptConn struct {
 	calls int
 }
 
-func (c *scriptConn) Value(context.Context, string, string) ([]byte, error) { return nil, nil }
-func (c *scriptConn) Close() error                                          { return nil }
+func (c *scriptConn) Value(context.Context, string, []any) ([]byte, error) { return nil, nil }
+func (c *scriptConn) Close() error                                         { return nil }
 func (c *scriptConn) Exec(context.Context, string, ...any) (int64, error) {
 	c.calls++
 	if len(c.errs) == 0 {

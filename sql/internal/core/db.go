@@ -11,9 +11,9 @@ import (
 // DBConn runs statements on a database/sql DB.
 type DBConn struct{ DB *sql.DB }
 
-func (c DBConn) Value(ctx context.Context, query, key string) ([]byte, error) {
+func (c DBConn) Value(ctx context.Context, query string, args []any) ([]byte, error) {
 	var v []byte
-	err := c.DB.QueryRowContext(ctx, query, key).Scan(&v) // Scan copies into v
+	err := c.DB.QueryRowContext(ctx, query, args...).Scan(&v) // Scan copies into v
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, autocert.ErrCacheMiss
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/certcache/certcache/driver"
 
 	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/keymemo"
 	sqlcache "github.com/certcache/certcache/sql"
 	"golang.org/x/crypto/acme/autocert"
 )
@@ -128,9 +129,10 @@ type Stmts interface {
 // conn runs statements: a pgxpool.Pool or a database/sql DB.
 type Conn interface {
 	Stmts
-	// value runs a query with one argument that returns one binary column,
-	// copied; no row is autocert.ErrCacheMiss.
-	Value(ctx context.Context, query, key string) ([]byte, error)
+	// Value runs a query whose arguments are args (which it must not
+	// change: they are shared by calls) and that returns one binary
+	// column, copied; no row is autocert.ErrCacheMiss.
+	Value(ctx context.Context, query string, args []any) ([]byte, error)
 	Close() error
 }
 
@@ -148,6 +150,8 @@ type Driver struct {
 	table  string
 	leases string // the lease table's name
 	own    bool   // Close closes c
+
+	keyArgs keymemo.Memo[[]any] // Get's arguments, per key
 }
 
 var (
@@ -218,7 +222,7 @@ func (dr *Driver) run(ctx context.Context, op func() error) error {
 func (dr *Driver) Get(ctx context.Context, key string) ([]byte, error) {
 	var v []byte
 	err := dr.do(ctx, func() (err error) {
-		v, err = dr.Conn.Value(ctx, dr.q.get, key)
+		v, err = dr.Conn.Value(ctx, dr.q.get, dr.keyArgs.Get(key, keyArg))
 		return err
 	})
 	if err != nil {
@@ -229,6 +233,9 @@ func (dr *Driver) Get(ctx context.Context, key string) ([]byte, error) {
 	}
 	return v, nil
 }
+
+// keyArg is the argument list of a statement on one key.
+func keyArg(key string) []any { return []any{key} }
 
 func (dr *Driver) Put(ctx context.Context, key string, data []byte) error {
 	if data == nil {
