@@ -1,12 +1,10 @@
 package layered
 
 // lru is the Memory tier's map in least-recently-used order: its entries
-// in one slice, linked by index, and a map from key to index. Per entry
-// it costs a 56-byte node and a map slot of a string and an int32, about
-// 115 bytes with the slice's and the map's room to grow, where a map of
-// pointers to list elements (hashicorp's simplelru) cost about 230: the
-// bookkeeping of a memory front that holds 10,000 certificates of 850 bytes
-// is then a tenth of what it holds, not a quarter.
+// in one slice, linked by index, and a map from key to index, so that the
+// bookkeeping per entry (a 56-byte node and a map slot, about 115 bytes)
+// stays a small fraction of the certificate it holds (BENCHMARKS.md,
+// "Restart").
 //
 // It is not safe for concurrent use: Memory holds its mutex around every
 // call.
