@@ -16,12 +16,9 @@ import (
 
 // urlParams is what a dynamodb:// URL says, before the SDK is involved.
 type urlParams struct {
-	table    string
-	opts     Options
-	region   string
-	endpoint string // with a scheme, or ""
-	profile  string
-	maxConns int
+	table string
+	opts  Options
+	aws   awsconf.Params // the endpoint with a scheme, or ""
 }
 
 // parseURL reads u without touching the environment or the network.
@@ -37,20 +34,9 @@ func parseURL(u *url.URL) (*urlParams, error) {
 	p.opts.Prefix = prefix
 
 	q := urlquery.Parse(u.RawQuery)
-	if q.Has("region") {
-		if p.region = q.String("region"); p.region == "" {
-			q.Fail("region is empty")
-		}
-	}
-	endpoint := q.String("endpoint")
-	plainHTTP := q.Bool("disable_https", false)
-	if q.Has("profile") {
-		if p.profile = q.String("profile"); p.profile == "" {
-			q.Fail("profile is empty")
-		}
-	}
-	var err error
-	if p.maxConns, p.endpoint, err = awsconf.Finish(q, endpoint, plainHTTP); err != nil {
+	var plainHTTP bool
+	p.aws, plainHTTP = awsconf.ReadParams(q)
+	if err := awsconf.Finish(q, &p.aws, plainHTTP); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -66,13 +52,13 @@ func openURL(ctx context.Context, u *url.URL) (ccdriver.Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, closeIdle, err := awsconf.Load(ctx, awsconf.Params{Region: p.region, Profile: p.profile, Endpoint: p.endpoint, MaxConns: p.maxConns})
+	cfg, closeIdle, err := awsconf.Load(ctx, p.aws)
 	if err != nil {
 		return nil, err
 	}
 	d.client = dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
-		if p.endpoint != "" {
-			o.BaseEndpoint = aws.String(p.endpoint)
+		if p.aws.Endpoint != "" {
+			o.BaseEndpoint = aws.String(p.aws.Endpoint)
 		}
 		if o.Retryer != nil { // set by the SDK before our options run
 			o.Retryer = awsconf.RefusedFailsFast(o.Retryer)

@@ -20,13 +20,10 @@ import (
 type urlParams struct {
 	bucket      string
 	opts        Options
-	region      string
-	endpoint    string // with a scheme, or ""
+	aws         awsconf.Params // the endpoint with a scheme, or ""
 	pathStyle   bool
-	profile     string
 	reqChecksum aws.RequestChecksumCalculation
 	resChecksum aws.ResponseChecksumValidation
-	maxConns    int
 }
 
 // parseURL reads u without touching the environment or the network.
@@ -46,19 +43,9 @@ func parseURL(u *url.URL) (*urlParams, error) {
 		q.String("anonymous")
 		q.Fail("anonymous is not offered: a certificate cache holds private keys, which a bucket readable without credentials would publish")
 	}
-	if q.Has("region") {
-		if p.region = q.String("region"); p.region == "" {
-			q.Fail("region is empty")
-		}
-	}
-	endpoint := q.String("endpoint")
+	var plainHTTP bool
+	p.aws, plainHTTP = awsconf.ReadParams(q)
 	p.pathStyle = q.Bool("use_path_style", false)
-	plainHTTP := q.Bool("disable_https", false)
-	if q.Has("profile") {
-		if p.profile = q.String("profile"); p.profile == "" {
-			q.Fail("profile is empty")
-		}
-	}
 	p.opts.SSE = types.ServerSideEncryption(q.Choice("sse", "", "AES256", "aws:kms"))
 	p.opts.SSEKMSKeyID = q.String("sse_kms_key_id")
 	switch q.Choice("request_checksum_calculation", "", "when_supported", "when_required") {
@@ -73,8 +60,7 @@ func parseURL(u *url.URL) (*urlParams, error) {
 	case "when_required":
 		p.resChecksum = aws.ResponseChecksumValidationWhenRequired
 	}
-	var err error
-	if p.maxConns, p.endpoint, err = awsconf.Finish(q, endpoint, plainHTTP); err != nil {
+	if err := awsconf.Finish(q, &p.aws, plainHTTP); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -107,13 +93,13 @@ func (p *urlParams) newClient(ctx context.Context) (*s3.Client, func(), error) {
 	if p.resChecksum != 0 {
 		extra = append(extra, config.WithResponseChecksumValidation(p.resChecksum))
 	}
-	cfg, closeIdle, err := awsconf.Load(ctx, awsconf.Params{Region: p.region, Profile: p.profile, Endpoint: p.endpoint, MaxConns: p.maxConns}, extra...)
+	cfg, closeIdle, err := awsconf.Load(ctx, p.aws, extra...)
 	if err != nil {
 		return nil, nil, err
 	}
 	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
-		if p.endpoint != "" {
-			o.BaseEndpoint = aws.String(p.endpoint)
+		if p.aws.Endpoint != "" {
+			o.BaseEndpoint = aws.String(p.aws.Endpoint)
 		}
 		if p.pathStyle {
 			o.UsePathStyle = true

@@ -31,18 +31,38 @@ const EndpointRegion = "us-east-1"
 // the error that refuses them in a URL.
 const CredentialsHint = "the AWS SDK's default chain provides them (AWS_ACCESS_KEY_ID, AWS_PROFILE, a role)"
 
-// Finish reads max_conns (default ten per CPU, at least
-// 1), ends q, and checks the endpoint: the last steps of reading an AWS
-// backend's URL.
-func Finish(q *urlquery.Reader, endpoint string, plainHTTP bool) (maxConns int, ep string, err error) {
-	if maxConns = q.Int("max_conns", backendopts.MaxConns()); maxConns == 0 {
+// ReadParams reads the parameters every AWS backend's URL takes: region,
+// profile, endpoint and disable_https. The backend reads its own next,
+// then calls Finish.
+func ReadParams(q *urlquery.Reader) (p Params, plainHTTP bool) {
+	if q.Has("region") {
+		if p.Region = q.String("region"); p.Region == "" {
+			q.Fail("region is empty")
+		}
+	}
+	p.Endpoint = q.String("endpoint")
+	plainHTTP = q.Bool("disable_https", false)
+	if q.Has("profile") {
+		if p.Profile = q.String("profile"); p.Profile == "" {
+			q.Fail("profile is empty")
+		}
+	}
+	return p, plainHTTP
+}
+
+// Finish reads max_conns into p (default ten per CPU, at least 1), ends q,
+// and checks p's endpoint, giving it a scheme: the last steps of reading an
+// AWS backend's URL.
+func Finish(q *urlquery.Reader, p *Params, plainHTTP bool) error {
+	if p.MaxConns = q.Int("max_conns", backendopts.MaxConns()); p.MaxConns == 0 {
 		q.Fail("max_conns=0: want at least 1")
 	}
 	if err := q.Err(); err != nil {
-		return 0, "", fmt.Errorf("%w: %w", certcache.ErrInvalidURL, err)
+		return fmt.Errorf("%w: %w", certcache.ErrInvalidURL, err)
 	}
-	ep, err = ParseEndpoint(endpoint, plainHTTP)
-	return maxConns, ep, err
+	ep, err := ParseEndpoint(p.Endpoint, plainHTTP)
+	p.Endpoint = ep
+	return err
 }
 
 // ParseEndpoint checks the endpoint parameter and gives it a scheme: https,
