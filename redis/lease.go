@@ -3,10 +3,10 @@ package redis
 import (
 	"context"
 	"fmt"
-	ccdriver "github.com/certcache/certcache/driver"
 	"time"
 
 	"github.com/certcache/certcache"
+	ccdriver "github.com/certcache/certcache/driver"
 	goredis "github.com/redis/go-redis/v9"
 )
 

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	ccdriver "github.com/certcache/certcache/driver"
 	"iter"
 	"time"
 
 	"github.com/certcache/certcache"
+	ccdriver "github.com/certcache/certcache/driver"
 	goredis "github.com/redis/go-redis/v9"
 )
 

@@ -2,12 +2,12 @@ package redis
 
 import (
 	"context"
-	ccdriver "github.com/certcache/certcache/driver"
 	"iter"
 	"strings"
 	"sync"
 
 	"github.com/certcache/certcache"
+	ccdriver "github.com/certcache/certcache/driver"
 	goredis "github.com/redis/go-redis/v9"
 )
 

@@ -41,6 +41,11 @@
 //	tls_ca_file  a PEM file of CA certificates that verify the server (rediss only);
 //	             default: the system roots
 //	timeout      the per-call timeout (handled by certcache.Open); default 10s
+//	maint_notifications
+//	             disabled (the default), auto or enabled: go-redis's maintenance
+//	             notifications (Redis Cloud and Redis Software's smart client
+//	             handoff); not on redis+sentinel. go-redis's own default, auto,
+//	             costs every client's first connection a round trip.
 //
 // Every other parameter is go-redis's own (dial_timeout, read_timeout,
 // pool_size, max_retries, client_name, protocol, skip_verify, …, spelled in
@@ -130,16 +135,17 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	ccdriver "github.com/certcache/certcache/driver"
 	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/certcache/certcache"
+	ccdriver "github.com/certcache/certcache/driver"
 	"github.com/certcache/certcache/internal/keymemo"
 	"github.com/certcache/certcache/internal/urlquery"
 	goredis "github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 	"golang.org/x/crypto/acme/autocert"
 )
 
@@ -288,6 +294,15 @@ func openURL(_ context.Context, u *url.URL) (ccdriver.Driver, error) {
 		}
 	}
 	caFile := q.String("tls_ca_file")
+	maint := maintnotifications.ModeDisabled
+	if q.Has("maint_notifications") {
+		switch m := maintnotifications.Mode(q.String("maint_notifications")); m {
+		case maintnotifications.ModeDisabled, maintnotifications.ModeAuto, maintnotifications.ModeEnabled:
+			maint = m
+		default:
+			q.Fail("maint_notifications must be disabled, auto or enabled")
+		}
+	}
 	if err := q.ReadErr(); err != nil {
 		return nil, fmt.Errorf("%w: %w", certcache.ErrInvalidURL, err)
 	}
@@ -295,11 +310,14 @@ func openURL(_ context.Context, u *url.URL) (ccdriver.Driver, error) {
 	if caFile != "" && scheme != "rediss" {
 		return nil, fmt.Errorf("%w: tls_ca_file needs a rediss scheme", certcache.ErrInvalidURL)
 	}
+	if maint != maintnotifications.ModeDisabled && mode == "sentinel" {
+		return nil, fmt.Errorf("%w: maint_notifications needs redis:// or redis+cluster://: go-redis's failover client has none", certcache.ErrInvalidURL)
+	}
 	// go-redis parses what is left, with the plain redis or rediss scheme.
 	gu := *u
 	gu.Scheme = scheme
 	gu.RawQuery = q.Remaining().Encode()
-	client, replicas, err := newClient(mode, gu.String(), caFile)
+	client, replicas, err := newClient(mode, gu.String(), caFile, maint)
 	if err != nil {
 		return nil, err
 	}
@@ -314,18 +332,21 @@ func openURL(_ context.Context, u *url.URL) (ccdriver.Driver, error) {
 
 // newClient returns the client for a URL, and the parameter that sends its
 // reads to replicas, if one does.
-func newClient(mode, rawURL, caFile string) (_ goredis.UniversalClient, replicas string, _ error) {
-	c, err := newClientFor(mode, rawURL, caFile, &replicas)
+func newClient(mode, rawURL, caFile string, maint maintnotifications.Mode) (_ goredis.UniversalClient, replicas string, _ error) {
+	c, err := newClientFor(mode, rawURL, caFile, maint, &replicas)
 	return c, replicas, err
 }
 
-// newClientFor builds the client for a URL. Every client has
-// DisableIdentity: go-redis would otherwise name itself to each new
-// connection (CLIENT SETINFO LIB-NAME and LIB-VER, which CLIENT LIST shows)
-// in a round trip of its own after HELLO, and the first Get of a node, or
-// of a restarted node's preload, waits for the connection to open: one
-// round trip more of two or three, 10 ms behind 10 ms of latency.
-func newClientFor(mode, rawURL, caFile string, replicas *string) (goredis.UniversalClient, error) {
+// newClientFor builds the client for a URL. The first Get of a node, or of
+// a restarted node's preload, waits for a connection to open, so each
+// client leaves out what go-redis would add to that in round trips of
+// their own after HELLO (10 ms each behind 10 ms of latency):
+//   - DisableIdentity: go-redis would name itself to each new connection
+//     (CLIENT SETINFO LIB-NAME and LIB-VER, which CLIENT LIST shows);
+//   - maint (maint_notifications, default disabled): go-redis's default,
+//     auto, sends CLIENT MAINT_NOTIFICATIONS on a client's first connection,
+//     and on every connection of a server that accepts it.
+func newClientFor(mode, rawURL, caFile string, maint maintnotifications.Mode, replicas *string) (goredis.UniversalClient, error) {
 	badURL := func(err error) error {
 		// go-redis's messages name the parameter, not its value; the caller
 		// redacts secrets all the same.
@@ -344,6 +365,7 @@ func newClientFor(mode, rawURL, caFile string, replicas *string) (goredis.Univer
 		}
 		o.ContextTimeoutEnabled = true
 		o.DisableIdentity = true // see newClientFor
+		o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maint}
 		if o.DialerRetries == 0 {
 			o.DialerRetries = defaultDialerRetries
 		}
@@ -387,6 +409,7 @@ func newClientFor(mode, rawURL, caFile string, replicas *string) (goredis.Univer
 		}
 		o.ContextTimeoutEnabled = true
 		o.DisableIdentity = true // see newClientFor
+		o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maint}
 		if o.DialerRetries == 0 {
 			o.DialerRetries = defaultDialerRetries
 		}

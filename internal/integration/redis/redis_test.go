@@ -153,6 +153,8 @@ func TestOpenErrors(t *testing.T) {
 		{"redis://h:6379/x", "invalid database number"},
 		{"redis://h:6379/0?tls_ca_file=/nonexistent", "needs a rediss scheme"},
 		{"rediss://h:6379/0?tls_ca_file=/nonexistent/ca.pem", "tls_ca_file"},
+		{"redis://h:6379/0?maint_notifications=on", "maint_notifications must be disabled, auto or enabled"},
+		{"redis+sentinel://h:26379?master_name=m&maint_notifications=auto", "maint_notifications needs redis:// or redis+cluster://"},
 		{"redis+sentinel://:" + testPassword + "@h:26379/0", "needs master_name"},
 		{"redis+cluster://h:1?addr=nonsense", "addr"},
 		{"redis://:" + testPassword + "@h:6379/0?password=" + testPassword + "&x=" + testPassword, "unknown parameter"},
