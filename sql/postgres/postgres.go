@@ -150,8 +150,9 @@ func New(pool *pgxpool.Pool, o *sqlcache.Options) (certcache.Cache, error) {
 type pgConn struct{ pool *pgxpool.Pool }
 
 func (c pgConn) Value(ctx context.Context, query string, args []any) ([]byte, error) {
-	var v []byte
-	err := c.pool.QueryRow(ctx, query, args...).Scan(&v) // pgx copies bytea into v
+	d := core.GetValueDest()
+	err := c.pool.QueryRow(ctx, query, args...).Scan(d.Args()...) // pgx copies bytea into d
+	v := d.Take()
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, autocert.ErrCacheMiss
 	}
