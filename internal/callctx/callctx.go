@@ -90,6 +90,15 @@ func (c *Ctx) Release() {
 	}
 }
 
+// Unwatched returns c's parent and deadline, and ok true, when the parent
+// cannot end (its Done is nil): c then ends, before it is released, only
+// at that deadline. A driver that can bound its own I/O by the deadline
+// (a socket deadline) may run under the parent instead and never ask c for
+// Done, which costs a channel, a timer and what the driver registers on it.
+func (c *Ctx) Unwatched() (parent context.Context, deadline time.Time, ok bool) {
+	return c.parent, c.deadline, !c.parentEnds
+}
+
 // Deadline implements context.Context.
 func (c *Ctx) Deadline() (time.Time, bool) { return c.deadline, true }
 

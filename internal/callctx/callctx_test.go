@@ -379,3 +379,32 @@ func TestCancelCtxKey(t *testing.T) {
 		t.Errorf("under a parent that cannot end: Value(cancelCtxKey) = %v, want nil", v)
 	}
 }
+
+// Unwatched reports the parent and deadline only when the parent cannot
+// end, and without making Done's channel.
+func TestUnwatched(t *testing.T) {
+	canceled, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	soon := time.Now().Add(time.Minute)
+	for _, tc := range []struct {
+		name   string
+		parent context.Context
+		ok     bool
+	}{
+		{"background", context.Background(), true},
+		{"without cancel", context.WithoutCancel(canceled), true},
+		{"can end", canceled, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := New(tc.parent, soon)
+			defer c.Release()
+			parent, deadline, ok := c.Unwatched()
+			if ok != tc.ok || parent != tc.parent || !deadline.Equal(soon) {
+				t.Errorf("Unwatched() = %v, %v, %v; want %v, %v, %v", parent, deadline, ok, tc.parent, soon, tc.ok)
+			}
+			if c.done != nil || c.inner != nil {
+				t.Error("Unwatched made Done's channel")
+			}
+		})
+	}
+}

@@ -49,6 +49,7 @@ import (
 
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/internal/backendopts"
+	"github.com/certcache/certcache/internal/callctx"
 	"github.com/certcache/certcache/internal/urlquery"
 	sqlcache "github.com/certcache/certcache/sql"
 	"github.com/certcache/certcache/sql/internal/core"
@@ -150,8 +151,49 @@ func New(pool *pgxpool.Pool, o *sqlcache.Options) (certcache.Cache, error) {
 type pgConn struct{ pool *pgxpool.Pool }
 
 func (c pgConn) Value(ctx context.Context, query string, args []any) ([]byte, error) {
-	var v []byte
-	err := c.pool.QueryRow(ctx, query, args...).Scan(&v) // pgx copies bytea into v
+	if cc, ok := ctx.(*callctx.Ctx); ok {
+		if parent, deadline, ok := cc.Unwatched(); ok {
+			return c.valueByDeadline(ctx, parent, deadline, query, args)
+		}
+	}
+	d := core.GetValueDest()
+	err := c.pool.QueryRow(ctx, query, args...).Scan(d.Args()...) // pgx copies bytea into d
+	v := d.Take()
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, autocert.ErrCacheMiss
+	}
+	return v, err
+}
+
+// valueByDeadline is Value for a call whose deadline is the only way it
+// can end (see callctx.Ctx.Unwatched): the wait for a connection, and a
+// dial, end with ctx, and the query with the connection's socket deadline.
+// pgx then runs the query under parent, which it need not watch: watching
+// ctx would cost seven allocations (pgconn's ctxwatch registers with
+// context.AfterFunc), as many as the rest of a Get. A query cut by the
+// deadline closes its connection (pgconn closes on any read or write
+// error), which the pool then drops; any other connection goes back with
+// no deadline.
+func (c pgConn) valueByDeadline(ctx, parent context.Context, deadline time.Time, query string, args []any) ([]byte, error) {
+	pc, err := c.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer pc.Release()
+	conn := pc.Conn()
+	nc := conn.PgConn().Conn()
+	queryCtx := parent
+	if nc.SetDeadline(deadline) != nil {
+		// A connection without deadlines (a custom DialFunc's): pgx
+		// watches ctx, as in Value.
+		queryCtx = ctx
+	}
+	d := core.GetValueDest()
+	err = conn.QueryRow(queryCtx, query, args...).Scan(d.Args()...) // pgx copies bytea into d
+	v := d.Take()
+	if queryCtx == parent && !conn.IsClosed() && nc.SetDeadline(time.Time{}) != nil {
+		_ = conn.Close(ctx) // its deadline would fail its next user; Release drops it
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, autocert.ErrCacheMiss
 	}

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	sqlcache "github.com/certcache/certcache/sql"
+	"golang.org/x/crypto/acme/autocert"
 )
 
 // scriptConn answers exec with its errors in turn, then nil.
@@ -158,5 +159,57 @@ func TestLeaseTable(t *testing.T) {
 	}
 	if got := leaseTable(sqlcache.DefaultTable); got != "autocert_cache$leases" {
 		t.Errorf("leaseTable(%q) = %q", sqlcache.DefaultTable, got)
+	}
+}
+
+// valueConn answers Value with its errors in turn, then a miss.
+type valueConn struct {
+	scriptConn
+	errs []error
+}
+
+func (c *valueConn) Value(context.Context, string, []any) ([]byte, error) {
+	if len(c.errs) == 0 {
+		return nil, autocert.ErrCacheMiss
+	}
+	err := c.errs[0]
+	c.errs = c.errs[1:]
+	return nil, err
+}
+
+// TestGetMiss: a miss is the bare sentinel, without the dialect's error
+// checks (which cost allocations on the path autocert takes most), also
+// when the table had to be created first.
+func TestGetMiss(t *testing.T) {
+	noTable := errors.New("no such table")
+	for _, tc := range []struct {
+		name      string
+		errs      []error
+		wantAsked int // calls of NoTable, Retry and Classify
+	}{
+		{"Miss", nil, 0},
+		{"MissAfterCreate", []error{noTable}, 2}, // Retry and NoTable of noTable
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			asked := 0
+			dialect := &Dialect{
+				Name: "test", Quote: '"', Get: "GET", Param: func(int) string { return "?" }, List: "%[5]s",
+				NoTable:    func(err error) bool { asked++; return err == noTable }, //nolint:errorlint // the test's own value
+				CreateRace: func(error) bool { return false },
+				Classify:   func(err error) error { asked++; return err },
+				Retry:      func(error) bool { asked++; return false },
+			}
+			dr, err := NewDriver(dialect, &valueConn{errs: tc.errs}, "", false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := dr.Get(context.Background(), "example.com")
+			if err != autocert.ErrCacheMiss || v != nil { //nolint:errorlint // the contract: the bare sentinel
+				t.Errorf("Get = %q, %v; want the bare autocert.ErrCacheMiss", v, err)
+			}
+			if asked != tc.wantAsked {
+				t.Errorf("the dialect was asked %d times about errors, want %d", asked, tc.wantAsked)
+			}
+		})
 	}
 }

@@ -12,8 +12,9 @@ import (
 type DBConn struct{ DB *sql.DB }
 
 func (c DBConn) Value(ctx context.Context, query string, args []any) ([]byte, error) {
-	var v []byte
-	err := c.DB.QueryRowContext(ctx, query, args...).Scan(&v) // Scan copies into v
+	d := GetValueDest()
+	err := c.DB.QueryRowContext(ctx, query, args...).Scan(d.Args()...) // Scan copies into d
+	v := d.Take()
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, autocert.ErrCacheMiss
 	}

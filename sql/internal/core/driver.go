@@ -191,6 +191,11 @@ func (dr *Driver) doLeases(ctx context.Context, op func() error) error {
 // create works on a table made for it.
 func (dr *Driver) doOn(ctx context.Context, table, create string, op func() error) error {
 	err := dr.run(ctx, op)
+	if err == autocert.ErrCacheMiss { //nolint:errorlint // our own bare sentinel
+		// A miss is an answer: asking the dialect what kind of error it is
+		// costs allocations (errors.As) on the path autocert takes most.
+		return err
+	}
 	if err != nil && dr.d.NoTable(err) {
 		if _, cerr := dr.Conn.Exec(ctx, create); cerr != nil && !dr.d.CreateRace(cerr) {
 			return dr.d.Classify(fmt.Errorf("create table %s: %w", table, cerr))
@@ -208,7 +213,8 @@ func (dr *Driver) doOn(ctx context.Context, table, create string, op func() erro
 func (dr *Driver) run(ctx context.Context, op func() error) error {
 	for i := 1; ; i++ {
 		err := op()
-		if err == nil || dr.d.Retry == nil || !dr.d.Retry(err) || i == MaxRetries || ctx.Err() != nil {
+		//nolint:errorlint // our own bare sentinel: a miss is not retried
+		if err == nil || err == autocert.ErrCacheMiss || dr.d.Retry == nil || !dr.d.Retry(err) || i == MaxRetries || ctx.Err() != nil {
 			return err
 		}
 		select {
