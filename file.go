@@ -55,12 +55,25 @@ func openFile(_ context.Context, u *url.URL) (driver.Driver, error) {
 
 // newDirDriver returns the file:// driver for dir, for wrappers and tests
 // that need one without a URL. Wrap it with NewCache.
-func newDirDriver(dir string) driver.Driver { return &dirDriver{dir: filepath.Clean(dir)} }
+func newDirDriver(dir string) driver.Driver {
+	dir = filepath.Clean(dir)
+	prefix := dir
+	if !os.IsPathSeparator(dir[len(dir)-1]) {
+		prefix += string(filepath.Separator)
+	}
+	return &dirDriver{dir: dir, prefix: prefix}
+}
 
-type dirDriver struct{ dir string }
+type dirDriver struct {
+	dir    string // cleaned
+	prefix string // dir and a separator (dir alone when it ends with one: "/")
+}
 
+// path is filepath.Join(d.dir, name) for the encoded name, without Join's
+// cleaning (a third of a miss's own work): an encoded name is one clean
+// element, never empty, ".", ".." or with a separator (internal/keyname).
 func (d *dirDriver) path(key string) string {
-	return filepath.Join(d.dir, keyname.Encode(key, maxFileName))
+	return d.prefix + keyname.Encode(key, maxFileName)
 }
 
 // File system calls cannot be interrupted; like autocert.DirCache, each runs
