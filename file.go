@@ -11,6 +11,7 @@ import (
 
 	"github.com/certcache/certcache/driver"
 
+	"github.com/certcache/certcache/internal/callctx"
 	"github.com/certcache/certcache/internal/keyname"
 	"golang.org/x/crypto/acme/autocert"
 )
@@ -54,28 +55,41 @@ func openFile(_ context.Context, u *url.URL) (driver.Driver, error) {
 
 // newDirDriver returns the file:// driver for dir, for wrappers and tests
 // that need one without a URL. Wrap it with NewCache.
-func newDirDriver(dir string) driver.Driver { return &dirDriver{dir: filepath.Clean(dir)} }
+func newDirDriver(dir string) driver.Driver {
+	dir = filepath.Clean(dir)
+	prefix := dir
+	if !os.IsPathSeparator(dir[len(dir)-1]) {
+		prefix += string(filepath.Separator)
+	}
+	return &dirDriver{dir: dir, prefix: prefix}
+}
 
-type dirDriver struct{ dir string }
+type dirDriver struct {
+	dir    string // cleaned
+	prefix string // dir and a separator (dir alone when it ends with one: "/")
+}
 
+// path is filepath.Join(d.dir, name) for the encoded name, without Join's
+// cleaning (a third of a miss's own work): an encoded name is one clean
+// element, never empty, ".", ".." or with a separator (internal/keyname).
 func (d *dirDriver) path(key string) string {
-	return filepath.Join(d.dir, keyname.Encode(key, maxFileName))
+	return d.prefix + keyname.Encode(key, maxFileName)
 }
 
 // File system calls cannot be interrupted; like autocert.DirCache, each runs
-// in a goroutine so that the call returns when ctx ends. A write abandoned
+// in a goroutine (callctx.Do) so that the call returns when ctx ends. A write abandoned
 // that way may still land: reported as failed but stored is safe, the
 // opposite would not be.
 func (d *dirDriver) Get(ctx context.Context, key string) ([]byte, error) {
-	data, err := run(ctx, func() ([]byte, error) { return os.ReadFile(d.path(key)) })
-	if errors.Is(err, fs.ErrNotExist) {
+	data, err := callctx.Do(ctx, func() ([]byte, error) { return os.ReadFile(d.path(key)) })
+	if os.IsNotExist(err) { // what ReadFile returns, as DirCache checks it: cheaper than errors.Is on every miss
 		return nil, autocert.ErrCacheMiss
 	}
 	return data, err
 }
 
 func (d *dirDriver) Put(ctx context.Context, key string, data []byte) error {
-	_, err := run(ctx, func() (struct{}, error) {
+	_, err := callctx.Do(ctx, func() (struct{}, error) {
 		name := d.path(key)
 		if side := d.fullKeyPath(filepath.Base(name)); side != "" {
 			// The whole key first: a listing that finds the value finds
@@ -127,7 +141,7 @@ func syncDir(dir string) error {
 }
 
 func (d *dirDriver) Delete(ctx context.Context, key string) error {
-	_, err := run(ctx, func() (struct{}, error) { return struct{}{}, os.Remove(d.path(key)) })
+	_, err := callctx.Do(ctx, func() (struct{}, error) { return struct{}{}, os.Remove(d.path(key)) })
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -135,26 +149,3 @@ func (d *dirDriver) Delete(ctx context.Context, key string) error {
 }
 
 func (d *dirDriver) Close() error { return nil }
-
-// run calls f in a goroutine and waits for it or for ctx.
-func run[T any](ctx context.Context, f func() (T, error)) (T, error) {
-	var zero T
-	if err := ctx.Err(); err != nil {
-		return zero, err
-	}
-	type result struct {
-		v   T
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		v, err := f()
-		done <- result{v, err}
-	}()
-	select {
-	case r := <-done:
-		return r.v, r.err
-	case <-ctx.Done():
-		return zero, ctx.Err()
-	}
-}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certcache/certcache/internal/callctx"
 	"github.com/certcache/certcache/internal/keyname"
 )
 
@@ -111,7 +112,7 @@ var errNoLeases = errors.New("no lease lock file")
 // errNoLeases and writes nothing, so that a release made after the
 // directory was removed does not bring it back.
 func (d *dirDriver) withLeases(ctx context.Context, create bool, f func(now time.Time) error) error {
-	_, err := run(ctx, func() (struct{}, error) {
+	_, err := callctx.Do(ctx, func() (struct{}, error) {
 		flags := os.O_RDWR
 		if create {
 			if err := os.MkdirAll(d.dir, 0o700); err != nil {

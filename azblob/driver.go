@@ -112,7 +112,7 @@ func (d *driver) Get(ctx context.Context, key string) ([]byte, error) {
 		resp, err = d.client.DownloadStream(ctx, d.container, d.blobName(key), nil)
 		return err
 	})
-	if bloberror.HasCode(err, bloberror.BlobNotFound) {
+	if hasCode(err, bloberror.BlobNotFound) {
 		return nil, autocert.ErrCacheMiss
 	}
 	if err != nil {
@@ -147,7 +147,7 @@ func (d *driver) Delete(ctx context.Context, key string) error {
 		_, err := d.client.DeleteBlob(ctx, d.container, d.blobName(key), deleteOptions)
 		return err
 	})
-	if bloberror.HasCode(err, bloberror.BlobNotFound) {
+	if hasCode(err, bloberror.BlobNotFound) {
 		return nil
 	}
 	return d.wrap(err)
@@ -165,7 +165,7 @@ func (d *driver) Close() error {
 // and happens on first use, never in Open.
 func (d *driver) inContainer(ctx context.Context, op func() error) error {
 	err := op()
-	if err == nil || !d.create || !bloberror.HasCode(err, bloberror.ContainerNotFound) {
+	if err == nil || !d.create || !hasCode(err, bloberror.ContainerNotFound) {
 		return err
 	}
 	if err := d.createContainer(ctx); err != nil {
@@ -202,7 +202,7 @@ func (d *driver) createContainer(ctx context.Context) error {
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
 			_, err := d.client.CreateContainer(cctx, d.container, nil)
 			cancel()
-			if bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
+			if hasCode(err, bloberror.ContainerAlreadyExists) {
 				err = nil
 			}
 			c.err = err

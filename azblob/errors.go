@@ -99,3 +99,31 @@ func isStatus(err error, code int) bool {
 	var re *azcore.ResponseError
 	return errors.As(err, &re) && re.StatusCode == code
 }
+
+// hasCode is bloberror.HasCode for one code, without its allocation
+// (HasCode's errors.As target escapes, on every call, a nil error's too):
+// a Get tests its error once on a hit and twice on a miss. It finds the
+// first *azcore.ResponseError in err's chain or tree, in the order
+// errors.As searches it.
+func hasCode(err error, code bloberror.Code) bool {
+	re := responseError(err)
+	return re != nil && re.ErrorCode == string(code)
+}
+
+func responseError(err error) *azcore.ResponseError {
+	switch e := err.(type) {
+	case nil:
+		return nil
+	case *azcore.ResponseError:
+		return e
+	case interface{ Unwrap() error }:
+		return responseError(e.Unwrap())
+	case interface{ Unwrap() []error }:
+		for _, e := range e.Unwrap() {
+			if re := responseError(e); re != nil {
+				return re
+			}
+		}
+	}
+	return nil
+}

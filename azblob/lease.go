@@ -90,7 +90,7 @@ func (d *driver) readLease(ctx context.Context, name string) (*leaseState, error
 		resp, err = d.cc.NewBlobClient(name).GetProperties(ctx, nil)
 		return err
 	})
-	if bloberror.HasCode(err, bloberror.BlobNotFound) {
+	if hasCode(err, bloberror.BlobNotFound) {
 		return nil, nil
 	}
 	if err != nil {
@@ -402,7 +402,7 @@ func (d *driver) ReleaseLease(ctx context.Context, name, token string) error {
 // for If-None-Match), rewritten (ConditionNotMet, 412) or deleted
 // (BlobNotFound).
 func lostRace(err error) bool {
-	if err == nil || bloberror.HasCode(err, bloberror.ContainerNotFound) {
+	if err == nil || hasCode(err, bloberror.ContainerNotFound) {
 		return false
 	}
 	return bloberror.HasCode(err, bloberror.ConditionNotMet, bloberror.BlobAlreadyExists, bloberror.BlobNotFound) ||

@@ -36,7 +36,7 @@ func (d *driver) ListLeases(ctx context.Context, prefix string) iter.Seq2[certca
 		for pager.More() {
 			page, err := pager.NextPage(ctx)
 			if err != nil {
-				if bloberror.HasCode(err, bloberror.ContainerNotFound) {
+				if hasCode(err, bloberror.ContainerNotFound) {
 					return // no lease was ever taken
 				}
 				yield(certcache.LeaseInfo{}, d.wrap(err))
@@ -100,7 +100,7 @@ func (d *driver) BreakLease(ctx context.Context, name string, force bool) error 
 	bn := d.leaseBlob(name)
 	for range maxLeaseRounds {
 		st, err := d.readLease(ctx, bn)
-		if bloberror.HasCode(err, bloberror.ContainerNotFound) {
+		if hasCode(err, bloberror.ContainerNotFound) {
 			return nil // no lease was ever taken
 		}
 		if err != nil {

@@ -40,7 +40,7 @@ func (d *driver) List(ctx context.Context, prefix string) iter.Seq2[certcache.En
 		for pager.More() {
 			page, err := pager.NextPage(ctx)
 			if err != nil {
-				if d.create && bloberror.HasCode(err, bloberror.ContainerNotFound) {
+				if d.create && hasCode(err, bloberror.ContainerNotFound) {
 					return // created on first use: nothing is stored yet
 				}
 				yield(certcache.Entry{}, d.wrap(err))

@@ -55,11 +55,10 @@
 // expiry, would order it again.
 //
 // A value read from the authority fills every faster tier (read-through).
-// Concurrent misses for one key make one call to the authority
-// (golang.org/x/sync/singleflight); each caller still gets its own copy and
-// still returns when its own context ends. The shared call runs without the
-// first caller's cancellation, bounded by the authority's own per-call
-// timeout.
+// Concurrent misses for one key make one call to the authority; each
+// caller still gets its own copy and still returns when its own context
+// ends. The shared call runs without the first caller's cancellation,
+// bounded by the authority's own per-call timeout.
 //
 // Misses are never cached: an HTTP-01 token written by another node must be
 // visible at once, and a certificate stored by another node must be found
@@ -198,7 +197,6 @@ import (
 	"github.com/certcache/certcache"
 	"github.com/certcache/certcache/internal/authority"
 	"golang.org/x/crypto/acme/autocert"
-	"golang.org/x/sync/singleflight"
 )
 
 // Stack is the Cache New returns: tiers in order, fastest first, the last
@@ -208,11 +206,11 @@ type Stack struct {
 	mems  []*Memory // mems[i] is tiers[i] when it is a *Memory, else nil
 	auth  certcache.Cache
 
-	group  singleflight.Group
-	writes atomic.Uint64 // Puts and Deletes begun; see load
-	closed atomic.Bool
-	pre    *preloader      // nil without a preload
-	tel    *stackTelemetry // metrics and the stale-serve log (otel.go)
+	flights flights       // reads of the authority in the air (flight.go)
+	writes  atomic.Uint64 // Puts and Deletes begun; see load
+	closed  atomic.Bool
+	pre     *preloader      // nil without a preload
+	tel     *stackTelemetry // metrics and the stale-serve log (otel.go)
 
 	hits          []atomic.Uint64 // per tier
 	misses        atomic.Uint64
@@ -279,25 +277,31 @@ func (s *Stack) Get(ctx context.Context, key string) ([]byte, error) {
 	if v, ok := s.fresh(key); ok {
 		return append([]byte{}, v...), nil // the caller owns what it gets
 	}
-	ch := s.group.DoChan(key, func() (any, error) {
-		return s.load(context.WithoutCancel(ctx), key, true)
-	})
 	// The preload may be reading key already; whichever read lands first
 	// answers. Under autocert's lock every handshake of the node waits for
 	// this one, and the preload's batch may be one round trip from landing
 	// or stuck behind a connection's handshake.
 	landed := s.preloadReading(key)
+	// The read runs without the first caller's cancellation (its values
+	// only), bounded by the authority's own per-call timeout: a caller
+	// that gives up must not fail the others that joined its read, nor
+	// leave the faster tiers unfilled. So the first caller reads in its
+	// own goroutine only when nothing can end its wait, and has no other
+	// read to take; otherwise the read runs in a goroutine of its own
+	// and the caller waits for whichever comes first.
+	inline := landed == nil && ctx.Done() == nil
+	f, first := s.flights.join(ctx, key, !inline)
+	if first {
+		if inline {
+			s.fly(key, f)
+			return f.result()
+		}
+		go s.fly(key, f)
+	}
 	for {
 		select {
-		case r := <-ch:
-			if r.Err != nil {
-				return nil, r.Err
-			}
-			v := r.Val.([]byte)
-			if r.Shared {
-				v = append([]byte{}, v...) // every caller owns its slice
-			}
-			return v, nil
+		case <-f.done:
+			return f.result()
 		case <-landed:
 			landed = nil
 			if v, ok := s.fresh(key); ok {
@@ -329,12 +333,13 @@ func (s *Stack) fresh(key string) ([]byte, bool) {
 // The slice it returns is not held by any tier.
 func (s *Stack) load(ctx context.Context, key string, staleIfError bool) ([]byte, error) {
 	last := len(s.tiers) - 1
-	var gens []uint64
+	var buf [4]uint64 // on the stack: the tiers of most Stacks
+	gens := buf[:]
+	if len(s.mems) > len(buf) {
+		gens = make([]uint64, len(s.mems))
+	}
 	for i, m := range s.mems {
 		if m != nil {
-			if gens == nil {
-				gens = make([]uint64, len(s.mems))
-			}
 			gens[i] = m.generation()
 		}
 	}
