@@ -13,15 +13,7 @@ import (
 // BenchmarkMemoryHit adds the copy; on a busy machine the 4 KiB allocation
 // and copy dominate.
 func BenchmarkHitWithoutCopy(b *testing.B) {
-	back, err := certcache.Open(context.Background(), "mem://")
-	if err != nil {
-		b.Fatal(err)
-	}
-	c, err := New(NewMemory(nil), back)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
+	c := frontOverMem(b)
 	s := certcache.Uncoordinated(c).(*Stack)
 	ctx := context.Background()
 	if err := s.Put(ctx, "example.com", make([]byte, 4096)); err != nil {
@@ -44,15 +36,7 @@ func BenchmarkHitWithoutCopy(b *testing.B) {
 // through), as benchreport's allocation pass counts it. Under a context
 // that can end, the read runs in a goroutine of its own.
 func BenchmarkMiss(b *testing.B) {
-	back, err := certcache.Open(context.Background(), "mem://")
-	if err != nil {
-		b.Fatal(err)
-	}
-	c, err := New(NewMemory(nil), back)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
+	c := frontOverMem(b)
 	canEnd, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	for _, bc := range []struct {
@@ -71,4 +55,18 @@ func BenchmarkMiss(b *testing.B) {
 			}
 		})
 	}
+}
+
+// frontOverMem returns a memory front over mem://, closed when b ends.
+func frontOverMem(b *testing.B) certcache.Cache {
+	back, err := certcache.Open(context.Background(), "mem://")
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := New(NewMemory(nil), back)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	return c
 }
