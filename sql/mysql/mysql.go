@@ -32,6 +32,14 @@
 // which escapes values into the statement); MariaDB's default (16M) and
 // MySQL 8's (64M) are enough, older defaults (4M) are not.
 //
+// The URL opener dials the server itself (a dial registered with
+// mysql.RegisterDialContext is not used), so that a Get whose context
+// cannot end (behind the memory front, say) is bounded by its
+// connection's socket deadline, which costs nothing per call, rather than
+// by a context that database/sql and the driver must watch. With
+// readTimeout or writeTimeout, which make the driver set deadlines of its
+// own, such a Get watches its context as every other call does.
+//
 // The database/sql pool settings max_open_conns (default
 // ten per CPU, so that a stuck server does not
 // collect a connection per waiting caller; 0 means no bound),
@@ -162,7 +170,7 @@ func init() {
 // MariaDB database db connects to (with github.com/go-sql-driver/mysql).
 // Close does not close db: it belongs to the caller.
 func New(db *sql.DB, o *sqlcache.Options) (certcache.Cache, error) {
-	return core.NewDB(dialect, db, o)
+	return core.NewDB(dialect, core.DBConn{DB: db}, o)
 }
 
 // open opens mysql:// URLs.
@@ -180,13 +188,15 @@ func open(_ context.Context, u *url.URL) (ccdriver.Driver, error) {
 	if err := core.CheckTable(table); err != nil {
 		return nil, err
 	}
-	connector, err := gomysql.NewConnector(cfg)
+	b := &socketBound{perRead: cfg.ReadTimeout > 0 || cfg.WriteTimeout > 0}
+	cfg.DialFunc = b.dial
+	b.inner, err = gomysql.NewConnector(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", certcache.ErrInvalidURL, err)
 	}
-	db := sql.OpenDB(connector) // dials nothing yet
+	db := sql.OpenDB(b) // dials nothing yet
 	pool.Apply(db)
-	return core.NewDriver(dialect, core.DBConn{DB: db}, table, true)
+	return core.NewDriver(dialect, core.DBConn{DB: db, Bound: b}, table, true)
 }
 
 // mysqlConfig turns mysql://USER:PASSWORD@HOST:PORT/DB?PARAMS into the

@@ -25,7 +25,9 @@
 // in WAL mode with a busy timeout, so several processes and handles share
 // one file; it must be on a local file system (WAL needs shared memory).
 // Keep busy_timeout within timeout, as SQLite may not notice the end of a
-// call's context while it waits. The database/sql pool settings
+// call's context while it waits; a Get whose context cannot end (behind
+// the memory front, say) does not watch it at all, as the lock is all its
+// statement waits for. The database/sql pool settings
 // max_open_conns (default ten per CPU; 0 means no bound),
 // max_idle_conns (default 2), conn_max_lifetime and conn_max_idle_time
 // (durations) apply too. An unknown or repeated parameter is an error that
@@ -137,8 +139,18 @@ func init() {
 // close db: it belongs to the caller. Open db in WAL mode with a busy
 // timeout (the URL opener does) if several processes share the file.
 func New(db *sql.DB, o *sqlcache.Options) (certcache.Cache, error) {
-	return core.NewDB(dialect, db, o)
+	return core.NewDB(dialect, core.DBConn{DB: db, Bound: busyBound{}}, o)
 }
+
+// busyBound lets a Get whose context ends only at its deadline run its
+// query under a context that cannot end (see core.DBConn.Bound). The
+// statement of a Get waits for nothing but a lock, which busy_timeout
+// bounds, and SQLite does not notice a context's end while it waits for
+// one: watching the context (modernc starts a goroutine per statement to
+// interrupt it) would bound nothing more.
+type busyBound struct{}
+
+func (busyBound) Bound(*sql.Conn, time.Time) (core.Deadliner, bool) { return nil, true }
 
 // open opens sqlite:// URLs.
 func open(_ context.Context, u *url.URL) (ccdriver.Driver, error) {
@@ -166,7 +178,7 @@ func open(_ context.Context, u *url.URL) (ccdriver.Driver, error) {
 	}
 	db := sql.OpenDB(sqliteConnector{Connector: c, path: path}) // opens nothing yet
 	pool.Apply(db)
-	return core.NewDriver(dialect, core.DBConn{DB: db}, table, true)
+	return core.NewDriver(dialect, core.DBConn{DB: db, Bound: busyBound{}}, table, true)
 }
 
 // sqlitePath returns the file a sqlite:// URL names: sqlite:///abs/path.db

@@ -153,20 +153,22 @@ func BenchmarkPostgres(b *testing.B) {
 	defer c.Close()
 	b.Run("certcache", func(b *testing.B) { drivertest.RunBenchmarks(b, c) })
 
-	// The raw pgxpool calls doing the same work, with the same SQL, on the
-	// same server.
-	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, u)
+	benchRaw(b, postgresRaw(b, u, "bench"))
+}
+
+// postgresRaw are the raw pgxpool calls doing a Get's and a Put's work on
+// table, with the same SQL, on the same server.
+func postgresRaw(t testing.TB, u, table string) rawOps {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), u)
 	if err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
-	defer pool.Close()
-	const (
-		get = `SELECT "value" FROM "bench" WHERE "key" = $1`
-		put = `INSERT INTO "bench" ("key", "value", updated_at) VALUES ($1, $2, now()) ` +
-			`ON CONFLICT ("key") DO UPDATE SET "value" = EXCLUDED."value", updated_at = EXCLUDED.updated_at`
-	)
-	benchRaw(b, rawOps{
+	t.Cleanup(pool.Close)
+	get := `SELECT "value" FROM "` + table + `" WHERE "key" = $1`
+	put := `INSERT INTO "` + table + `" ("key", "value", updated_at) VALUES ($1, $2, now()) ` +
+		`ON CONFLICT ("key") DO UPDATE SET "value" = EXCLUDED."value", updated_at = EXCLUDED.updated_at`
+	return rawOps{
 		get: func(ctx context.Context, key string) ([]byte, error) {
 			var v []byte
 			err := pool.QueryRow(ctx, get, key).Scan(&v)
@@ -179,74 +181,5 @@ func BenchmarkPostgres(b *testing.B) {
 			_, err := pool.Exec(ctx, put, key, v)
 			return err
 		},
-	})
-}
-
-// TestPostgresPausedUnwatched: a Get whose caller's context cannot end runs
-// its query under that context, bounded by a socket deadline instead of a
-// watched context (sql/postgres valueByDeadline). With the server paused
-// (the kernel accepts and queues, nothing answers) and one connection in
-// the pool, each phase must end at the timeout: the query on the pooled
-// connection, the wait of a second Get for that connection, and a dial of
-// a new one after the deadline closed it. After the resume, Gets work on
-// new connections again.
-func TestPostgresPausedUnwatched(t *testing.T) {
-	const timeout = time.Second
-	srv, u := testenv.Postgres(t)
-	c := open(t, withParam(u, "table=paused&timeout=1s&breaker=false&pool_max_conns=1"))
-	ctx := context.Background()
-	if err := c.Put(ctx, "example.com", []byte("v")); err != nil {
-		t.Fatal(err)
-	}
-	if v, err := c.Get(ctx, "example.com"); err != nil || string(v) != "v" {
-		t.Fatalf("Get before the pause = %q, %v", v, err)
-	}
-	resume, ok := srv.Pause(t)
-	if !ok {
-		t.Fatal("the server could not be paused")
-	}
-	defer resume()
-	// The bound: the timeout plus what a loaded two-core machine may add.
-	const bound = timeout + 5*time.Second
-	get := func(what string) {
-		start := time.Now()
-		errc := make(chan error, 1)
-		go func() { _, err := c.Get(ctx, "example.com"); errc <- err }()
-		var err error
-		select {
-		case err = <-errc:
-		case <-time.After(bound):
-			// A hang: resume the server, so that the Get (and the test)
-			// can end.
-			t.Errorf("%s: Get on a paused server still running after %v", what, bound)
-			resume()
-			err = <-errc
-		}
-		took := time.Since(start)
-		if !errors.Is(err, certcache.ErrUnavailable) {
-			t.Errorf("%s: Get on a paused server = %v, want ErrUnavailable", what, err)
-		}
-		t.Logf("%s: %v after %v", what, err, took)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		get("query on the pooled connection")
-	}()
-	time.Sleep(100 * time.Millisecond) // the first Get holds the one connection
-	get("waiting for the pool")
-	<-done
-	get("dialing a new connection")
-	resume()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		v, err := c.Get(ctx, "example.com")
-		if err == nil && string(v) == "v" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Get 30s after the resume = %q, %v", v, err)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }

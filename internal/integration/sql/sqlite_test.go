@@ -142,16 +142,23 @@ func BenchmarkSQLite(b *testing.B) {
 	}
 	defer c.Close()
 	b.Run("certcache", func(b *testing.B) { drivertest.RunBenchmarks(b, c) })
-	// The raw handle has the same pragmas as the URL opener's.
+	benchRaw(b, sqliteRaw(b, path, "bench"))
+}
+
+// sqliteRaw are the raw database/sql calls doing a Get's and a Put's work
+// on table in the database file path, with the same SQL, and a handle with
+// the same pragmas as the URL opener's.
+func sqliteRaw(t testing.TB, path, table string) rawOps {
+	t.Helper()
 	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)")
 	if err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
-	defer db.Close()
-	benchRaw(b, dbOps(db,
-		`SELECT "value" FROM "bench" WHERE "key" = ?`,
-		`INSERT INTO "bench" ("key", "value", updated_at) VALUES (?, ?, strftime('%Y-%m-%d %H:%M:%f', 'now')) `+
-			`ON CONFLICT ("key") DO UPDATE SET "value" = excluded."value", updated_at = excluded.updated_at`))
+	t.Cleanup(func() { db.Close() })
+	return dbOps(db,
+		`SELECT "value" FROM "`+table+`" WHERE "key" = ?`,
+		`INSERT INTO "`+table+`" ("key", "value", updated_at) VALUES (?, ?, strftime('%Y-%m-%d %H:%M:%f', 'now')) `+
+			`ON CONFLICT ("key") DO UPDATE SET "value" = excluded."value", updated_at = excluded.updated_at`)
 }
 
 // TestSQLiteListOlderRows: rows written before listing existed, whose

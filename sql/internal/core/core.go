@@ -17,11 +17,11 @@ import (
 )
 
 // NewDB is the New of a dialect whose connection is a database/sql DB.
-func NewDB(d *Dialect, db *sql.DB, o *sqlcache.Options) (certcache.Cache, error) {
-	if db == nil {
+func NewDB(d *Dialect, c DBConn, o *sqlcache.Options) (certcache.Cache, error) {
+	if c.DB == nil {
 		return nil, fmt.Errorf("certcache/%s: New: nil db", d.Name)
 	}
-	return NewCache(d, DBConn{DB: db}, o)
+	return NewCache(d, c, o)
 }
 
 // NewCache is the end of each dialect's New.
