@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/certcache/certcache/driver"
 
@@ -81,7 +82,20 @@ func (d *dirDriver) path(key string) string {
 // that way may still land: reported as failed but stored is safe, the
 // opposite would not be.
 func (d *dirDriver) Get(ctx context.Context, key string) ([]byte, error) {
-	data, err := callctx.Do(ctx, func() ([]byte, error) { return os.ReadFile(d.path(key)) })
+	return missIfNotExist(callctx.Do[[]byte](ctx, d.reader(key)))
+}
+
+// getWithin is Get ended by ctx or after timeout, for the portable layer,
+// which then makes no context for the call.
+func (d *dirDriver) getWithin(ctx context.Context, timeout time.Duration, key string) ([]byte, error) {
+	return missIfNotExist(callctx.DoWithin[[]byte](ctx, timeout, d.reader(key)))
+}
+
+func (d *dirDriver) reader(key string) func() ([]byte, error) {
+	return func() ([]byte, error) { return os.ReadFile(d.path(key)) }
+}
+
+func missIfNotExist(data []byte, err error) ([]byte, error) {
 	if os.IsNotExist(err) { // what ReadFile returns, as DirCache checks it: cheaper than errors.Is on every miss
 		return nil, autocert.ErrCacheMiss
 	}

@@ -43,6 +43,7 @@ func newPortable(backend string, d driver.Driver, o *Options, secrets []string) 
 		}
 	}
 	_, c.neverBlocks = d.(interface{ neverBlocks() })
+	c.getWithin, _ = d.(timeoutGetter)
 	// mem:// never blocks and never fails for want of an answer: no breaker.
 	if !c.neverBlocks && (o == nil || !o.DisableBreaker) {
 		c.brk = newBreaker(backend, getProbe(d), probe, c.getTimeout)
@@ -54,6 +55,18 @@ func newPortable(backend string, d driver.Driver, o *Options, secrets []string) 
 	c.tel = newTelemetry(c, o)
 	return c
 }
+
+// timeoutGetter is a driver whose Get needs the timeout alone, not a
+// context that ends after it.
+type timeoutGetter interface {
+	// getWithin is Get, ended by ctx or after timeout, whichever comes
+	// first; the timeout's end is context.DeadlineExceeded, as it is.
+	getWithin(ctx context.Context, timeout time.Duration, key string) ([]byte, error)
+}
+
+// deadlinePassed is a context whose deadline has passed: what fail reads
+// for a call that its timeout ended without a context of its own.
+var deadlinePassed, _ = context.WithDeadline(context.Background(), time.Time{})
 
 // portable is the Cache every backend is wrapped in.
 type portable struct {
@@ -72,6 +85,10 @@ type portable struct {
 	// per-call deadline would bound nothing and only cost a timer and four
 	// allocations per call. The caller's context is still checked first.
 	neverBlocks bool
+	// getWithin, if the driver has it (file://), bounds a Get by the
+	// timeout without a context made for the call: a file's read is
+	// bounded by giving up on it, which needs only the time.
+	getWithin timeoutGetter
 
 	// Background calls (releases of abandoned leases) run under bgCtx and
 	// in bg; Close cancels them and waits, so that none reaches the driver
@@ -107,16 +124,31 @@ func (c *portable) get(ctx context.Context, key string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	cctx, bound := c.bound(ctx, c.getTimeout)
-	defer bound.Release()
-	data, err := c.d.Get(cctx, key)
+	var (
+		data []byte
+		cctx context.Context // what bounded the call, for fail
+	)
+	if c.getWithin != nil {
+		data, err = c.getWithin.getWithin(ctx, c.getTimeout, key)
+		cctx = context.Background()
+		if err == context.DeadlineExceeded && ctx.Err() == nil { //nolint:errorlint // getWithin's own timeout, as it is
+			cctx = deadlinePassed
+		}
+	} else {
+		var bound *callctx.Ctx
+		cctx, bound = c.bound(ctx, c.getTimeout)
+		defer bound.Release()
+		data, err = c.d.Get(cctx, key)
+	}
 	if err == nil {
 		if data == nil {
 			data = []byte{} // a stored empty value is a hit, not a nil
 		}
 		return data, nil
 	}
-	if errors.Is(err, autocert.ErrCacheMiss) && ctx.Err() == nil {
+	// err == first: errors.Is starts with a reflective check of the
+	// target, which costs a miss more than the comparison.
+	if (err == autocert.ErrCacheMiss || errors.Is(err, autocert.ErrCacheMiss)) && ctx.Err() == nil { //nolint:errorlint // the fast path of errors.Is
 		// The bare sentinel: autocert compares it with ==. A "miss" seen
 		// after the caller's context ended is not trusted; it falls through
 		// and becomes a context error.
@@ -290,10 +322,26 @@ func ValidateKey(key string) error {
 		return fmt.Errorf("%w: empty", ErrInvalidKey)
 	case len(key) > MaxKeyLen:
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrInvalidKey, len(key), MaxKeyLen)
-	case !utf8.ValidString(key):
+	}
+	// Keys are ASCII almost always: one pass over the bytes, and the
+	// UTF-8 checks only for a key that needs them.
+	i := 0
+	for ; i < len(key); i++ {
+		b := key[i]
+		if b >= utf8.RuneSelf {
+			break
+		}
+		if b < 0x20 || b == 0x7f {
+			return fmt.Errorf("%w: control character %U", ErrInvalidKey, rune(b))
+		}
+	}
+	if i == len(key) {
+		return nil
+	}
+	if !utf8.ValidString(key) {
 		return fmt.Errorf("%w: not valid UTF-8", ErrInvalidKey)
 	}
-	for _, r := range key {
+	for _, r := range key[i:] {
 		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
 			return fmt.Errorf("%w: control character %U", ErrInvalidKey, r)
 		}

@@ -29,6 +29,16 @@ import (
 	"time"
 )
 
+// base anchors Now.
+var base = time.Now()
+
+// Now is time.Now for deadlines, with one clock read where time.Now takes
+// two (the wall clock and the monotonic one): base plus the monotonic
+// clock's progress since. Comparisons and durations with it, which use the
+// monotonic reading, are exact; its wall-clock reading is base's plus that
+// progress, blind to any step of the wall clock since.
+func Now() time.Time { return base.Add(time.Since(base)) }
+
 // Ctx is a context.Context that ends at its deadline, when its parent
 // ends, or when Release is called, whichever comes first. Release it when
 // the call it bounds returns, as one calls a CancelFunc.

@@ -13,12 +13,8 @@ import (
 // deadline even if the work never does. An ended ctx is reported without
 // calling f. Work abandoned that way runs on, and its result is dropped.
 //
-// For a *Ctx, Do waits without making its Done channel, which arms a timer
-// per call for a deadline almost no call reaches. It waits on the parent's
-// Done instead (nil under context.Background; an existing channel under
-// autocert's contexts) and on a tick shared by every Do that waits,
-// coarseTick apart; within a tick of the deadline it waits on Done, so
-// that the call still ends at its deadline, not up to a tick after.
+// For a *Ctx, Do waits as DoWithin does, without making its Done channel,
+// which arms a timer per call for a deadline almost no call reaches.
 func Do[T any](ctx context.Context, f func() (T, error)) (T, error) {
 	var zero T
 	c, ok := ctx.(*Ctx)
@@ -34,10 +30,41 @@ func Do[T any](ctx context.Context, f func() (T, error)) (T, error) {
 			return zero, ctx.Err()
 		}
 	}
-	parentDone := c.parent.Done()
-	left := time.Until(c.deadline) // one clock read, for Err's check and the wait
-	if left <= 0 || c.state.Load() != live || c.parent.Err() != nil {
+	if c.state.Load() != live {
 		return zero, c.Err()
+	}
+	if r, ok := until(c.parent, c.deadline, time.Until(c.deadline), f); ok {
+		return r.v, r.err
+	}
+	return zero, c.Err()
+}
+
+// DoWithin is Do for a call bounded by timeout and parent, without a
+// context made for it: it returns parent's error once parent ends, and
+// context.DeadlineExceeded, as it is, once timeout has passed. It reads
+// the clock once (Now).
+func DoWithin[T any](parent context.Context, timeout time.Duration, f func() (T, error)) (T, error) {
+	if r, ok := until(parent, Now().Add(timeout), timeout, f); ok {
+		return r.v, r.err
+	}
+	var zero T
+	if err := parent.Err(); err != nil {
+		return zero, err
+	}
+	return zero, context.DeadlineExceeded
+}
+
+// until runs f as Do does, and reports false, without f's result, if
+// parent ended or deadline, left from now, passed first. It waits on
+// parent's Done (nil under context.Background; an existing channel under
+// autocert's contexts) and on a tick shared by every call that waits,
+// coarseTick apart; within a tick of the deadline it waits on a timer of
+// its own, so that the call still ends at its deadline, not up to a tick
+// after.
+func until[T any](parent context.Context, deadline time.Time, left time.Duration, f func() (T, error)) (result[T], bool) {
+	parentDone := parent.Done()
+	if left <= 0 || parent.Err() != nil {
+		return result[T]{}, false
 	}
 	ch := start(f)
 	if left > coarseTick {
@@ -46,23 +73,26 @@ func Do[T any](ctx context.Context, f func() (T, error)) (T, error) {
 		for {
 			select {
 			case r := <-ch:
-				return r.v, r.err
+				return r, true
 			case <-parentDone:
-				return zero, c.Err()
+				return result[T]{}, false
 			case <-tick:
 			}
-			if time.Until(c.deadline) <= coarseTick {
+			if left = time.Until(deadline); left <= coarseTick {
 				break
 			}
 			tick = coarse.current()
 		}
 	}
+	t := time.NewTimer(left)
+	defer t.Stop()
 	select {
 	case r := <-ch:
-		return r.v, r.err
-	case <-c.Done():
-		return zero, c.Err()
+		return r, true
+	case <-parentDone:
+	case <-t.C:
 	}
+	return result[T]{}, false
 }
 
 type result[T any] struct {

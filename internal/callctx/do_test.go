@@ -14,11 +14,13 @@ import (
 // is within the shared tick or ticks away), or when its parent ends
 // (without waiting for a tick or the deadline); for a context that has
 // ended already, without calling f; on a *Ctx and on any other context
-// alike. Once no Do waits, the shared tick stops.
+// alike, and for DoWithin, which takes the parent and a timeout. Once no
+// Do waits, the shared tick stops.
 func TestDo(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		plain    bool          // a context.WithDeadline, not a *Ctx
+		within   bool          // DoWithin(parent, timeout), no context made
 		timeout  time.Duration // from now
 		answers  bool          // f returns at once; else it never does
 		cancel   bool          // the parent is cancelled while Do waits
@@ -36,6 +38,12 @@ func TestDo(t *testing.T) {
 		{name: "ParentCancelledPlain", plain: true, timeout: time.Hour, cancel: true, want: context.Canceled},
 		{name: "ParentEnded", timeout: time.Hour, answers: true, ended: true, want: context.Canceled},
 		{name: "ParentEndedPlain", plain: true, timeout: time.Hour, answers: true, ended: true, want: context.Canceled},
+		{name: "AnswersWithin", within: true, timeout: time.Hour, answers: true},
+		{name: "DeadlineWithinATickWithin", within: true, timeout: coarseTick / 2, want: context.DeadlineExceeded, deadline: true},
+		{name: "DeadlineTicksAwayWithin", within: true, timeout: 2*coarseTick + coarseTick/2, want: context.DeadlineExceeded, deadline: true},
+		{name: "DeadlinePassedWithin", within: true, timeout: -time.Second, answers: true, want: context.DeadlineExceeded, deadline: true},
+		{name: "ParentCancelledWithin", within: true, timeout: time.Hour, cancel: true, want: context.Canceled},
+		{name: "ParentEndedWithin", within: true, timeout: time.Hour, answers: true, ended: true, want: context.Canceled},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			parent, cancel := context.WithCancel(context.Background())
@@ -67,7 +75,13 @@ func TestDo(t *testing.T) {
 			if tc.cancel {
 				time.AfterFunc(10*time.Millisecond, cancel)
 			}
-			v, err := Do(ctx, f)
+			var v int
+			var err error
+			if tc.within {
+				v, err = DoWithin(parent, tc.timeout, f)
+			} else {
+				v, err = Do(ctx, f)
+			}
 			returned := time.Now()
 			if !errors.Is(err, tc.want) || tc.want == nil && v != 7 {
 				t.Errorf("Do = %d, %v; want %v", v, err, tc.want)
