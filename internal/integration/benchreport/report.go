@@ -120,10 +120,11 @@ type Stopped struct {
 // calls Get under its Manager-wide lock.
 const StoppedLimit = 100 * time.Millisecond
 
-// Target is the p50 ratio a backend should keep to, and the memory front's
-// hit bounds.
+// Target is the p50 ratio a backend should keep to, the allocations a Get
+// may make beyond the raw call's, and the memory front's hit bounds.
 const (
 	TargetRatio          = 1.03
+	TargetExtraAllocs    = 3
 	TargetMemoryHit      = 250 * time.Nanosecond
 	TargetMemoryHitAlloc = 1.0
 )
@@ -355,6 +356,11 @@ func Misses(rows []Row, memoryFront string) []string {
 		if r.Conc == 1 && r.Ratio() > TargetRatio {
 			out = append(out, fmt.Sprintf("%s %s: ours p50 %s is %.2f× raw (%s %s); target ≤ %.2f×",
 				r.Backend, r.Op, fmtDur(r.Ours.P50), r.Ratio(), r.Raw, fmtDur(r.RawS.P50), TargetRatio))
+		}
+		if r.Conc == 1 && strings.HasPrefix(r.Op, "Get") && r.OursAllocs != nil && r.RawAllocs != nil &&
+			r.OursAllocs.PerOp > r.RawAllocs.PerOp+TargetExtraAllocs+0.05 {
+			out = append(out, fmt.Sprintf("%s %s: %.1f allocs/op, %.1f more than the raw call's %.1f; target ≤ %d more",
+				r.Backend, r.Op, r.OursAllocs.PerOp, r.OursAllocs.PerOp-r.RawAllocs.PerOp, r.RawAllocs.PerOp, TargetExtraAllocs))
 		}
 		if r.Backend == memoryFront && r.Op == "GetHit" && r.Conc == 1 {
 			if r.Ours.P50 > TargetMemoryHit {

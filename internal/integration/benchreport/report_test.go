@@ -164,7 +164,12 @@ func TestWriteTableAndMisses(t *testing.T) {
 		}
 	}
 	if strings.Contains(misses, "redis GetHit") {
-		t.Errorf("a 1.01 ratio counted as a miss:\n%s", misses)
+		t.Errorf("a 1.01 ratio, or 3 allocations above the raw call's, counted as a miss:\n%s", misses)
+	}
+	over := []Row{{Backend: "gs", Op: "GetMiss", Conc: 1, Ours: Stats{P50: 100}, RawS: Stats{P50: 100},
+		OursAllocs: &Allocs{PerOp: 30.4}, RawAllocs: &Allocs{PerOp: 27}}}
+	if got := strings.Join(Misses(over, ""), "\n"); !strings.Contains(got, "gs GetMiss: 30.4 allocs/op, 3.4 more than the raw call's 27.0; target ≤ 3 more") {
+		t.Errorf("3.4 allocations above the raw call's: misses = %q", got)
 	}
 
 	var m bytes.Buffer
