@@ -5,14 +5,17 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	ccdriver "github.com/certcache/certcache/driver"
 	"hash/crc32"
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"time"
+
+	ccdriver "github.com/certcache/certcache/driver"
 
 	"cloud.google.com/go/storage"
 	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/keymemo"
 	"github.com/certcache/certcache/internal/keyname"
 	"github.com/certcache/certcache/internal/readall"
 	"golang.org/x/crypto/acme/autocert"
@@ -46,6 +49,35 @@ type driver struct {
 	// closeClient closes a client built from a URL and its idle
 	// connections; nil for a client the user handed to New.
 	closeClient func() error
+
+	// handles holds each key's object handle for Get: building one per
+	// call costs the name and the handle's copy of the retry settings.
+	handles keymemo.Memo[*storage.ObjectHandle]
+
+	// bucketSeen is when a call last proved that the bucket exists (a
+	// read or a write that succeeded, a listing), as time since monoBase;
+	// 0 if none has.
+	bucketSeen atomic.Int64
+}
+
+// bucketTrust is how long after a call proved the bucket exists a 404 on
+// a read is taken for a missing object without asking (see
+// bucketExists). A bucket deleted within it makes a Get of a missing key
+// a miss rather than an error; coordination's lease, an object in the same
+// bucket, then fails, so no certificate is ordered on that miss.
+const bucketTrust = time.Minute
+
+// monoBase anchors bucketSeen on the monotonic clock.
+var monoBase = time.Now()
+
+// provedBucket records that a call has just proved the bucket exists.
+func (d *driver) provedBucket() { d.bucketSeen.Store(int64(time.Since(monoBase))) }
+
+// bucketTrusted reports whether a call proved the bucket exists within
+// bucketTrust.
+func (d *driver) bucketTrusted() bool {
+	seen := d.bucketSeen.Load()
+	return seen > 0 && time.Since(monoBase)-time.Duration(seen) < bucketTrust
 }
 
 var (
@@ -126,18 +158,24 @@ func cleanPrefix(p string) (string, error) {
 // name returns the object name of key.
 func (d *driver) name(key string) string { return d.prefix + keyname.Encode(key, d.segMax) }
 
+// object returns the handle of key's object.
+func (d *driver) object(key string) *storage.ObjectHandle { return d.bkt.Object(d.name(key)) }
+
 func (d *driver) Get(ctx context.Context, key string) ([]byte, error) {
-	name := d.name(key)
-	r, err := d.bkt.Object(name).NewReader(ctx)
+	obj := d.handles.Get(key, d.object)
+	r, err := obj.NewReader(ctx)
 	if errors.Is(err, storage.ErrObjectNotExist) {
-		if err := d.bucketExists(ctx, name); err != nil {
-			return nil, err
+		if !d.bucketTrusted() {
+			if err := d.bucketExists(ctx, obj.ObjectName()); err != nil {
+				return nil, err
+			}
 		}
 		return nil, autocert.ErrCacheMiss
 	}
 	if err != nil {
 		return nil, d.classify(err)
 	}
+	d.provedBucket()
 	defer r.Close()
 	data, err := readall.Sized(r, r.Attrs.Size)
 	if err != nil {
@@ -159,7 +197,11 @@ func (d *driver) Put(ctx context.Context, key string, data []byte) error {
 		// back from here.
 		w.Metadata = map[string]string{keyMeta: base64.RawURLEncoding.EncodeToString([]byte(key))}
 	}
-	return d.classifyWrite(closeWriter(w, data))
+	if err := closeWriter(w, data); err != nil {
+		return d.classifyWrite(err)
+	}
+	d.provedBucket()
+	return nil
 }
 
 // closeWriter writes data and closes w, returning the first error.
@@ -201,6 +243,7 @@ func (d *driver) bucketExists(ctx context.Context, name string) error {
 	if _, err := it.Next(); err != nil && !errors.Is(err, iterator.Done) {
 		return d.classify(err)
 	}
+	d.provedBucket()
 	return nil
 }
 

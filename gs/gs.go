@@ -60,7 +60,8 @@
 //
 // storage.objects.list is not optional: a read of a missing object and of
 // a missing bucket both answer 404, so a miss is confirmed by listing the
-// object's name (see Errors), and List and the leases' bookkeeping list too.
+// object's name until a call has shown that the bucket exists (see
+// Errors), and List and the leases' bookkeeping list too.
 //
 // # Keys
 //
@@ -119,9 +120,15 @@
 //
 // # Errors
 //
-// Only a missing object is a miss, and only once a listing has shown that
-// the bucket exists: GCS answers 404 both for a missing object and for a
+// Only a missing object is a miss, and only once a call has shown that the
+// bucket exists: GCS answers 404 both for a missing object and for a
 // missing bucket, and a missing bucket is an error, never an empty cache.
+// A miss lists the object's name to tell them apart unless a read, a
+// write or a listing succeeded within the last minute; a miss is then one
+// request. A bucket deleted within that minute makes a Get of a missing
+// key a miss for the rest of it; with coordination on, the lease that an
+// order needs (an object in the same bucket) then fails, so nothing is
+// ordered.
 // Refused credentials and missing permissions (401, 403) are errors that
 // say so; network failures and 503, 504 and 429 answers match
 // certcache.ErrUnavailable. A client built from a URL retries as the

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -97,6 +98,8 @@ func TestMissingBucket(t *testing.T) {
 	}
 	_, err := c.Get(ctx, "example.com")
 	check("Get", err)
+	_, err = c.Get(ctx, "example.org") // no call has proved the bucket: asked again
+	check("second Get", err)
 	check("Put", c.Put(ctx, "example.com", []byte("v")))
 	check("Delete", c.Delete(ctx, "example.com"))
 	for _, err = range certcache.List(ctx, c, "") {
@@ -106,6 +109,74 @@ func TestMissingBucket(t *testing.T) {
 	_, err = certcache.AcquireLease(ctx, c, "example.com", time.Minute)
 	check("AcquireLease", err)
 }
+
+// TestMissListsUntilBucketProven: GCS answers 404 for a missing bucket as
+// for a missing object, so a Get miss lists the object's name to tell them
+// apart, until a call proves the bucket exists; for a minute after, a
+// miss is one request.
+func TestMissListsUntilBucketProven(t *testing.T) {
+	_, endpoint := fakeGCS(t)
+	var lists atomic.Int32
+	hc := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if r.URL.Query().Has("prefix") {
+			lists.Add(1)
+		}
+		return http.DefaultTransport.RoundTrip(r)
+	})}
+	client, err := storage.NewClient(context.Background(), option.WithEndpoint(endpoint+"/storage/v1/"),
+		option.WithoutAuthentication(), storage.WithJSONReads(), option.WithHTTPClient(hc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	for _, tc := range []struct {
+		name   string
+		prove  func(c certcache.Cache) error // nil: the first miss's listing proves it
+		listed int32                         // by the two misses after prove
+	}{
+		{"FirstMissLists", nil, 1},
+		{"PutProves", func(c certcache.Cache) error { return c.Put(context.Background(), "x.example", []byte("v")) }, 0},
+		{"HitProves", func(c certcache.Cache) error {
+			_, err := c.Get(context.Background(), "hit.example")
+			return err
+		}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			w := client.Bucket(bucket).Object("trust/hit.example").NewWriter(ctx)
+			if _, err := w.Write([]byte("v")); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			c, err := ccgs.New(client, bucket, &ccgs.Options{Prefix: "trust/"}) // nothing proved yet
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			u := certcache.Uncoordinated(c)
+			if tc.prove != nil {
+				if err := tc.prove(u); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := lists.Load()
+			for _, key := range []string{"missing-1.example", "missing-2.example"} {
+				if _, err := u.Get(ctx, key); err != autocert.ErrCacheMiss { //nolint:errorlint // the contract: the bare sentinel
+					t.Fatalf("Get(%s) = %v, want a miss", key, err)
+				}
+			}
+			if got := lists.Load() - before; got != tc.listed {
+				t.Errorf("two misses listed %d times, want %d", got, tc.listed)
+			}
+		})
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // TestNew: a cache made from the caller's client shares storage with one
 // opened by URL, and Close leaves the client usable.
