@@ -15,6 +15,7 @@ import (
 
 	"cloud.google.com/go/storage"
 	"github.com/certcache/certcache"
+	"github.com/certcache/certcache/internal/callctx"
 	"github.com/certcache/certcache/internal/keymemo"
 	"github.com/certcache/certcache/internal/keyname"
 	"github.com/certcache/certcache/internal/readall"
@@ -55,8 +56,8 @@ type driver struct {
 	handles keymemo.Memo[*storage.ObjectHandle]
 
 	// bucketSeen is when a call last proved that the bucket exists (a
-	// read or a write that succeeded, a listing), as time since monoBase;
-	// 0 if none has.
+	// read or a write that succeeded, a listing), in callctx.Now's
+	// nanoseconds; 0 if none has.
 	bucketSeen atomic.Int64
 }
 
@@ -67,17 +68,20 @@ type driver struct {
 // bucket, then fails, so no certificate is ordered on that miss.
 const bucketTrust = time.Minute
 
-// monoBase anchors bucketSeen on the monotonic clock.
-var monoBase = time.Now()
-
-// provedBucket records that a call has just proved the bucket exists.
-func (d *driver) provedBucket() { d.bucketSeen.Store(int64(time.Since(monoBase))) }
+// provedBucket records that a call has just proved the bucket exists. It
+// writes only when the record is a tenth of bucketTrust old, so that hits
+// on many goroutines do not all write one word.
+func (d *driver) provedBucket() {
+	if now := callctx.Now().UnixNano(); now-d.bucketSeen.Load() >= int64(bucketTrust/10) {
+		d.bucketSeen.Store(now)
+	}
+}
 
 // bucketTrusted reports whether a call proved the bucket exists within
 // bucketTrust.
 func (d *driver) bucketTrusted() bool {
 	seen := d.bucketSeen.Load()
-	return seen > 0 && time.Since(monoBase)-time.Duration(seen) < bucketTrust
+	return seen != 0 && callctx.Now().UnixNano()-seen < int64(bucketTrust)
 }
 
 var (
